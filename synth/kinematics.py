@@ -1,0 +1,67 @@
+"""Forward kinematics and quaternion helpers (NumPy, scalar-first quaternions (w, x, y, z))."""
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+
+
+def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product a*b of (..., 4) quaternions (w, x, y, z); broadcasts."""
+    aw, ax, ay, az = np.moveaxis(a, -1, 0)
+    bw, bx, by, bz = np.moveaxis(b, -1, 0)
+    return np.stack([aw * bw - ax * bx - ay * by - az * bz,
+                     aw * bx + ax * bw + ay * bz - az * by,
+                     aw * by - ax * bz + ay * bw + az * bx,
+                     aw * bz + ax * by - ay * bx + az * bw], axis=-1)
+
+
+def quat_conjugate(q: np.ndarray) -> np.ndarray:
+    return q * np.array([1.0, -1.0, -1.0, -1.0])
+
+
+def quat_rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Rotate (..., 3) vectors v by (..., 4) unit quaternions q; broadcasts."""
+    w = q[..., :1]
+    u = q[..., 1:]
+    uv = np.cross(u, v)
+    return v + 2.0 * (w * uv + np.cross(u, uv))
+
+
+def quat_normalize(q: np.ndarray) -> np.ndarray:
+    return q / np.linalg.norm(q, axis=-1, keepdims=True)
+
+
+def quat_canonical(q: np.ndarray) -> np.ndarray:
+    """The representative with w >= 0 (q and -q are the same rotation)."""
+    return np.where(q[..., :1] < 0, -q, q)
+
+
+def forward_kinematics(parents: np.ndarray, offsets: np.ndarray, local_rotations: np.ndarray,
+                       root_translation: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """World joint positions and orientations.
+
+    parents:          (J,) parent indices, -1 for the root, parents[j] < j.
+    offsets:          (J, 3) or (T, J, 3) rest offsets from the parent, in the parent's frame.
+    local_rotations:  (T, J, 4) rotations relative to the parent (root: world orientation).
+    root_translation: (T, 3) world root position.
+    Returns positions (T, J, 3) and global rotations (T, J, 4).
+    """
+    num_frames, num_joints = local_rotations.shape[:2]
+    offsets = np.broadcast_to(offsets, (num_frames, num_joints, 3))
+    positions = np.empty((num_frames, num_joints, 3))
+    rotations = np.empty((num_frames, num_joints, 4))
+    positions[:, 0] = root_translation
+    rotations[:, 0] = local_rotations[:, 0]
+    for j in range(1, num_joints):
+        p = parents[j]
+        positions[:, j] = positions[:, p] + quat_rotate(rotations[:, p], offsets[:, j])
+        rotations[:, j] = quat_multiply(rotations[:, p], local_rotations[:, j])
+    return positions, rotations
+
+
+def motion_positions(motion) -> np.ndarray:
+    """(T, J, 3) world joint positions, metres, of a `synth.motion.Motion`."""
+    positions, _ = forward_kinematics(motion.skeleton.parents, motion.skeleton.offsets,
+                                      motion.local_rotations, motion.root_translation)
+    return positions
