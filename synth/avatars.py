@@ -1,0 +1,211 @@
+"""Built-in avatars: body proportions, a canonical skeleton and a skinned mesh.
+
+Every avatar shares one topology: the 17 joints of `vp3dkeras.layouts.H36M_17` plus the two
+toes (`CANONICAL_JOINTS`). An avatar is defined by its height and a few proportion factors;
+segment lengths follow anthropometric fractions of height (Drillis & Contini), scaled per
+body part, so legs, torso, arms, shoulders and hips differ between avatars.
+
+Retargeting (`synth.retarget`) gives a source skeleton these segment lengths; the mesh is
+built around the retargeted rest pose, so body and skeleton always agree.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+import trimesh
+
+from vp3dkeras.layouts import H36M_17
+
+CANONICAL_JOINTS: Tuple[str, ...] = H36M_17.names + ("l_toe", "r_toe")
+CANONICAL_PARENTS: Tuple[int, ...] = H36M_17.parents + (H36M_17.index("l_ankle"),
+                                                        H36M_17.index("r_ankle"))
+# (parent joint, child joint) of every segment, parents before children.
+SEGMENTS: Tuple[Tuple[str, str], ...] = tuple(
+    (CANONICAL_JOINTS[p], CANONICAL_JOINTS[c]) for c, p in enumerate(CANONICAL_PARENTS) if p >= 0)
+
+# Segment length as a fraction of standing height, and the body part whose factor scales it.
+_SEGMENT_FRACTIONS: Dict[str, Tuple[float, str]] = {
+    "hip": (0.052, "hips"),          # pelvis centre -> hip joint
+    "knee": (0.245, "legs"),         # thigh
+    "ankle": (0.246, "legs"),        # shin
+    "toe": (0.085, "legs"),          # ankle -> ball of the foot
+    "spine": (0.125, "torso"),
+    "thorax": (0.135, "torso"),
+    "neck_nose": (0.065, "torso"),
+    "head": (0.072, "head"),
+    "shoulder": (0.098, "shoulders"),  # thorax -> shoulder joint
+    "elbow": (0.172, "arms"),        # upper arm
+    "wrist": (0.150, "arms"),        # forearm
+}
+
+
+def _segment_kind(child: str) -> str:
+    return child[2:] if child[:2] in ("l_", "r_") else child
+
+
+@dataclasses.dataclass(frozen=True)
+class Avatar:
+    """A body: nominal height (m), per-part length factors and girth (mesh thickness)."""
+
+    name: str
+    height: float
+    legs: float = 1.0
+    torso: float = 1.0
+    arms: float = 1.0
+    shoulders: float = 1.0
+    hips: float = 1.0
+    head: float = 1.0
+    girth: float = 1.0
+    skin_colour: Tuple[float, float, float] = (0.80, 0.62, 0.50)
+
+    def segment_length(self, parent: str, child: str) -> float:
+        """Length in metres of the segment parent -> child (names from CANONICAL_JOINTS)."""
+        fraction, part = _SEGMENT_FRACTIONS[_segment_kind(child)]
+        return fraction * self.height * getattr(self, part)
+
+    def segment_lengths(self) -> Dict[Tuple[str, str], float]:
+        return {seg: self.segment_length(*seg) for seg in SEGMENTS}
+
+    def leg_length(self) -> float:
+        """Thigh plus shin, metres: the ratio of these scales a clip's root path."""
+        return self.segment_length("l_hip", "l_knee") + self.segment_length("l_knee", "l_ankle")
+
+    def rest_positions(self) -> np.ndarray:
+        """(19, 3) canonical joints in a T-pose facing -Y, Z up, feet on z=0, metres."""
+        directions = {
+            "hip": (1, 0, -0.35), "knee": (0, 0, -1), "ankle": (0, 0, -1), "toe": (0, -0.9, -0.45),
+            "spine": (0, 0.05, 1), "thorax": (0, -0.05, 1), "neck_nose": (0, -0.25, 1),
+            "head": (0, 0.3, 1), "shoulder": (1, 0, 0.15), "elbow": (1, 0, 0), "wrist": (1, 0, 0),
+        }
+        positions = np.zeros((len(CANONICAL_JOINTS), 3))
+        for (parent, child) in SEGMENTS:
+            d = np.array(directions[_segment_kind(child)], dtype=float)
+            if child.startswith("r_"):
+                d[0] = -d[0]
+            d /= np.linalg.norm(d)
+            # The person faces -Y, so their left is +X.
+            p, c = CANONICAL_JOINTS.index(parent), CANONICAL_JOINTS.index(child)
+            positions[c] = positions[p] + d * self.segment_length(parent, child)
+        ankle_height = 0.039 * self.height * self.legs
+        feet = [CANONICAL_JOINTS.index(n) for n in ("l_ankle", "r_ankle")]
+        positions[:, 2] -= positions[feet, 2].min() - ankle_height
+        return positions
+
+    def standing_height(self) -> float:
+        """Floor to top of head in the rest pose, metres (head joint plus the skull above it)."""
+        rest = self.rest_positions()
+        return float(rest[CANONICAL_JOINTS.index("head"), 2] + self.head_radius())
+
+    def head_radius(self) -> float:
+        return 0.06 * self.height * self.head
+
+    def mesh(self, rest_positions: np.ndarray | None = None) -> "SkinnedMesh":
+        """Skinned mesh around `rest_positions` (19, 3) (default: this avatar's T-pose)."""
+        rest = self.rest_positions() if rest_positions is None else np.asarray(rest_positions)
+        return build_skinned_mesh(rest, self._radii(), self.head_radius())
+
+    def _radii(self) -> Dict[str, float]:
+        """Capsule radius per segment kind, metres."""
+        g, h = self.girth, self.height
+        return {"hip": 0.055 * h * g, "knee": 0.042 * h * g, "ankle": 0.030 * h * g,
+                "toe": 0.020 * h * g, "spine": 0.085 * h * g, "thorax": 0.080 * h * g,
+                "neck_nose": 0.030 * h * g, "head": 0.0, "shoulder": 0.035 * h * g,
+                "elbow": 0.028 * h * g, "wrist": 0.022 * h * g}
+
+
+@dataclasses.dataclass
+class SkinnedMesh:
+    """A triangle mesh bound to the canonical skeleton for linear blend skinning.
+
+    vertices: (V, 3) float64 rest-pose positions, metres.
+    faces:    (F, 3) int triangle indices.
+    weights:  (V, 19) float64 skinning weights (rows sum to 1). Column c is the segment that
+              ends at canonical joint c (parent(c) -> c); column 0 (the root has no incoming
+              segment) stays zero. The skull belongs to the "head" segment.
+    """
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    weights: np.ndarray
+
+    def trimesh(self) -> trimesh.Trimesh:
+        return trimesh.Trimesh(self.vertices, self.faces, process=False)
+
+
+def build_skinned_mesh(rest: np.ndarray, radii: Dict[str, float],
+                       head_radius: float) -> SkinnedMesh:
+    """Capsules along the segments and a sphere for the skull, skinned to the joints."""
+    parts: List[trimesh.Trimesh] = []
+    owners: List[np.ndarray] = []
+    for parent, child in SEGMENTS:
+        p, c = CANONICAL_JOINTS.index(parent), CANONICAL_JOINTS.index(child)
+        radius = radii[_segment_kind(child)]
+        if radius <= 0:
+            continue
+        part = _capsule_between(rest[p], rest[c], radius)
+        parts.append(part)
+        owners.append(np.full(len(part.vertices), c))
+    head, neck = CANONICAL_JOINTS.index("head"), CANONICAL_JOINTS.index("neck_nose")
+    skull = trimesh.creation.icosphere(subdivisions=3, radius=head_radius)
+    skull.apply_translation(0.5 * (rest[head] + rest[neck]) + [0, 0, 0.35 * head_radius])
+    parts.append(skull)
+    owners.append(np.full(len(skull.vertices), head))
+
+    mesh = trimesh.util.concatenate(parts)
+    owner = np.concatenate(owners)
+    return SkinnedMesh(np.asarray(mesh.vertices, dtype=np.float64),
+                       np.asarray(mesh.faces, dtype=np.int64),
+                       _blend_weights(np.asarray(mesh.vertices), owner, rest))
+
+
+def _capsule_between(a: np.ndarray, b: np.ndarray, radius: float) -> trimesh.Trimesh:
+    length = float(np.linalg.norm(b - a))
+    capsule = trimesh.creation.capsule(height=max(length, 1e-6), radius=radius, count=[12, 12])
+    # trimesh's capsule runs along +Z from z=0 to z=height.
+    transform = trimesh.geometry.align_vectors([0, 0, 1], (b - a) / max(length, 1e-9))
+    transform[:3, 3] = a
+    capsule.apply_transform(transform)
+    return capsule
+
+
+def _blend_weights(vertices: np.ndarray, owner: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """Rigid weights to each vertex's segment, blended with the parent segment near the joint
+    they share, so elbows and knees bend smoothly instead of tearing."""
+    weights = np.zeros((len(vertices), len(CANONICAL_JOINTS)))
+    weights[np.arange(len(vertices)), owner] = 1.0
+    for c, p in enumerate(CANONICAL_PARENTS):
+        members = owner == c
+        if p <= 0 or not members.any():
+            continue
+        segment = rest[c] - rest[p]
+        along = (vertices[members] - rest[p]) @ segment / max(float(segment @ segment), 1e-12)
+        # Over the first 15 % of the segment, hand weight over to the parent segment linearly.
+        share = np.clip(0.5 - along / 0.3, 0.0, 0.5)
+        weights[members, p] += share
+        weights[members, c] -= share
+    return weights
+
+
+AVATARS: Dict[str, Avatar] = {a.name: a for a in (
+    Avatar("ava", height=1.52, legs=0.97, torso=1.03, arms=0.97, shoulders=0.90, hips=1.08,
+           girth=0.92, skin_colour=(0.93, 0.76, 0.64)),
+    Avatar("ben", height=1.76, skin_colour=(0.80, 0.62, 0.50)),
+    Avatar("cleo", height=1.70, legs=1.08, torso=0.92, arms=1.02, shoulders=0.94, hips=0.96,
+           girth=0.85, skin_colour=(0.45, 0.30, 0.22)),
+    Avatar("dan", height=1.63, legs=0.90, torso=1.10, arms=0.94, shoulders=1.15, hips=1.12,
+           girth=1.30, skin_colour=(0.68, 0.50, 0.36)),
+    Avatar("eli", height=1.93, legs=1.03, torso=0.98, arms=1.06, shoulders=1.08, hips=0.94,
+           girth=0.97, skin_colour=(0.87, 0.70, 0.58)),
+)}
+
+
+def get_avatars(names: Sequence[str] | None = None) -> List[Avatar]:
+    """Built-in avatars by name (all when `names` is None), with a clear error for typos."""
+    if names is None:
+        return list(AVATARS.values())
+    unknown = [n for n in names if n not in AVATARS]
+    if unknown:
+        raise ValueError(f"unknown avatar(s) {unknown}; built-in: {sorted(AVATARS)}")
+    return [AVATARS[n] for n in names]

@@ -1,0 +1,134 @@
+"""A dataset on disk: clip records, their manifest, failures and splits.
+
+Layout of DATASET_DIR:
+    clips/<clip_key>__<avatar>.npz   one record per clip and avatar (`synth.record`)
+    clips/<clip_key>.json            sidecar written after all of a clip's records: the clip's
+                                     manifest entries (a clip with a sidecar is finished)
+    manifest.json                    every record with its metadata and SHA-256
+    failures.json                    clips that could not be read, with the reason
+    splits/<name>.json               train/test clip keys (`synth.splits`)
+    manifests/shard-K-of-N.json      (sharded runs) a shard's entries, joined by `merge`
+
+Every file is written to a temporary name in the same folder and then renamed, so a crash
+never leaves a half-written file under a final name.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import pathlib
+import tempfile
+from typing import Dict, Iterable, List
+
+import numpy as np
+
+MANIFEST = "manifest.json"
+FAILURES = "failures.json"
+FORMAT_VERSION = 1
+
+
+@contextlib.contextmanager
+def atomic_path(path: pathlib.Path):
+    """Yields a temporary path beside `path`; renames it to `path` when the block succeeds."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield pathlib.Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_json(path: pathlib.Path, data) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def read_json(path: pathlib.Path):
+    return json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
+
+
+def write_record(path: pathlib.Path, record: Dict[str, np.ndarray]) -> str:
+    """Writes a record as .npz atomically; returns the file's SHA-256."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **record)
+    data = buffer.getvalue()
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_record(path: pathlib.Path) -> Dict[str, np.ndarray]:
+    """Reads a record without unpickling anything."""
+    with np.load(path, allow_pickle=False) as data:
+        return {key: data[key] for key in data.files}
+
+
+def sha256_file(path: pathlib.Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def clips_dir(dataset_dir: pathlib.Path) -> pathlib.Path:
+    return pathlib.Path(dataset_dir) / "clips"
+
+
+def record_path(dataset_dir: pathlib.Path, clip_key: str, avatar: str) -> pathlib.Path:
+    return clips_dir(dataset_dir) / f"{clip_key}__{avatar}.npz"
+
+
+def sidecar_path(dataset_dir: pathlib.Path, clip_key: str) -> pathlib.Path:
+    return clips_dir(dataset_dir) / f"{clip_key}.json"
+
+
+def finished_entries(dataset_dir: pathlib.Path, clip_key: str, avatars: Iterable[str]):
+    """The manifest entries of a finished clip whose records all exist, else None."""
+    sidecar = sidecar_path(dataset_dir, clip_key)
+    if not sidecar.is_file():
+        return None
+    entries = read_json(sidecar)
+    have = {e["avatar"] for e in entries}
+    if not set(avatars) <= have:
+        return None
+    if not all((pathlib.Path(dataset_dir) / e["file"]).is_file() for e in entries):
+        return None
+    return [e for e in entries if e["avatar"] in set(avatars)]
+
+
+def write_manifest(dataset_dir: pathlib.Path, entries: List[dict], settings: dict,
+                   name: str = MANIFEST) -> pathlib.Path:
+    entries = sorted(entries, key=lambda e: (e["clip_key"], e["avatar"]))
+    path = pathlib.Path(dataset_dir) / name
+    write_json(path, {"format_version": FORMAT_VERSION, "settings": settings,
+                      "num_records": len(entries),
+                      "num_clips": len({e["clip_key"] for e in entries}),
+                      "records": entries})
+    return path
+
+
+def read_manifest(dataset_dir: pathlib.Path) -> dict:
+    path = pathlib.Path(dataset_dir) / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no manifest; is {dataset_dir} a synth dataset?")
+    return read_json(path)
+
+
+def verify_dataset(dataset_dir: pathlib.Path) -> List[str]:
+    """Checksum mismatches and missing files, as messages (empty when all is well)."""
+    problems = []
+    for entry in read_manifest(dataset_dir)["records"]:
+        path = pathlib.Path(dataset_dir) / entry["file"]
+        if not path.is_file():
+            problems.append(f"{path}: missing")
+        elif sha256_file(path) != entry["sha256"]:
+            problems.append(f"{path}: checksum mismatch")
+    return problems

@@ -1,0 +1,98 @@
+"""A clip record: one clip on one avatar, filmed by several cameras, as plain arrays.
+
+Every key, dtype, shape and unit is listed in README.md ("What a clip record holds").
+C cameras, T frames, J joints of the full source skeleton, 17 joints of the H36M layout.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Sequence
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from vp3dkeras.layouts import H36M_17
+
+from .cameras import Camera
+from .kinematics import quat_canonical, quat_multiply
+from .motion import Motion
+from .retarget import RetargetedClip
+
+EULER_ORDER = "XYZ"  # intrinsic rotations about the joint's x, then y, then z axes, radians
+
+METADATA_KEYS = ("dataset", "actor", "motion_class", "clip_id", "description")
+
+
+def build_record(motion: Motion, clip: RetargetedClip, cameras: Sequence[Camera],
+                 clip_key: str) -> Dict[str, np.ndarray]:
+    """Arrays for one clip x avatar (see README for the layout)."""
+    layout17 = clip.canonical_indices[:H36M_17.num_joints]
+    world_full = clip.positions
+    camera_full = np.stack([cam.world_to_camera(world_full) for cam in cameras])
+    keypoints_full = np.stack([cam.project(points) for cam, points in zip(cameras, camera_full)])
+
+    local = quat_canonical(motion.local_rotations)
+    flat = local.reshape(-1, 4)
+    euler = Rotation.from_quat(flat[:, [1, 2, 3, 0]]).as_euler(EULER_ORDER).reshape(
+        local.shape[:2] + (3,))
+    camera_quats = np.stack([_matrix_to_quat(cam.rotation) for cam in cameras])  # world -> cam
+    root_in_camera = quat_canonical(quat_multiply(camera_quats[:, None, :],
+                                                  clip.global_rotations[None, :, 0]))
+
+    f32 = np.float32
+    record = {
+        "joints3d_world": world_full[:, layout17].astype(f32),
+        "joints3d_camera": camera_full[:, :, layout17].astype(f32),
+        "keypoints2d": keypoints_full[:, :, layout17].astype(f32),
+        "joints3d_world_full": world_full.astype(f32),
+        "joints3d_camera_full": camera_full.astype(f32),
+        "keypoints2d_full": keypoints_full.astype(f32),
+        "rotations_local_quat": local.astype(f32),
+        "rotations_local_euler": euler.astype(f32),
+        "root_orientation_camera": root_in_camera.astype(f32),
+        "camera_intrinsics": np.stack([cam.intrinsics_vector() for cam in cameras]).astype(f32),
+        "camera_image_size": np.array([[cam.width, cam.height] for cam in cameras], np.int32),
+        "camera_rotation": np.stack([cam.rotation for cam in cameras]).astype(f32),
+        "camera_translation": np.stack([cam.translation for cam in cameras]).astype(f32),
+        "joint_names": np.array(H36M_17.names),
+        "joint_names_full": np.array(clip.skeleton.names),
+        "joint_parents_full": clip.skeleton.parents.astype(np.int32),
+        "bone_offsets_full": clip.skeleton.offsets.astype(f32),
+        "layout_indices": layout17.astype(np.int32),
+        "fps": np.float32(motion.fps),
+        "num_frames": np.int32(motion.num_frames),
+        "clip_key": np.array(clip_key),
+        "avatar": np.array(clip.avatar.name),
+        "source_path": np.array(motion.source.get("path", "")),
+    }
+    for key in METADATA_KEYS:
+        record[key] = np.array(motion.source.get(key, ""))
+    return record
+
+
+def record_metadata(record: Dict[str, np.ndarray]) -> Dict[str, object]:
+    """The JSON-able metadata of a record (for the manifest)."""
+    meta = {key: str(record[key]) for key in METADATA_KEYS + ("clip_key", "avatar")}
+    meta["fps"] = float(record["fps"])
+    meta["num_frames"] = int(record["num_frames"])
+    meta["num_cameras"] = int(record["camera_intrinsics"].shape[0])
+    return meta
+
+
+def _matrix_to_quat(matrix: np.ndarray) -> np.ndarray:
+    x, y, z, w = Rotation.from_matrix(matrix).as_quat()
+    return np.array([w, x, y, z])
+
+
+def validate_record(record: Dict[str, np.ndarray]) -> List[str]:
+    """Problems with a record's shapes and values; empty when it is sound."""
+    problems = []
+    c, t = record["keypoints2d"].shape[:2]
+    expected = {"joints3d_world": (t, 17, 3), "joints3d_camera": (c, t, 17, 3),
+                "keypoints2d": (c, t, 17, 2), "camera_intrinsics": (c, 9)}
+    for key, shape in expected.items():
+        if record[key].shape != shape:
+            problems.append(f"{key} has shape {record[key].shape}, expected {shape}")
+    for key, value in record.items():
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            problems.append(f"{key} has non-finite values")
+    return problems

@@ -1,0 +1,228 @@
+"""Turn a folder of mocap clips into a dataset.
+
+    python -m synth.render MOCAP_DIR --out DATASET_DIR [--fps 50] [--avatars ava,ben]
+        [--cameras 4] [--seed 0] [--workers 2] [--shard K/N] [--no-resume] [--limit N]
+
+Each clip is read, resampled, retargeted onto every avatar, filmed by seeded virtual cameras
+and written as one record per avatar (`synth.dataset` describes the layout). A clip that
+cannot be read is skipped and reported; finished clips are skipped on a re-run (resume).
+With `--shard K/N` a run takes every N-th clip starting at K and writes its entries under
+`manifests/`; `python -m synth.merge DATASET_DIR` joins the shards into the manifest.
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import dataclasses
+import multiprocessing
+import pathlib
+import re
+import sys
+import time
+import traceback
+import zlib
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+from tqdm import tqdm
+
+from . import dataset as ds
+from .avatars import CANONICAL_JOINTS, get_avatars
+from .cameras import place_cameras
+from .joint_maps import canonical_indices as map_canonical_indices
+from .joint_maps import resolve_joint_map
+from .mocap_io import find_clips, load_motion
+from .motion import MocapError, Motion
+from .record import build_record, record_metadata
+from .resample import resample
+from .retarget import retarget
+from .splits import make_splits, write_splits
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderSettings:
+    """Everything that decides a dataset's content (stored in its manifest)."""
+
+    fps: float = 50.0
+    avatars: Tuple[str, ...] = tuple(a.name for a in get_avatars())
+    num_cameras: int = 4
+    seed: int = 0
+    min_frames: int = 10
+    bvh_scale: str = "auto"
+    joint_map: Optional[str] = None  # path of a JSON joint map for rigs not built in
+    labels: Optional[str] = None  # CMU trials.csv, found automatically when None
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def clip_key_for(motion: Motion) -> str:
+    """A file-name-safe key unique per source clip: `<dataset>_<clip id>`."""
+    dataset = motion.source.get("dataset") or "clip"
+    raw = f"{dataset}_{motion.clip_name()}"
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", raw)
+
+
+def clip_rng(seed: int, clip_key: str, avatar_index: int) -> np.random.Generator:
+    """Randomness that depends only on (seed, clip, avatar): independent of worker order,
+    shard and resume."""
+    return np.random.default_rng([seed, zlib.crc32(clip_key.encode()), avatar_index])
+
+
+def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSettings,
+                 resume: bool = True) -> List[dict]:
+    """Reads one clip and writes its records; returns their manifest entries.
+    Raises MocapError for unreadable or unusable clips."""
+    motion = load_motion(path, labels=settings.labels, bvh_scale=settings.bvh_scale,
+                         joint_map=settings.joint_map)
+    key = clip_key_for(motion)
+    if resume:
+        entries = ds.finished_entries(out_dir, key, settings.avatars)
+        if entries is not None:
+            return entries
+    motion = resample(motion, settings.fps)
+    if motion.num_frames < settings.min_frames:
+        raise MocapError(path, f"clip too short: {motion.num_frames} frames at "
+                               f"{settings.fps:g} fps, need at least {settings.min_frames}")
+    joint_map = resolve_joint_map(motion, settings.joint_map)
+    indices = map_canonical_indices(motion.skeleton, joint_map)
+    entries = []
+    for avatar_index, avatar in enumerate(get_avatars(settings.avatars)):
+        clip = retarget(motion, avatar, indices)
+        cameras = place_cameras(clip.positions, settings.num_cameras,
+                                rng=clip_rng(settings.seed, key, avatar_index))
+        record = build_record(motion, clip, cameras, key)
+        record_file = ds.record_path(out_dir, key, avatar.name)
+        entry = record_metadata(record)
+        entry["file"] = record_file.relative_to(out_dir).as_posix()
+        entry["sha256"] = ds.write_record(record_file, record)
+        entries.append(entry)
+    ds.write_json(ds.sidecar_path(out_dir, key), entries)
+    return entries
+
+
+def _process_safely(path, out_dir, settings, resume):
+    """Worker entry point: never raises, so one bad clip cannot stop the batch."""
+    try:
+        return str(path), process_clip(path, out_dir, settings, resume), None
+    except MocapError as error:
+        return str(path), None, error.problem
+    except Exception as error:  # a bug or an unforeseen file: report it, keep going
+        detail = traceback.format_exception_only(type(error), error)[-1].strip()
+        return str(path), None, f"unexpected error: {detail}"
+
+
+def parse_shard(text: Optional[str]) -> Optional[Tuple[int, int]]:
+    if text is None:
+        return None
+    match = re.fullmatch(r"(\d+)/(\d+)", text)
+    if not match or not 0 <= int(match[1]) < int(match[2]):
+        raise argparse.ArgumentTypeError(f"--shard wants K/N with 0 <= K < N, got {text!r}")
+    return int(match[1]), int(match[2])
+
+
+def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: RenderSettings,
+                   workers: int = 1, shard: Optional[Tuple[int, int]] = None,
+                   resume: bool = True, limit: Optional[int] = None,
+                   progress: bool = True) -> dict:
+    """Renders every clip under `mocap_dir`; returns a summary dict."""
+    started = time.perf_counter()
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = find_clips(mocap_dir)
+    if shard is not None:
+        paths = paths[shard[0]::shard[1]]
+    if limit is not None:
+        paths = paths[:limit]
+    entries, failures = [], []
+    jobs = [(p, out_dir, settings, resume) for p in paths]
+    bar = tqdm(total=len(jobs), unit="clip", disable=not progress, file=sys.stderr)
+    if workers <= 1:
+        results = (_process_safely(*job) for job in jobs)
+        executor = None
+    else:
+        executor = concurrent.futures.ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("spawn"))
+        futures = [executor.submit(_process_safely, *job) for job in jobs]
+        results = (f.result() for f in concurrent.futures.as_completed(futures))
+    try:
+        for path, clip_entries, problem in results:
+            if problem is None:
+                entries.extend(clip_entries)
+            else:
+                failures.append({"path": path, "problem": problem})
+                bar.write(f"skipped {path}: {problem}")
+            bar.update(1)
+    finally:
+        bar.close()
+        if executor is not None:
+            executor.shutdown()
+
+    failures.sort(key=lambda f: f["path"])
+    if shard is None:
+        ds.write_manifest(out_dir, entries, settings.to_json())
+        ds.write_json(out_dir / ds.FAILURES, failures)
+        split_names = sorted(write_splits(out_dir, make_splits(entries, seed=settings.seed)))
+    else:
+        name = f"shard-{shard[0]}-of-{shard[1]}"
+        ds.write_manifest(out_dir, entries, settings.to_json(), name=f"manifests/{name}.json")
+        ds.write_json(out_dir / "manifests" / f"{name}.failures.json", failures)
+        split_names = []
+    frames = sum(e["num_frames"] for e in entries)
+    return {"clips": len(paths), "written_clips": len({e["clip_key"] for e in entries}),
+            "records": len(entries), "failed": len(failures), "frames": frames,
+            "camera_frames": sum(e["num_frames"] * e["num_cameras"] for e in entries),
+            "splits": split_names, "seconds": time.perf_counter() - started,
+            "failures": failures}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m synth.render", description=__doc__.split(
+        "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mocap_dir", type=pathlib.Path, help="folder of .amc/.asf or .bvh clips")
+    parser.add_argument("--out", type=pathlib.Path, required=True, help="dataset folder")
+    parser.add_argument("--fps", type=float, default=50.0, help="output frame rate (50)")
+    parser.add_argument("--avatars", default=None,
+                        help="comma-separated built-in avatars (default: all)")
+    parser.add_argument("--cameras", type=int, default=4, help="cameras per clip and avatar")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--shard", type=parse_shard, default=None, metavar="K/N",
+                        help="process clips K, K+N, K+2N, ... (0-based)")
+    parser.add_argument("--no-resume", dest="resume", action="store_false",
+                        help="rewrite clips that are already finished")
+    parser.add_argument("--limit", type=int, default=None, help="first N clips only")
+    parser.add_argument("--bvh-scale", default="auto",
+                        help="BVH length unit in metres, or 'auto' (from the skeleton height)")
+    parser.add_argument("--joint-map", default=None, help="JSON joint map for other rigs")
+    parser.add_argument("--labels", default=None, help="CMU trials.csv (found automatically)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.mocap_dir.is_dir():
+        print(f"error: {args.mocap_dir} is not a folder", file=sys.stderr)
+        return 2
+    avatars = tuple(a.name for a in get_avatars(
+        args.avatars.split(",") if args.avatars else None))
+    settings = RenderSettings(fps=args.fps, avatars=avatars, num_cameras=args.cameras,
+                              seed=args.seed, bvh_scale=args.bvh_scale,
+                              joint_map=args.joint_map, labels=args.labels)
+    summary = render_dataset(args.mocap_dir, args.out, settings, workers=args.workers,
+                             shard=args.shard, resume=args.resume, limit=args.limit,
+                             progress=not args.quiet)
+    rate = summary["camera_frames"] / max(summary["seconds"], 1e-9)
+    print(f"{summary['written_clips']} of {summary['clips']} clips written "
+          f"({summary['records']} records, {summary['frames']} frames, "
+          f"{summary['camera_frames']} camera frames) in {summary['seconds']:.1f} s "
+          f"({rate:,.0f} camera frames/s); {summary['failed']} failed"
+          + (f" (see {args.out / ds.FAILURES})" if summary["failed"] and not args.shard else ""))
+    if summary["splits"]:
+        print(f"splits: {', '.join(summary['splits'])}")
+    return 0 if summary["written_clips"] or not summary["clips"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

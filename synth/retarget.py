@@ -1,0 +1,146 @@
+"""Retargeting a clip onto an avatar: same local rotations, the avatar's segment lengths.
+
+The source skeleton keeps its topology and its local rotations; only bone offsets are
+rescaled so that every canonical segment (`synth.avatars.SEGMENTS`, e.g. hip -> knee) has the
+avatar's length. Source bones that lie on no canonical segment (hands, fingers, toe tips)
+take the scale of their parent. The root path is scaled by the leg-length ratio so strides
+fit the new legs (feet do not slide more than in the source), and the clip is shifted
+vertically so the avatar's feet rest on the floor z = 0.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .avatars import CANONICAL_JOINTS, SEGMENTS, Avatar
+from .kinematics import forward_kinematics
+from .motion import Motion, Skeleton
+
+_FOOT_JOINTS = ("l_ankle", "r_ankle", "l_toe", "r_toe")
+
+
+@dataclasses.dataclass
+class RetargetedClip:
+    """A clip on one avatar.
+
+    skeleton:          the source topology with the avatar's bone offsets (metres).
+    positions:         (T, J, 3) float64 world positions of every source joint, metres.
+    global_rotations:  (T, J, 4) world orientation of every joint (w, x, y, z).
+    canonical_indices: (19,) index into J of each `CANONICAL_JOINTS` entry.
+    root_scale:        leg-length ratio avatar / source that scaled the root path.
+    """
+
+    avatar: Avatar
+    skeleton: Skeleton
+    positions: np.ndarray
+    global_rotations: np.ndarray
+    canonical_indices: np.ndarray
+    root_scale: float
+
+    @property
+    def canonical_positions(self) -> np.ndarray:
+        """(T, 19, 3) canonical joints (17-joint layout plus toes), world, metres."""
+        return self.positions[:, self.canonical_indices]
+
+
+def retarget(motion: Motion, avatar: Avatar, canonical_indices: np.ndarray) -> RetargetedClip:
+    """Put `motion` on `avatar`. `canonical_indices` (19,) maps CANONICAL_JOINTS to joints of
+    `motion.skeleton` (see `synth.joint_maps`)."""
+    canonical_indices = np.asarray(canonical_indices)
+    skeleton = scaled_skeleton(motion.skeleton, avatar, canonical_indices)
+    root_scale = avatar.leg_length() / _leg_length(motion.skeleton.rest_positions(),
+                                                   canonical_indices)
+
+    source_floor = _floor_height(_foot_heights(motion.skeleton, motion, canonical_indices))
+    root = motion.root_translation - [0.0, 0.0, source_floor]
+    root = root * root_scale
+    positions, rotations = forward_kinematics(skeleton.parents, skeleton.offsets,
+                                              motion.local_rotations, root)
+    feet = canonical_indices[[CANONICAL_JOINTS.index(n) for n in _FOOT_JOINTS]]
+    positions[..., 2] -= _floor_height(positions[:, feet, 2])
+    return RetargetedClip(avatar, skeleton, positions, rotations, canonical_indices, root_scale)
+
+
+def scaled_skeleton(source: Skeleton, avatar: Avatar, canonical_indices: np.ndarray) -> Skeleton:
+    """The source skeleton with offsets rescaled to the avatar's segment lengths."""
+    parents = source.parents
+    factors = np.full(source.num_joints, np.nan)
+    factors[0] = 1.0
+
+    def factor(j: int) -> float:
+        while np.isnan(factors[j]):
+            j = parents[j]
+        return factors[j]
+
+    def new_position(j: int) -> np.ndarray:
+        position = np.zeros(3)
+        while j > 0:
+            position += source.offsets[j] * factor(j)
+            j = parents[j]
+        return position
+
+    rest = source.rest_positions()
+    for parent_name, child_name in SEGMENTS:
+        a = canonical_indices[CANONICAL_JOINTS.index(parent_name)]
+        b = canonical_indices[CANONICAL_JOINTS.index(child_name)]
+        chain = _chain(parents, rest, a, b)
+        if not chain:
+            continue
+        # Solve |P + f c - A| = L for the scale f of the chain: P is the (already scaled)
+        # position the chain hangs from, c its unscaled extent, A the segment's start.
+        c = sum(source.offsets[j] for j in chain)
+        d = new_position(parents[chain[0]]) - new_position(a)
+        target = avatar.segment_length(parent_name, child_name)
+        cc, dc, dd = c @ c, d @ c, d @ d
+        if cc < 1e-12:
+            continue
+        f = (-dc + np.sqrt(max(dc * dc - cc * (dd - target ** 2), 0.0))) / cc
+        factors[chain] = f
+    scaled = np.array([source.offsets[j] * factor(j) for j in range(source.num_joints)])
+    return Skeleton(list(source.names), parents.copy(), scaled)
+
+
+def _chain(parents: np.ndarray, rest: np.ndarray, a: int, b: int) -> list:
+    """Joints from just below the common ancestor of a and b down to b, top first, without
+    leading joints that sit where a sits at rest (such a joint continues a's own bone)."""
+    ancestors_a = set(_ancestors(parents, a))
+    chain = []
+    j = b
+    while j not in ancestors_a:
+        chain.append(j)
+        j = parents[j]
+    chain.reverse()
+    while chain and np.linalg.norm(rest[chain[0]] - rest[a]) < 1e-6:
+        chain.pop(0)
+    return chain
+
+
+def _ancestors(parents: np.ndarray, j: int) -> list:
+    """j and every joint above it."""
+    out = [j]
+    while parents[j] >= 0:
+        j = parents[j]
+        out.append(j)
+    return out
+
+
+def _leg_length(rest: np.ndarray, canonical_indices: np.ndarray) -> float:
+    def dist(p, c):
+        return np.linalg.norm(rest[canonical_indices[CANONICAL_JOINTS.index(p)]]
+                              - rest[canonical_indices[CANONICAL_JOINTS.index(c)]])
+    return 0.5 * sum(dist(f"{s}_hip", f"{s}_knee") + dist(f"{s}_knee", f"{s}_ankle")
+                     for s in "lr")
+
+
+def _foot_heights(skeleton: Skeleton, motion: Motion, canonical_indices: np.ndarray) -> np.ndarray:
+    positions, _ = forward_kinematics(skeleton.parents, skeleton.offsets,
+                                      motion.local_rotations, motion.root_translation)
+    feet = canonical_indices[[CANONICAL_JOINTS.index(n) for n in _FOOT_JOINTS]]
+    return positions[:, feet, 2]
+
+
+def _floor_height(foot_heights: np.ndarray) -> float:
+    """Floor estimate from (T, F) foot-joint heights: the lowest foot point, robust to a few
+    glitched frames (5th percentile over time of the per-frame minimum)."""
+    return float(np.percentile(foot_heights.min(axis=1), 5))
