@@ -351,7 +351,6 @@ def place_cameras(positions_world: np.ndarray, num_cameras: int = 4,
         corner = _corner_radius(width, height_px, focal, focal * aspect, *principal)
         k, p = _sample_distortion(rng, corner, radial_range, tangential_range)
 
-        camera = None
         for _ in range(200):
             direction = np.array([np.cos(azimuth), np.sin(azimuth), 0.0])
             centre = np.array([*(target[:2] + distance * direction[:2]), height])

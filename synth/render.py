@@ -29,8 +29,7 @@ from tqdm import tqdm
 from . import dataset as ds
 from .avatars import CANONICAL_JOINTS, get_avatars
 from .cameras import place_cameras
-from .joint_maps import canonical_indices as map_canonical_indices
-from .joint_maps import resolve_joint_map
+from .joint_maps import JointMap, find_rig, get_joint_map, joint_indices
 from .mocap_io import find_clips, load_motion
 from .motion import MocapError, Motion
 from .record import build_record, record_metadata
@@ -69,6 +68,25 @@ def clip_rng(seed: int, clip_key: str, avatar_index: int) -> np.random.Generator
     return np.random.default_rng([seed, zlib.crc32(clip_key.encode()), avatar_index])
 
 
+def canonical_indices(motion: Motion, joint_map_spec: Optional[str]) -> np.ndarray:
+    """(19,) indices of `CANONICAL_JOINTS` in the clip's skeleton. A given joint map is used
+    where the skeleton has its joints, else the built-in map that fits; a rig without toes
+    uses its ankles for floor contact."""
+    skeleton = motion.skeleton
+    joint_map: Optional[JointMap] = None
+    if joint_map_spec is not None:
+        joint_map = get_joint_map(joint_map_spec)
+        if joint_map.missing_joints(skeleton):
+            joint_map = None
+    joint_map = joint_map or find_rig(skeleton)
+    if joint_map is None:
+        raise MocapError(motion.source.get("path", ""),
+                         "skeleton fits no built-in joint map; give one with --joint-map")
+    keys = [k if k in joint_map.joints and joint_map.joints[k] in skeleton.names
+            else k.replace("toe", "ankle") for k in CANONICAL_JOINTS]
+    return joint_indices(skeleton, joint_map, keys)
+
+
 def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSettings,
                  resume: bool = True) -> List[dict]:
     """Reads one clip and writes its records; returns their manifest entries.
@@ -84,8 +102,7 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
     if motion.num_frames < settings.min_frames:
         raise MocapError(path, f"clip too short: {motion.num_frames} frames at "
                                f"{settings.fps:g} fps, need at least {settings.min_frames}")
-    joint_map = resolve_joint_map(motion, settings.joint_map)
-    indices = map_canonical_indices(motion.skeleton, joint_map)
+    indices = canonical_indices(motion, settings.joint_map)
     entries = []
     for avatar_index, avatar in enumerate(get_avatars(settings.avatars)):
         clip = retarget(motion, avatar, indices)

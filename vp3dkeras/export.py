@@ -1,0 +1,101 @@
+"""Export a trained lifting model as a TensorFlow SavedModel that serves sequences of any length.
+
+The exported function takes 2D keypoints ``(batch, T, J, C)`` float32 with any T >= 1, pads
+them in time by replicating the first and last frames (as much as the model's receptive field
+and causality need, see `vp3dkeras.padding.model_padding`), runs the model in inference mode
+and returns one 3D pose per input frame, ``(batch, T, J_out, 3)``. The SavedModel needs only
+TensorFlow to load:
+
+    loaded = tf.saved_model.load(path)
+    poses = loaded.signatures["serving_default"](keypoints_2d=x)["poses_3d"]
+    poses = loaded.predict(x)                      # same, as a plain tensor
+    int(loaded.receptive_field), int(loaded.num_joints_in)   # metadata (scalar variables)
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import tensorflow as tf
+
+from vp3dkeras.padding import model_padding, pad_replicate
+
+__all__ = ["export_saved_model", "pad_replicate", "SequenceLifter"]
+
+INPUT_NAME = "keypoints_2d"
+OUTPUT_NAME = "poses_3d"
+
+
+def _constant(value, name):
+    """A scalar int32 variable: kept in the SavedModel and readable from the loaded object."""
+    return tf.Variable(int(value), dtype=tf.int32, trainable=False, name=name)
+
+
+class SequenceLifter(tf.Module):
+    """`tf.Module` wrapping a Keras lifting model with edge padding, ready for SavedModel.
+
+    model: Keras model mapping (B, T + left + right, J, C) -> (B, T, J_out, 3).
+    num_joints, in_features: input joint count J and features per joint C (2 for x, y).
+    """
+
+    def __init__(self, model, num_joints: int, in_features: int, name=None):
+        super().__init__(name=name)
+        self.model = model
+        self._pad_left, self._pad_right = model_padding(model)
+        self._shape_text = f"(batch, T >= 1, {num_joints}, {in_features})"
+        self.receptive_field = _constant(self._pad_left + self._pad_right + 1,
+                                         "receptive_field")
+        self.pad_left = _constant(self._pad_left, "pad_left")
+        self.pad_right = _constant(self._pad_right, "pad_right")
+        self.num_joints_in = _constant(num_joints, "num_joints_in")
+        self.in_features = _constant(in_features, "in_features")
+        self.num_joints_out = _constant(model.num_joints_out, "num_joints_out")
+        spec = tf.TensorSpec([None, None, num_joints, in_features], tf.float32, name=INPUT_NAME)
+        self.predict = tf.function(self._predict, input_signature=[spec])
+        self.serve = tf.function(self._serve, input_signature=[spec])
+
+    def _pad(self, keypoints):
+        first = tf.repeat(keypoints[:, :1], self._pad_left, axis=1)
+        last = tf.repeat(keypoints[:, -1:], self._pad_right, axis=1)
+        return tf.concat([first, keypoints, last], axis=1)
+
+    def _predict(self, keypoints):
+        """keypoints: (batch, T, J, C) float32 -> (batch, T, J_out, 3) float32."""
+        check = tf.debugging.assert_positive(
+            tf.shape(keypoints)[1],
+            message=f"keypoints_2d needs at least one frame: expected {self._shape_text}")
+        with tf.control_dependencies([check]):
+            padded = self._pad(keypoints)
+        return tf.cast(self.model(padded, training=False), tf.float32)
+
+    def _serve(self, keypoints):
+        return {OUTPUT_NAME: self._predict(keypoints)}
+
+
+def _input_size(model, num_joints: Optional[int], in_features: Optional[int]):
+    num_joints = num_joints if num_joints is not None else getattr(model, "num_joints_in", None)
+    in_features = in_features if in_features is not None else getattr(model, "in_features", 2)
+    if num_joints is None:
+        raise ValueError("the model has no num_joints_in attribute: pass num_joints")
+    return int(num_joints), int(in_features)
+
+
+def export_saved_model(model, path, num_joints: Optional[int] = None,
+                       in_features: Optional[int] = None) -> SequenceLifter:
+    """Writes `model` as a SavedModel at `path` serving sequences of any length.
+
+    model: Keras model (B, T_in, J, C) -> (B, T_in - receptive_field() + 1, J_out, 3) with
+        `num_joints_out`, and `total_pad()` or `receptive_field()` (see `model_padding`).
+    num_joints, in_features: J and C of the input; default to the model's `num_joints_in` and
+        `in_features` (C defaults to 2).
+
+    The `serving_default` signature takes `keypoints_2d` (batch, T, J, C) float32 and returns
+    {"poses_3d": (batch, T, J_out, 3) float32}; a tensor of another rank, J or C is rejected.
+    Returns the `SequenceLifter` that was saved.
+    """
+    num_joints, in_features = _input_size(model, num_joints, in_features)
+    if not model.built:
+        model.build((None, None, num_joints, in_features))
+    lifter = SequenceLifter(model, num_joints, in_features)
+    tf.saved_model.save(lifter, str(path),
+                        signatures={"serving_default": lifter.serve.get_concrete_function()})
+    return lifter
