@@ -20,14 +20,18 @@ from __future__ import annotations
 
 import pathlib
 import tempfile
+import warnings
 from typing import Dict, List, Optional, Union
 
-import bvhio
 import numpy as np
 from scipy.spatial.transform import Rotation
 
 from synth import joint_maps
 from synth.motion import MocapError, Motion, Skeleton
+
+with warnings.catch_warnings():  # bvhio's "import glm" warns about PyGLM's future rename
+    warnings.simplefilter("ignore", PendingDeprecationWarning)
+    import bvhio
 
 Y_UP_TO_Z_UP = Rotation.from_euler("x", 90, degrees=True)
 TYPICAL_HEIGHT_M = 1.7

@@ -10,6 +10,7 @@ in the image; the same seed and input always give the same cameras.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Dict, List, Sequence, Tuple, Union
 
 import numpy as np
@@ -215,6 +216,11 @@ class Camera:
 # --- distortion helpers ----------------------------------------------------------------------
 
 def _monotonic_radius(k: Sequence[float]) -> float:
+    return _monotonic_radius_cached(tuple(float(c) for c in k))
+
+
+@functools.lru_cache(maxsize=1024)
+def _monotonic_radius_cached(k: Tuple[float, float, float]) -> float:
     k1, k2, k3 = k
     # dr_d/dr as a polynomial in s = r^2 (numpy.roots wants the highest degree first).
     roots = np.roots(np.trim_zeros([7.0 * k3, 5.0 * k2, 3.0 * k1, 1.0], "f"))

@@ -132,3 +132,15 @@ def verify_dataset(dataset_dir: pathlib.Path) -> List[str]:
         elif sha256_file(path) != entry["sha256"]:
             problems.append(f"{path}: checksum mismatch")
     return problems
+
+
+def replace_splits(dataset_dir: pathlib.Path, splits) -> List[str]:
+    """Writes `splits` (name -> Split) and removes split files of earlier runs; returns the
+    names, sorted."""
+    from .splits import write_splits  # splits sit above the dataset layout in the flow
+
+    written = {pathlib.Path(p).name for p in write_splits(dataset_dir, splits)}
+    for old in (pathlib.Path(dataset_dir) / "splits").glob("*.json"):
+        if old.name not in written:
+            old.unlink()
+    return sorted(pathlib.Path(name).stem for name in written)

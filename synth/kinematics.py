@@ -1,6 +1,7 @@
 """Forward kinematics and quaternion helpers (NumPy, scalar-first quaternions (w, x, y, z))."""
 from __future__ import annotations
 
+import functools
 from typing import Tuple
 
 import numpy as np
@@ -42,22 +43,33 @@ def forward_kinematics(parents: np.ndarray, offsets: np.ndarray, local_rotations
     """World joint positions and orientations.
 
     parents:          (J,) parent indices, -1 for the root, parents[j] < j.
-    offsets:          (J, 3) or (T, J, 3) rest offsets from the parent, in the parent's frame.
+    offsets:          (J, 3) rest offsets from the parent, in the parent's frame.
     local_rotations:  (T, J, 4) rotations relative to the parent (root: world orientation).
     root_translation: (T, 3) world root position.
     Returns positions (T, J, 3) and global rotations (T, J, 4).
     """
     num_frames, num_joints = local_rotations.shape[:2]
-    offsets = np.broadcast_to(offsets, (num_frames, num_joints, 3))
     positions = np.empty((num_frames, num_joints, 3))
     rotations = np.empty((num_frames, num_joints, 4))
     positions[:, 0] = root_translation
     rotations[:, 0] = local_rotations[:, 0]
-    for j in range(1, num_joints):
-        p = parents[j]
-        positions[:, j] = positions[:, p] + quat_rotate(rotations[:, p], offsets[:, j])
-        rotations[:, j] = quat_multiply(rotations[:, p], local_rotations[:, j])
+    # All joints at one depth of the tree at once: a handful of NumPy calls per level
+    # instead of per joint.
+    for joints in _tree_levels(tuple(int(p) for p in parents)):
+        parent_rotations = rotations[:, parents[joints]]
+        positions[:, joints] = (positions[:, parents[joints]]
+                                + quat_rotate(parent_rotations, offsets[joints]))
+        rotations[:, joints] = quat_multiply(parent_rotations, local_rotations[:, joints])
     return positions, rotations
+
+
+@functools.lru_cache(maxsize=64)
+def _tree_levels(parents: Tuple[int, ...]) -> Tuple[np.ndarray, ...]:
+    """Joint indices grouped by depth below the root (depth 1 first)."""
+    depth = [0] * len(parents)
+    for j in range(1, len(parents)):
+        depth[j] = depth[parents[j]] + 1
+    return tuple(np.flatnonzero(np.array(depth) == d) for d in range(1, max(depth) + 1))
 
 
 def motion_positions(motion) -> np.ndarray:

@@ -15,7 +15,7 @@ import sys
 from typing import List, Optional, Sequence
 
 from . import dataset as ds
-from .splits import make_splits, write_splits
+from .splits import make_splits
 
 
 def merge_shards(dataset_dirs: Sequence[pathlib.Path],
@@ -54,7 +54,7 @@ def merge_shards(dataset_dirs: Sequence[pathlib.Path],
         raise ValueError("the same clip appears in more than one shard")
     ds.write_manifest(out_dir, entries, settings)
     ds.write_json(out_dir / ds.FAILURES, sorted(failures, key=lambda f: f["path"]))
-    splits = write_splits(out_dir, make_splits(entries, seed=settings.get("seed", 0)))
+    splits = ds.replace_splits(out_dir, make_splits(entries, seed=settings.get("seed", 0)))
     return {"records": len(entries), "clips": len({k for k, _ in keys}),
             "failed": len(failures), "splits": sorted(splits)}
 

@@ -5,7 +5,7 @@ C cameras, T frames, J joints of the full source skeleton, 17 joints of the H36M
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -22,18 +22,27 @@ EULER_ORDER = "XYZ"  # intrinsic rotations about the joint's x, then y, then z a
 METADATA_KEYS = ("dataset", "actor", "motion_class", "clip_id", "description")
 
 
+def local_rotation_arrays(motion: Motion) -> Dict[str, np.ndarray]:
+    """The clip's local rotations as float32 quaternions (T, J, 4) (w >= 0) and intrinsic
+    X-Y-Z Euler angles (T, J, 3), radians. The same on every avatar: compute once per clip."""
+    local = quat_canonical(motion.local_rotations)
+    flat = local.reshape(-1, 4)
+    euler = Rotation.from_quat(flat[:, [1, 2, 3, 0]]).as_euler(EULER_ORDER).reshape(
+        local.shape[:2] + (3,))
+    return {"rotations_local_quat": local.astype(np.float32),
+            "rotations_local_euler": euler.astype(np.float32)}
+
+
 def build_record(motion: Motion, clip: RetargetedClip, cameras: Sequence[Camera],
-                 clip_key: str) -> Dict[str, np.ndarray]:
-    """Arrays for one clip x avatar (see README for the layout)."""
+                 clip_key: str, local_rotations: Optional[Dict[str, np.ndarray]] = None
+                 ) -> Dict[str, np.ndarray]:
+    """Arrays for one clip x avatar (see README for the layout). `local_rotations` is
+    `local_rotation_arrays(motion)`, computed here when not given."""
     layout17 = clip.canonical_indices[:H36M_17.num_joints]
     world_full = clip.positions
     camera_full = np.stack([cam.world_to_camera(world_full) for cam in cameras])
     keypoints_full = np.stack([cam.project(points) for cam, points in zip(cameras, camera_full)])
 
-    local = quat_canonical(motion.local_rotations)
-    flat = local.reshape(-1, 4)
-    euler = Rotation.from_quat(flat[:, [1, 2, 3, 0]]).as_euler(EULER_ORDER).reshape(
-        local.shape[:2] + (3,))
     camera_quats = np.stack([_matrix_to_quat(cam.rotation) for cam in cameras])  # world -> cam
     root_in_camera = quat_canonical(quat_multiply(camera_quats[:, None, :],
                                                   clip.global_rotations[None, :, 0]))
@@ -46,8 +55,7 @@ def build_record(motion: Motion, clip: RetargetedClip, cameras: Sequence[Camera]
         "joints3d_world_full": world_full.astype(f32),
         "joints3d_camera_full": camera_full.astype(f32),
         "keypoints2d_full": keypoints_full.astype(f32),
-        "rotations_local_quat": local.astype(f32),
-        "rotations_local_euler": euler.astype(f32),
+        **(local_rotations or local_rotation_arrays(motion)),
         "root_orientation_camera": root_in_camera.astype(f32),
         "camera_intrinsics": np.stack([cam.intrinsics_vector() for cam in cameras]).astype(f32),
         "camera_image_size": np.array([[cam.width, cam.height] for cam in cameras], np.int32),

@@ -32,10 +32,10 @@ from .cameras import place_cameras
 from .joint_maps import JointMap, find_rig, get_joint_map, joint_indices
 from .mocap_io import find_clips, load_motion
 from .motion import MocapError, Motion
-from .record import build_record, record_metadata
+from .record import build_record, local_rotation_arrays, record_metadata
 from .resample import resample
-from .retarget import retarget
-from .splits import make_splits, write_splits
+from .retarget import Retargeter
+from .splits import make_splits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,45 +88,47 @@ def canonical_indices(motion: Motion, joint_map_spec: Optional[str]) -> np.ndarr
 
 
 def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSettings,
-                 resume: bool = True) -> List[dict]:
-    """Reads one clip and writes its records; returns their manifest entries.
-    Raises MocapError for unreadable or unusable clips."""
+                 resume: bool = True) -> Tuple[List[dict], bool]:
+    """Reads one clip and writes its records; returns their manifest entries and whether
+    the clip was already finished (resume). Raises MocapError for unusable clips."""
     motion = load_motion(path, labels=settings.labels, bvh_scale=settings.bvh_scale,
                          joint_map=settings.joint_map)
     key = clip_key_for(motion)
     if resume:
         entries = ds.finished_entries(out_dir, key, settings.avatars)
         if entries is not None:
-            return entries
+            return entries, True
     motion = resample(motion, settings.fps)
     if motion.num_frames < settings.min_frames:
         raise MocapError(path, f"clip too short: {motion.num_frames} frames at "
                                f"{settings.fps:g} fps, need at least {settings.min_frames}")
-    indices = canonical_indices(motion, settings.joint_map)
+    retargeter = Retargeter(motion, canonical_indices(motion, settings.joint_map))
+    rotations = local_rotation_arrays(motion)
     entries = []
     for avatar_index, avatar in enumerate(get_avatars(settings.avatars)):
-        clip = retarget(motion, avatar, indices)
+        clip = retargeter(avatar)
         cameras = place_cameras(clip.positions, settings.num_cameras,
                                 rng=clip_rng(settings.seed, key, avatar_index))
-        record = build_record(motion, clip, cameras, key)
+        record = build_record(motion, clip, cameras, key, rotations)
         record_file = ds.record_path(out_dir, key, avatar.name)
         entry = record_metadata(record)
         entry["file"] = record_file.relative_to(out_dir).as_posix()
         entry["sha256"] = ds.write_record(record_file, record)
         entries.append(entry)
     ds.write_json(ds.sidecar_path(out_dir, key), entries)
-    return entries
+    return entries, False
 
 
 def _process_safely(path, out_dir, settings, resume):
     """Worker entry point: never raises, so one bad clip cannot stop the batch."""
     try:
-        return str(path), process_clip(path, out_dir, settings, resume), None
+        entries, resumed = process_clip(path, out_dir, settings, resume)
+        return str(path), entries, resumed, None
     except MocapError as error:
-        return str(path), None, error.problem
+        return str(path), None, False, error.problem
     except Exception as error:  # a bug or an unforeseen file: report it, keep going
         detail = traceback.format_exception_only(type(error), error)[-1].strip()
-        return str(path), None, f"unexpected error: {detail}"
+        return str(path), None, False, f"unexpected error: {detail}"
 
 
 def parse_shard(text: Optional[str]) -> Optional[Tuple[int, int]]:
@@ -151,7 +153,7 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
         paths = paths[shard[0]::shard[1]]
     if limit is not None:
         paths = paths[:limit]
-    entries, failures = [], []
+    entries, failures, resumed_clips = [], [], 0
     jobs = [(p, out_dir, settings, resume) for p in paths]
     bar = tqdm(total=len(jobs), unit="clip", disable=not progress, file=sys.stderr)
     if workers <= 1:
@@ -163,9 +165,10 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
         futures = [executor.submit(_process_safely, *job) for job in jobs]
         results = (f.result() for f in concurrent.futures.as_completed(futures))
     try:
-        for path, clip_entries, problem in results:
+        for path, clip_entries, resumed, problem in results:
             if problem is None:
                 entries.extend(clip_entries)
+                resumed_clips += resumed
             else:
                 failures.append({"path": path, "problem": problem})
                 bar.write(f"skipped {path}: {problem}")
@@ -179,15 +182,15 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
     if shard is None:
         ds.write_manifest(out_dir, entries, settings.to_json())
         ds.write_json(out_dir / ds.FAILURES, failures)
-        split_names = sorted(write_splits(out_dir, make_splits(entries, seed=settings.seed)))
+        split_names = ds.replace_splits(out_dir, make_splits(entries, seed=settings.seed))
     else:
         name = f"shard-{shard[0]}-of-{shard[1]}"
         ds.write_manifest(out_dir, entries, settings.to_json(), name=f"manifests/{name}.json")
         ds.write_json(out_dir / "manifests" / f"{name}.failures.json", failures)
         split_names = []
-    frames = sum(e["num_frames"] for e in entries)
-    return {"clips": len(paths), "written_clips": len({e["clip_key"] for e in entries}),
-            "records": len(entries), "failed": len(failures), "frames": frames,
+    return {"clips": len(paths), "done_clips": len({e["clip_key"] for e in entries}),
+            "resumed_clips": resumed_clips, "records": len(entries), "failed": len(failures),
+            "frames": sum(e["num_frames"] for e in entries),
             "camera_frames": sum(e["num_frames"] * e["num_cameras"] for e in entries),
             "splits": split_names, "seconds": time.perf_counter() - started,
             "failures": failures}
@@ -230,15 +233,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     summary = render_dataset(args.mocap_dir, args.out, settings, workers=args.workers,
                              shard=args.shard, resume=args.resume, limit=args.limit,
                              progress=not args.quiet)
-    rate = summary["camera_frames"] / max(summary["seconds"], 1e-9)
-    print(f"{summary['written_clips']} of {summary['clips']} clips written "
-          f"({summary['records']} records, {summary['frames']} frames, "
-          f"{summary['camera_frames']} camera frames) in {summary['seconds']:.1f} s "
-          f"({rate:,.0f} camera frames/s); {summary['failed']} failed"
+    print(f"{summary['done_clips']} of {summary['clips']} clips done "
+          f"({summary['resumed_clips']} already finished before this run; "
+          f"{summary['records']} records, {summary['frames']} frames, "
+          f"{summary['camera_frames']} camera frames) in {summary['seconds']:.1f} s; "
+          f"{summary['failed']} failed"
           + (f" (see {args.out / ds.FAILURES})" if summary["failed"] and not args.shard else ""))
     if summary["splits"]:
         print(f"splits: {', '.join(summary['splits'])}")
-    return 0 if summary["written_clips"] or not summary["clips"] else 1
+    return 0 if summary["done_clips"] or not summary["clips"] else 1
 
 
 if __name__ == "__main__":

@@ -44,26 +44,60 @@ class RetargetedClip:
         return self.positions[:, self.canonical_indices]
 
 
+class Retargeter:
+    """Puts one clip on any number of avatars, sharing the per-clip work.
+
+    Local rotations are the same on every avatar, so the joints' world orientations are too:
+    each joint's position is the root plus the sum over its ancestors' bones of
+    (bone scale x the source bone vector rotated into the world). The rotated source bone
+    vectors are computed once; an avatar then costs one (J, J) x (T, J, 3) product.
+    """
+
+    def __init__(self, motion: Motion, canonical_indices: np.ndarray):
+        self.motion = motion
+        self.canonical_indices = np.asarray(canonical_indices)
+        skeleton = motion.skeleton
+        positions, self.global_rotations = forward_kinematics(
+            skeleton.parents, skeleton.offsets, motion.local_rotations, motion.root_translation)
+        # (T, J, 3): joint minus parent position, i.e. the world-rotated rest offset.
+        self.bone_vectors = positions - positions[:, np.maximum(skeleton.parents, 0)]
+        self.ancestors = _ancestor_matrix(skeleton.parents)
+        self.feet = self.canonical_indices[[CANONICAL_JOINTS.index(n) for n in _FOOT_JOINTS]]
+        self.source_floor = _floor_height(positions[:, self.feet, 2])
+        self.source_leg_length = _leg_length(skeleton.rest_positions(), self.canonical_indices)
+
+    def __call__(self, avatar: Avatar) -> RetargetedClip:
+        source = self.motion.skeleton
+        scales = bone_scales(source, avatar, self.canonical_indices)
+        skeleton = Skeleton(list(source.names), source.parents.copy(),
+                            source.offsets * scales[:, None])
+        root_scale = avatar.leg_length() / self.source_leg_length
+        root = (self.motion.root_translation - [0.0, 0.0, self.source_floor]) * root_scale
+        positions = root[:, None, :] + np.einsum("jk,tkc->tjc", self.ancestors * scales,
+                                                 self.bone_vectors)
+        positions[..., 2] -= _floor_height(positions[:, self.feet, 2])
+        return RetargetedClip(avatar, skeleton, positions, self.global_rotations,
+                              self.canonical_indices, root_scale)
+
+
 def retarget(motion: Motion, avatar: Avatar, canonical_indices: np.ndarray) -> RetargetedClip:
     """Put `motion` on `avatar`. `canonical_indices` (19,) maps CANONICAL_JOINTS to joints of
-    `motion.skeleton` (see `synth.joint_maps`)."""
-    canonical_indices = np.asarray(canonical_indices)
-    skeleton = scaled_skeleton(motion.skeleton, avatar, canonical_indices)
-    root_scale = avatar.leg_length() / _leg_length(motion.skeleton.rest_positions(),
-                                                   canonical_indices)
-
-    source_floor = _floor_height(_foot_heights(motion.skeleton, motion, canonical_indices))
-    root = motion.root_translation - [0.0, 0.0, source_floor]
-    root = root * root_scale
-    positions, rotations = forward_kinematics(skeleton.parents, skeleton.offsets,
-                                              motion.local_rotations, root)
-    feet = canonical_indices[[CANONICAL_JOINTS.index(n) for n in _FOOT_JOINTS]]
-    positions[..., 2] -= _floor_height(positions[:, feet, 2])
-    return RetargetedClip(avatar, skeleton, positions, rotations, canonical_indices, root_scale)
+    `motion.skeleton` (see `synth.joint_maps`). Use `Retargeter` for several avatars."""
+    return Retargeter(motion, canonical_indices)(avatar)
 
 
-def scaled_skeleton(source: Skeleton, avatar: Avatar, canonical_indices: np.ndarray) -> Skeleton:
-    """The source skeleton with offsets rescaled to the avatar's segment lengths."""
+def _ancestor_matrix(parents: np.ndarray) -> np.ndarray:
+    """(J, J) float: [j, k] = 1 where joint k is j or an ancestor of j, except the root."""
+    matrix = np.zeros((len(parents), len(parents)))
+    for j in range(1, len(parents)):
+        matrix[j] = matrix[parents[j]]
+        matrix[j, j] = 1.0
+    return matrix
+
+
+def bone_scales(source: Skeleton, avatar: Avatar, canonical_indices: np.ndarray) -> np.ndarray:
+    """(J,) factor for each source offset that gives every canonical segment the avatar's
+    length; bones on no segment take their parent's factor."""
     parents = source.parents
     factors = np.full(source.num_joints, np.nan)
     factors[0] = 1.0
@@ -97,8 +131,7 @@ def scaled_skeleton(source: Skeleton, avatar: Avatar, canonical_indices: np.ndar
             continue
         f = (-dc + np.sqrt(max(dc * dc - cc * (dd - target ** 2), 0.0))) / cc
         factors[chain] = f
-    scaled = np.array([source.offsets[j] * factor(j) for j in range(source.num_joints)])
-    return Skeleton(list(source.names), parents.copy(), scaled)
+    return np.array([factor(j) for j in range(source.num_joints)])
 
 
 def _chain(parents: np.ndarray, rest: np.ndarray, a: int, b: int) -> list:
@@ -131,13 +164,6 @@ def _leg_length(rest: np.ndarray, canonical_indices: np.ndarray) -> float:
                               - rest[canonical_indices[CANONICAL_JOINTS.index(c)]])
     return 0.5 * sum(dist(f"{s}_hip", f"{s}_knee") + dist(f"{s}_knee", f"{s}_ankle")
                      for s in "lr")
-
-
-def _foot_heights(skeleton: Skeleton, motion: Motion, canonical_indices: np.ndarray) -> np.ndarray:
-    positions, _ = forward_kinematics(skeleton.parents, skeleton.offsets,
-                                      motion.local_rotations, motion.root_translation)
-    feet = canonical_indices[[CANONICAL_JOINTS.index(n) for n in _FOOT_JOINTS]]
-    return positions[:, feet, 2]
 
 
 def _floor_height(foot_heights: np.ndarray) -> float:

@@ -82,3 +82,15 @@ def test_config_round_trip():
     assert isinstance(restored, losses.PoseAndVelocityLoss)
     assert restored.velocity_weight == 2.0 and restored.name == "pv"
     assert restored.reduction == "mean_with_sample_weight"
+
+
+def test_compiled_model_masks_frames_through_sample_weight(poses):
+    y_true, y_pred = poses
+    identity = keras.Sequential([keras.layers.Identity()])
+    identity.compile(loss=losses.MPJPELoss())
+    mask = np.ones(y_true.shape[:2], "float32")
+    mask[:, 3:] = 0.0
+    garbage = y_true.copy()
+    garbage[:, 3:] = 1e3
+    value = identity.evaluate(y_pred, garbage, sample_weight=mask, batch_size=3, verbose=0)
+    assert value == pytest.approx(metrics.mpjpe(y_pred[:, :3], y_true[:, :3]), rel=1e-5)

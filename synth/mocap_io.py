@@ -1,0 +1,176 @@
+"""Finding mocap clips and loading any of them into a `Motion` with its source metadata.
+
+Naming conventions understood (case-insensitive extensions):
+
+- HDM05: ``HDM_<actor>_<class>_<idx>_<fps>.amc`` with skeleton ``HDM_<actor>.asf`` beside it;
+  dataset "hdm05", motion_class ``<class>``, fps from the name.
+- CMU: ``<subject>_<trial>.amc`` with ``<subject>.asf`` beside it; labels from a
+  ``trials.csv`` (columns subject, trial, description, fps) in the clip's folder or a parent,
+  or given; dataset "cmu", actor ``<subject>``, description and motion_class from the csv,
+  fps from the csv else 120.
+- Other AMC: skeleton ``<stem>.asf`` or the folder's only ``.asf``; dataset "acclaim", 120 fps.
+- BVH: ``<subject>_<trial>.bvh`` -> dataset "cmu" (labels from trials.csv when one is found),
+  otherwise "bvh"; actor ``<subject>`` or the file stem; fps from the frame time.
+
+`clip_id` is always the file stem.
+"""
+from __future__ import annotations
+
+import csv
+import functools
+import pathlib
+import re
+from typing import Dict, List, Mapping, Optional, Tuple, Union
+
+from synth import acclaim, bvh, joint_maps
+from synth.motion import MocapError, Motion, source_metadata
+
+DEFAULT_ACCLAIM_FPS = 120.0
+_HDM05 = re.compile(r"^HDM_(?P<actor>[^_]+)_(?P<cls>.+)_(?P<idx>\d+)_(?P<fps>\d+)$", re.I)
+_CMU = re.compile(r"^(?P<subject>\d+)_(?P<trial>\d+)$")
+
+Labels = Mapping[Tuple[str, str], Dict[str, str]]
+
+
+def find_clips(mocap_dir) -> List[pathlib.Path]:
+    """All .amc / .bvh files (any case) under `mocap_dir`, recursively, sorted."""
+    root = pathlib.Path(mocap_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"mocap folder {root} does not exist")
+    return sorted(p for p in root.rglob("*")
+                  if p.suffix.lower() in (".amc", ".bvh") and p.is_file())
+
+
+def _key(subject: str, trial: str) -> Tuple[str, str]:
+    """Zero padding does not matter: ("02", "01") == ("2", "1")."""
+    return (str(int(subject)) if subject.isdigit() else subject,
+            str(int(trial)) if trial.isdigit() else trial)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_trials(path: pathlib.Path, mtime: float) -> Dict[Tuple[str, str], Dict[str, str]]:
+    labels = {}
+    with open(path, newline="", encoding="utf-8") as file:
+        reader = csv.DictReader(file)
+        missing = {"subject", "trial", "description"} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(f"{path}: trials csv lacks columns {sorted(missing)}")
+        for row in reader:
+            labels[_key(row["subject"].strip(), row["trial"].strip())] = {
+                "description": (row.get("description") or "").strip(),
+                "fps": (row.get("fps") or "").strip()}
+    return labels
+
+
+def read_trials(path) -> Dict[Tuple[str, str], Dict[str, str]]:
+    """CMU labels: (subject, trial) without zero padding -> {"description", "fps"} strings."""
+    path = pathlib.Path(path).resolve()
+    return dict(_read_trials(path, path.stat().st_mtime))
+
+
+def _find_trials(clip: pathlib.Path) -> Optional[pathlib.Path]:
+    for folder in clip.resolve().parents:
+        candidate = folder / "trials.csv"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _find_file(folder: pathlib.Path, name: str) -> Optional[pathlib.Path]:
+    """`folder/name`, compared case-insensitively."""
+    exact = folder / name
+    if exact.is_file():
+        return exact
+    lower = name.lower()
+    return next((p for p in folder.iterdir() if p.name.lower() == lower and p.is_file()), None)
+
+
+def _skeleton_for(path: pathlib.Path, name: str) -> pathlib.Path:
+    asf = _find_file(path.parent, name)
+    if asf is None:
+        raise MocapError(path, f"skeleton file {name} not found beside the clip")
+    return asf
+
+
+def _labels_for(path: pathlib.Path, labels) -> Labels:
+    if labels is None:
+        found = _find_trials(path)
+        return read_trials(found) if found else {}
+    if isinstance(labels, (str, pathlib.Path)):
+        return read_trials(labels)
+    return labels
+
+
+def _acclaim(path: pathlib.Path, labels) -> Motion:
+    stem = path.stem
+    hdm = _HDM05.match(stem)
+    cmu = _CMU.match(stem)
+    if hdm:
+        asf = _skeleton_for(path, f"HDM_{hdm['actor']}.asf")
+        fps = float(hdm["fps"])
+        meta = source_metadata(path, "hdm05", hdm["actor"], hdm["cls"], stem)
+    elif cmu:
+        asf = _skeleton_for(path, f"{cmu['subject']}.asf")
+        label = _labels_for(path, labels).get(_key(cmu["subject"], cmu["trial"]), {})
+        try:
+            fps = float(label.get("fps") or DEFAULT_ACCLAIM_FPS)
+        except ValueError:
+            raise MocapError(path, f"trials csv fps {label['fps']!r} is not a number") from None
+        description = label.get("description", "")
+        meta = source_metadata(path, "cmu", cmu["subject"], description, stem, description)
+    else:
+        asf = _find_file(path.parent, stem + ".asf")
+        if asf is None:
+            candidates = [p for p in path.parent.iterdir() if p.suffix.lower() == ".asf"]
+            if len(candidates) != 1:
+                raise MocapError(path, f"cannot tell which .asf belongs to this clip "
+                                       f"({len(candidates)} in its folder, none named "
+                                       f"{stem}.asf)")
+            asf = candidates[0]
+        fps = DEFAULT_ACCLAIM_FPS
+        meta = source_metadata(path, "acclaim", "", "", stem)
+    return acclaim.read_amc(path, acclaim.read_asf(asf), fps=fps, source=meta)
+
+
+def _bvh(path: pathlib.Path, labels, scale) -> Motion:
+    stem = path.stem
+    cmu = _CMU.match(stem)
+    if cmu:
+        label = _labels_for(path, labels).get(_key(cmu["subject"], cmu["trial"]), {})
+        description = label.get("description", "")
+        meta = source_metadata(path, "cmu", cmu["subject"], description, stem, description)
+    else:
+        meta = source_metadata(path, "bvh", stem, "", stem)
+    return bvh.read_bvh(path, scale=scale, source=meta)
+
+
+def load_motion(path, labels: Union[None, str, pathlib.Path, Labels] = None,
+                bvh_scale: Union[float, str] = "auto",
+                joint_map: Union[None, str, pathlib.Path, joint_maps.JointMap] = None) -> Motion:
+    """Load an .amc or .bvh clip (any case) with its `Motion.source` filled in.
+
+    labels: CMU trials.csv path or `read_trials` result (default: a trials.csv found in the
+    clip's folder or a parent). bvh_scale: see `synth.bvh.read_bvh`. joint_map: a
+    `JointMap`, built-in name or JSON path; default: the built-in that fits. The motion's
+    `rig` is the map's name; a skeleton that lacks the map's joints raises `MocapError`.
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise MocapError(path, "file not found")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".amc":
+            motion = _acclaim(path, labels)
+        elif suffix == ".bvh":
+            motion = _bvh(path, labels, bvh_scale)
+        else:
+            raise MocapError(path, f"unknown mocap file type {path.suffix!r} "
+                                   f"(expected .amc or .bvh)")
+        chosen = (joint_maps.detect_rig(motion.skeleton) if joint_map is None
+                  else joint_maps.get_joint_map(joint_map))
+        joint_maps.joint_indices(motion.skeleton, chosen)
+    except (ValueError, OSError) as err:
+        if isinstance(err, MocapError):
+            raise
+        raise MocapError(path, str(err)) from None
+    return motion.with_(rig=chosen.name)

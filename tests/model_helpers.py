@@ -1,0 +1,32 @@
+"""Helpers shared by the model tests: random batch-norm state, one fit step, save and reload."""
+import numpy as np
+import keras
+
+from vp3dkeras.models import batch_norm_layers
+
+
+def randomize_batch_norm(model, seed=0):
+    """Give every BatchNorm non-trivial gamma, beta and running statistics."""
+    rng = np.random.default_rng(seed)
+    for bn in batch_norm_layers(model):
+        channels = bn.gamma.shape[0]
+        bn.gamma.assign(rng.uniform(0.5, 1.5, channels).astype("float32"))
+        bn.beta.assign(rng.normal(0, 0.2, channels).astype("float32"))
+        bn.moving_mean.assign(rng.normal(0, 0.3, channels).astype("float32"))
+        bn.moving_variance.assign(rng.uniform(0.5, 2.0, channels).astype("float32"))
+
+
+def fit_one_step(model, x, y, jit_compile=False, **fit_kwargs):
+    model.compile(optimizer=keras.optimizers.Adam(1e-2, amsgrad=True), loss="mse",
+                  jit_compile=jit_compile)
+    history = model.fit(x, y, batch_size=len(y), epochs=1, verbose=0, **fit_kwargs)
+    return history.history["loss"][0]
+
+
+def save_and_reload(model, path):
+    model.save(path)
+    return keras.saving.load_model(path, safe_mode=True)
+
+
+def predict(model, x):
+    return keras.ops.convert_to_numpy(model(x, training=False))
