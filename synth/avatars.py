@@ -163,9 +163,9 @@ def build_skinned_mesh(rest: np.ndarray, radii: Dict[str, float],
 def _capsule_between(a: np.ndarray, b: np.ndarray, radius: float) -> trimesh.Trimesh:
     length = float(np.linalg.norm(b - a))
     capsule = trimesh.creation.capsule(height=max(length, 1e-6), radius=radius, count=[12, 12])
-    # trimesh's capsule runs along +Z from z=0 to z=height.
+    # trimesh's capsule is centred on the origin along Z.
     transform = trimesh.geometry.align_vectors([0, 0, 1], (b - a) / max(length, 1e-9))
-    transform[:3, 3] = a
+    transform[:3, 3] = 0.5 * (a + b)
     capsule.apply_transform(transform)
     return capsule
 

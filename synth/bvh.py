@@ -101,9 +101,10 @@ def _read_hierarchy(path: pathlib.Path, hierarchy: List[str]):
         try:
             return bvhio.readAsBvh(str(header_path), loadKeyFrames=False)
         except (SyntaxError, ValueError, IndexError) as err:
-            line = f" (line {err.args[1][1]})" if isinstance(err, SyntaxError) \
-                and len(err.args) > 1 and isinstance(err.args[1], tuple) else ""
-            raise MocapError(path, f"hierarchy not understood: {err.args[0]}{line}") from None
+            # bvhio's debug info holds the offending line (its line numbers are unreliable).
+            info = err.args[1] if len(err.args) > 1 else None
+            where = f" at {info[3].strip()!r}" if isinstance(info, tuple) and len(info) > 3 else ""
+            raise MocapError(path, f"hierarchy not understood: {err.args[0]}{where}") from None
 
 
 def _end_site_owners(hierarchy: List[str]) -> set:
@@ -165,6 +166,19 @@ def auto_scale(rest_positions: np.ndarray) -> float:
     return float(factors[np.argmin(np.abs(np.log(extent * factors / TYPICAL_HEIGHT_M)))])
 
 
+def _metres_per_unit(scale: Union[float, str], skeleton: Skeleton) -> float:
+    if isinstance(scale, str):
+        if scale == "auto":
+            return auto_scale(skeleton.rest_positions())
+        if scale in SCALE_CANDIDATES:
+            return SCALE_CANDIDATES[scale]
+        raise ValueError(f"scale must be a number, 'auto' or one of "
+                         f"{sorted(SCALE_CANDIDATES)}, got {scale!r}")
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be positive, got {scale}")
+    return float(scale)
+
+
 def read_bvh(path, scale: Union[float, str] = "auto",
              source: Optional[Dict[str, str]] = None, rig: Optional[str] = None) -> Motion:
     """Read a BVH file into a `Motion` (Z-up, metres).
@@ -208,13 +222,16 @@ def read_bvh(path, scale: Union[float, str] = "auto",
 
     visit(container.Root, -1)
     try:
-        skeleton = Skeleton(names, np.array(parents), np.array(offsets))
+        skeleton = Skeleton(names, np.array(parents), Y_UP_TO_Z_UP.apply(np.array(offsets)))
     except ValueError as err:
         raise MocapError(path, str(err)) from None
+    metres = _metres_per_unit(scale, skeleton)
+    skeleton.offsets = skeleton.offsets * metres
 
     translation = np.tile(np.array(container.Root.Offset), (frame_count, 1))
     for axis, c in root_position_columns.items():
         translation[:, axis] = values[:, c]
+    root_translation = Y_UP_TO_Z_UP.apply(translation) * metres
     rotations = np.zeros((frame_count, len(names), 4))
     rotations[..., 0] = 1.0
     for j, rotation in enumerate(columns):
@@ -225,19 +242,6 @@ def read_bvh(path, scale: Union[float, str] = "auto",
     # A R A^-1 is R with its axis rotated by A: rotate the quaternions' vector parts.
     rotations[..., 1:] = Y_UP_TO_Z_UP.apply(rotations[..., 1:].reshape(-1, 3)).reshape(
         frame_count, len(names), 3)
-
-    rest = Y_UP_TO_Z_UP.apply(skeleton.offsets)
-    skeleton = Skeleton(names, skeleton.parents, rest)
-    if isinstance(scale, str):
-        if scale == "auto":
-            scale = auto_scale(skeleton.rest_positions())
-        elif scale in SCALE_CANDIDATES:
-            scale = SCALE_CANDIDATES[scale]
-        else:
-            raise ValueError(f"scale must be a number, 'auto' or one of "
-                             f"{sorted(SCALE_CANDIDATES)}, got {scale!r}")
-    skeleton.offsets = skeleton.offsets * float(scale)
-    root_translation = Y_UP_TO_Z_UP.apply(translation) * float(scale)
 
     if rig is None:
         found = joint_maps.find_rig(skeleton)

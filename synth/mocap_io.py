@@ -98,7 +98,7 @@ def _labels_for(path: pathlib.Path, labels) -> Labels:
         return read_trials(found) if found else {}
     if isinstance(labels, (str, pathlib.Path)):
         return read_trials(labels)
-    return labels
+    return {_key(str(subject), str(trial)): label for (subject, trial), label in labels.items()}
 
 
 def _acclaim(path: pathlib.Path, labels) -> Motion:
@@ -149,8 +149,8 @@ def load_motion(path, labels: Union[None, str, pathlib.Path, Labels] = None,
                 joint_map: Union[None, str, pathlib.Path, joint_maps.JointMap] = None) -> Motion:
     """Load an .amc or .bvh clip (any case) with its `Motion.source` filled in.
 
-    labels: CMU trials.csv path or `read_trials` result (default: a trials.csv found in the
-    clip's folder or a parent). bvh_scale: see `synth.bvh.read_bvh`. joint_map: a
+    labels: CMU trials.csv path, or a mapping (subject, trial) -> {"description", "fps"} like
+    `read_trials` returns (default: a trials.csv found in the clip's folder or a parent). bvh_scale: see `synth.bvh.read_bvh`. joint_map: a
     `JointMap`, built-in name or JSON path; default: the built-in that fits. The motion's
     `rig` is the map's name; a skeleton that lacks the map's joints raises `MocapError`.
     """

@@ -157,7 +157,8 @@ def test_bvh_channel_orders_match_bvhio(tmp_path):
     values[:, :3] = rng.uniform(-50, 50, size=(5, 3))
     path = tmp_path / "orders.bvh"
     path.write_text(BVH_TEMPLATE.format(
-        root_channels="Yrotation Xrotation Zrotation", chest_channels="Xrotation Zrotation Yrotation",
+        root_channels="Yrotation Xrotation Zrotation",
+        chest_channels="Xrotation Zrotation Yrotation",
         frames=5, rows="\n".join(" ".join(f"{v:.6f}" for v in row) for row in values)))
     motion = bvh.read_bvh(path, scale=1.0)
     assert motion.skeleton.names == ["Hips", "Chest", "Chest_end"]

@@ -45,22 +45,29 @@ def _expect(path, problem: str, bad_file=None):
     return info.value
 
 
+def _line_of(lines, frame: int, bone: str) -> int:
+    start = lines.index(str(frame))
+    return next(i for i in range(start, len(lines)) if lines[i].split()[0] == bone)
+
+
+def _edited(lines, frame: int, bone: str, new_line):
+    lines = list(lines)
+    i = _line_of(lines, frame, bone)
+    lines[i:i + 1] = [] if new_line is None else [new_line]
+    return "\n".join(lines) + "\n"
+
+
 def _amc_cases(amc):
     short = _first_frames(amc, 5)
     lines = short.splitlines()
-    frame3 = lines.index("3")
     yield "truncated", short[:short.rindex("lfemur")], r"frame 5.*missing.*truncated"
-    yield ("missing bone", short.replace(lines[lines.index("2") + 1 + 26] + "\n", "", 1),
-           r"frame 2: bone 'lfemur' missing")
-    nan_lines = list(lines)
-    nan_lines[frame3 + 5] = "upperneck nan 1 2"
-    yield "nan", "\n".join(nan_lines), r"value 'nan' in frame 3 \(bone 'upperneck'\)"
-    word_lines = list(lines)
-    word_lines[frame3 + 2] = "lowerback 1 x2 3"
-    yield "not a number", "\n".join(word_lines), r"value 'x2' in frame 3.*not a number"
-    count_lines = list(lines)
-    count_lines[frame3 + 2] = "lowerback 1 2"
-    yield "value count", "\n".join(count_lines), r"frame 3: bone 'lowerback' has 2 values"
+    yield "missing bone", _edited(lines, 2, "lfemur", None), r"frame 2: bone 'lfemur' missing"
+    yield ("nan", _edited(lines, 3, "upperneck", "upperneck nan 1 2"),
+           r"value 'nan' in frame 3 \(bone 'upperneck'\)")
+    yield ("not a number", _edited(lines, 3, "lowerback", "lowerback 1 x2 3"),
+           r"value 'x2' in frame 3.*not a number")
+    yield ("value count", _edited(lines, 3, "lowerback", "lowerback 1 2"),
+           r"frame 3: bone 'lowerback' has 2 values")
     yield "unknown bone", short.replace("lowerback", "tail", 1), r"bone 'tail' is not in"
     yield "frame jump", short.replace("\n4\n", "\n7\n"), r"frame numbers jump from 3 to 7"
     yield "no frames", _first_frames(amc, 0), r"no frames"
@@ -72,7 +79,6 @@ def _amc_cases(amc):
                                   "empty"])
 def test_broken_amc(case, cmu_text, tmp_path):
     asf, amc = cmu_text
-    assert "lfemur" in _first_frames(amc, 5).splitlines()[28]  # the layout the cases assume
     text, problem = next((t, p) for name, t, p in _amc_cases(amc) if name == case)
     _expect(_acclaim_case(tmp_path, asf, text), problem)
 

@@ -239,3 +239,16 @@ def test_acclaim_parsing_is_fast(hdm05_dir):
     elapsed = time.perf_counter() - start
     assert motion.num_frames >= 600
     assert elapsed < 1.0 * motion.num_frames / 1000
+
+
+def test_cmu_labels_found_given_or_absent(cmu_dir, tmp_path):
+    (tmp_path / "09.asf").write_bytes((cmu_dir / "09" / "09.asf").read_bytes())
+    amc = (cmu_dir / "09" / "09_01.amc").read_text(encoding="latin-1")
+    (tmp_path / "09_01.amc").write_text(amc[:amc.index("\n21\n") + 1], encoding="latin-1")
+    clip = tmp_path / "09_01.amc"
+    bare = mocap_io.load_motion(clip)
+    assert bare.source["description"] == "" and bare.fps == 120.0 and bare.num_frames == 20
+    given = mocap_io.load_motion(clip, labels={("09", "1"): {"description": "jog", "fps": "60"}})
+    assert given.source["motion_class"] == "jog" and given.fps == 60.0
+    from_csv = mocap_io.load_motion(clip, labels=cmu_dir / "trials.csv")
+    assert from_csv.source["description"] == "run" and from_csv.source["actor"] == "09"

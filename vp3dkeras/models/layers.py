@@ -117,7 +117,7 @@ class BatchNorm(keras.layers.Layer):
     def momentum(self) -> float:
         if not self.built:
             return self._initial_momentum
-        return float(ops.convert_to_numpy(self._momentum))
+        return float(self._momentum.numpy())
 
     @momentum.setter
     def momentum(self, value):
