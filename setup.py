@@ -15,7 +15,7 @@ setup(
         # TF 2.21 accepts numpy>=1.26; pyrender 0.1.45 needs an np.infty alias on numpy 2
         # (synth.rendering provides it).
         "numpy>=1.26,<3",
-        "scipy>=1.11",
+        "scipy>=1.14",
         "tensorflow>=2.16",
         "keras>=3.3,<4",
         "bvhio==1.5.4",

@@ -249,6 +249,19 @@ def test_cmu_labels_found_given_or_absent(cmu_dir, tmp_path):
     bare = mocap_io.load_motion(clip)
     assert bare.source["description"] == "" and bare.fps == 120.0 and bare.num_frames == 20
     given = mocap_io.load_motion(clip, labels={("09", "1"): {"description": "jog", "fps": "60"}})
-    assert given.source["motion_class"] == "jog" and given.fps == 60.0
+    assert given.source["motion_class"] == "run" and given.fps == 60.0  # coarse class of "jog"
+    assert given.source["description"] == "jog"
     from_csv = mocap_io.load_motion(clip, labels=cmu_dir / "trials.csv")
     assert from_csv.source["description"] == "run" and from_csv.source["actor"] == "09"
+
+
+def test_cmu_descriptions_map_to_coarse_classes():
+    from synth.mocap_io import cmu_motion_class
+
+    assert cmu_motion_class("walk, veer left") == "walk"
+    assert cmu_motion_class("Run Jump Over") == "run"
+    assert cmu_motion_class("run/jog, sudden stop") == "run"
+    assert cmu_motion_class("forward jump") == "jump"
+    assert cmu_motion_class("dance - lean forward, bring back leg forward") == "dance"
+    assert cmu_motion_class("Yokogeri") == "martial_arts"
+    assert cmu_motion_class("") == ""
