@@ -98,6 +98,22 @@ def _ancestor_matrix(parents: np.ndarray) -> np.ndarray:
 def bone_scales(source: Skeleton, avatar: Avatar, canonical_indices: np.ndarray) -> np.ndarray:
     """(J,) factor for each source offset that gives every canonical segment the avatar's
     length; bones on no segment take their parent's factor."""
+    canonical_indices = np.asarray(canonical_indices)
+    # Clips of one actor share a skeleton: cache on its content.
+    key = (source.parents.tobytes(), source.offsets.tobytes(), canonical_indices.tobytes(),
+           avatar)
+    if key not in _BONE_SCALE_CACHE:
+        if len(_BONE_SCALE_CACHE) >= 256:
+            _BONE_SCALE_CACHE.clear()
+        _BONE_SCALE_CACHE[key] = _compute_bone_scales(source, avatar, canonical_indices)
+    return _BONE_SCALE_CACHE[key].copy()
+
+
+_BONE_SCALE_CACHE: dict = {}
+
+
+def _compute_bone_scales(source: Skeleton, avatar: Avatar,
+                         canonical_indices: np.ndarray) -> np.ndarray:
     parents = source.parents
     factors = np.full(source.num_joints, np.nan)
     factors[0] = 1.0

@@ -63,7 +63,7 @@ def test_unknown_tensors_are_an_error():
         load_videopose3d({"model_traj": random_state_dict(), "epoch": 3})
 
 
-def torch_reference(state, causal):
+def torch_reference(state, widths, causal):
     """Our PyTorch reading of the paper, loaded with `state`: (B, T, J, 2) -> (B, T', J, 3)."""
     torch = pytest.importorskip("torch")
     nn = torch.nn
@@ -96,9 +96,6 @@ def torch_reference(state, causal):
             out = self.shrink(x).permute(0, 2, 1)
             return out.reshape(batch, out.shape[1], J_OUT, 3)
 
-    widths = [state["expand_conv.weight"].shape[2]] + [
-        state[f"layers_conv.{i}.weight"].shape[2] for i in range(0, 99, 2)
-        if f"layers_conv.{i}.weight" in state]
     reference = Reference(widths, state["expand_conv.weight"].shape[0])
     reference.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
     return reference.eval()
@@ -109,7 +106,7 @@ def torch_reference(state, causal):
 def test_outputs_match_pytorch_reference(widths, causal):
     torch = pytest.importorskip("torch")
     state = random_state_dict(widths, channels=32, seed=len(widths))
-    reference = torch_reference(state, causal)
+    reference = torch_reference(state, widths, causal)
     model = load_videopose3d(state, causal=causal)
     x = np.random.default_rng(1).normal(size=(2, model.receptive_field() + 20, J_IN, 2))
     x = x.astype("float32")
@@ -123,7 +120,7 @@ def test_outputs_match_pytorch_reference(widths, causal):
 def test_loads_a_saved_checkpoint_file(tmp_path):
     torch = pytest.importorskip("torch")
     state = random_state_dict((3, 3, 3), channels=16)
-    reference = torch_reference(state, causal=False)
+    reference = torch_reference(state, (3, 3, 3), causal=False)
     path = tmp_path / "pretrained_h36m_cpn.bin"
     torch.save({"epoch": 80, "lr": 1e-3, "model_pos": reference.state_dict()}, path)
     model = load_videopose3d(path)
