@@ -84,9 +84,10 @@ class Appearance:
         sleeves = ("none", "short", "long")[rng.choice(3, p=[0.15, 0.45, 0.40])]
         shorts = bool(rng.uniform() < 0.25)
 
-        key_dir = _direction(rng.uniform(0, 2 * np.pi), rng.uniform(25, 75))
-        fill_dir = _direction(np.arctan2(-key_dir[1], -key_dir[0]) + rng.uniform(-0.6, 0.6),
-                              rng.uniform(10, 50))
+        key_azimuth = rng.uniform(0, 2 * np.pi)
+        key_dir = _direction(key_azimuth, rng.uniform(25, 75))
+        # The fill light stands roughly opposite the key light.
+        fill_dir = _direction(key_azimuth + np.pi + rng.uniform(-0.6, 0.6), rng.uniform(10, 50))
         warmth = rng.uniform(-1, 1)
         key_colour = np.clip([1.0 + 0.08 * warmth, 1.0, 1.0 - 0.12 * warmth], 0, 1)
         fill_colour = np.clip(1.0 + rng.normal(0, 0.05, 3), 0, 1)
@@ -167,7 +168,8 @@ def _hsv(h: float, s: float, v: float) -> Colour:
 
 
 def _direction(azimuth: float, elevation_deg: float) -> np.ndarray:
-    """Unit vector pointing down at `elevation_deg` below the horizon, from `azimuth`."""
+    """Unit vector along which light from a source at `azimuth` (radians, from +X towards
+    +Y), `elevation_deg` above the horizon, travels."""
     e = np.deg2rad(elevation_deg)
     return -np.array([np.cos(azimuth) * np.cos(e), np.sin(azimuth) * np.cos(e), np.sin(e)])
 

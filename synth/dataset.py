@@ -4,6 +4,8 @@ Layout of DATASET_DIR:
     clips/<clip_key>__<avatar>.npz   one record per clip and avatar (`synth.record`)
     clips/<clip_key>.json            sidecar written after all of a clip's records: the clip's
                                      manifest entries (a clip with a sidecar is finished)
+    images/<clip_key>__<avatar>/     (--images) PNGs per camera and frame, preview.gif
+                                     (`synth.rendering`)
     manifest.json                    every record with its metadata and SHA-256
     failures.json                    clips that could not be read, with the reason
     splits/<name>.json               train/test clip keys (`synth.splits`)

@@ -3,14 +3,16 @@
     python -m synth.merge DATASET_DIR [OTHER_DIR ...] [--out DATASET_DIR]
 
 Shards that wrote to one shared folder are joined in place. Shards rendered on different
-machines into different folders are joined by naming every folder: their clip files are
-moved into the first folder (or `--out`) before the manifest is written.
+machines into different folders are joined by naming every folder: their clip files (and
+image folders, for `--images` runs) are moved into the first folder (or `--out`) before the
+manifest is written.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import pathlib
+import shutil
 import sys
 from typing import List, Optional, Sequence
 
@@ -43,6 +45,12 @@ def merge_shards(dataset_dirs: Sequence[pathlib.Path],
                 if source.resolve() != target.resolve():
                     target.parent.mkdir(parents=True, exist_ok=True)
                     os.replace(source, target)
+                    if entry.get("images"):  # rendered with --images: its image folder too
+                        images = entry["images"]["dir"]
+                        if (out_dir / images).exists():
+                            shutil.rmtree(out_dir / images)
+                        (out_dir / images).parent.mkdir(parents=True, exist_ok=True)
+                        os.replace(folder / images, out_dir / images)
                     sidecar = ds.sidecar_path(folder, entry["clip_key"])
                     if sidecar.is_file():
                         os.replace(sidecar, ds.sidecar_path(out_dir, entry["clip_key"]))

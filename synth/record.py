@@ -2,6 +2,8 @@
 
 Every key, dtype, shape and unit is listed in README.md ("What a clip record holds").
 C cameras, T frames, J joints of the full source skeleton, 17 joints of the H36M layout.
+Records rendered with `--images` also hold the renders' frame indices, sizes and per-joint
+visibility (`synth.rendering.record_arrays`).
 """
 from __future__ import annotations
 
@@ -97,6 +99,13 @@ def validate_record(record: Dict[str, np.ndarray]) -> List[str]:
     c, t = record["keypoints2d"].shape[:2]
     expected = {"joints3d_world": (t, 17, 3), "joints3d_camera": (c, t, 17, 3),
                 "keypoints2d": (c, t, 17, 2), "camera_intrinsics": (c, 9)}
+    if "visibility" in record:  # rendered with --images (`synth.rendering.record_arrays`)
+        n = record["image_frames"].shape[0]
+        j = record["joints3d_world_full"].shape[1]
+        expected.update({"image_size": (c, 2), "visibility": (c, n, 17),
+                         "visibility_full": (c, n, j)})
+        if n and not (0 <= record["image_frames"].min() and record["image_frames"].max() < t):
+            problems.append("image_frames index frames outside the clip")
     for key, shape in expected.items():
         if record[key].shape != shape:
             problems.append(f"{key} has shape {record[key].shape}, expected {shape}")

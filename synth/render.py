@@ -2,12 +2,17 @@
 
     python -m synth.render MOCAP_DIR --out DATASET_DIR [--fps 50] [--avatars ava,ben]
         [--cameras 4] [--seed 0] [--workers 2] [--shard K/N] [--no-resume] [--limit N]
+        [--images [--image-scale S] [--frame-step N] [--depth] [--mask] [--no-preview]
+         [--renderer auto|osmesa|egl]]
 
 Each clip is read, resampled, retargeted onto every avatar, filmed by seeded virtual cameras
 and written as one record per avatar (`synth.dataset` describes the layout). A clip that
 cannot be read is skipped and reported; finished clips are skipped on a re-run (resume).
 With `--shard K/N` a run takes every N-th clip starting at K and writes its entries under
 `manifests/`; `python -m synth.merge DATASET_DIR` joins the shards into the manifest.
+With `--images` every clip and avatar is also rendered (`synth.rendering`): images under
+`images/<clip_key>__<avatar>/`, per-joint visibility in the record. Rendering uses OpenGL,
+so it runs in this process or in "spawn" workers, never beside TensorFlow.
 """
 from __future__ import annotations
 
@@ -15,8 +20,10 @@ import argparse
 import concurrent.futures
 import dataclasses
 import multiprocessing
+import os
 import pathlib
 import re
+import shutil
 import sys
 import time
 import traceback
@@ -27,12 +34,15 @@ import numpy as np
 from tqdm import tqdm
 
 from . import dataset as ds
+from .appearance import Appearance
 from .avatars import CANONICAL_JOINTS, get_avatars
 from .cameras import place_cameras
 from .joint_maps import JointMap, find_rig, get_joint_map, joint_indices
 from .mocap_io import find_clips, load_motion
 from .motion import MocapError, Motion
 from .record import build_record, local_rotation_arrays, record_metadata
+from .rendering import (RENDERER_ENV, ImageSettings, image_folder, manifest_images_entry,
+                        record_arrays, render_clip_images)
 from .resample import resample
 from .retarget import Retargeter
 from .splits import make_splits
@@ -50,9 +60,13 @@ class RenderSettings:
     bvh_scale: str = "auto"
     joint_map: Optional[str] = None  # path of a JSON joint map for rigs not built in
     labels: Optional[str] = None  # CMU trials.csv, found automatically when None
+    images: Optional[ImageSettings] = None  # render images too (`--images`)
 
     def to_json(self) -> dict:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if self.images is None:  # manifests of runs without images stay as they were
+            del data["images"]
+        return data
 
 
 def clip_key_for(motion: Motion) -> str:
@@ -62,10 +76,12 @@ def clip_key_for(motion: Motion) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", raw)
 
 
-def clip_rng(seed: int, clip_key: str, avatar_index: int) -> np.random.Generator:
+def clip_rng(seed: int, clip_key: str, avatar_index: int, stream: int = 0
+             ) -> np.random.Generator:
     """Randomness that depends only on (seed, clip, avatar): independent of worker order,
-    shard and resume."""
-    return np.random.default_rng([seed, zlib.crc32(clip_key.encode()), avatar_index])
+    shard and resume. `stream` 0 places the cameras; 1 chooses the rendered appearance."""
+    entropy = [seed, zlib.crc32(clip_key.encode()), avatar_index] + ([stream] if stream else [])
+    return np.random.default_rng(entropy)
 
 
 def canonical_indices(motion: Motion, joint_map_spec: Optional[str]) -> np.ndarray:
@@ -96,8 +112,12 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
     key = clip_key_for(motion)
     if resume:
         entries = ds.finished_entries(out_dir, key, settings.avatars)
-        if entries is not None:
+        if entries is not None and (settings.images is None or all(
+                _images_finished(out_dir, e, settings.images) for e in entries)):
             return entries, True
+    if settings.images is not None:
+        # Rewriting a clip's images: until its sidecar is written again it is unfinished.
+        ds.sidecar_path(out_dir, key).unlink(missing_ok=True)
     motion = resample(motion, settings.fps)
     if motion.num_frames < settings.min_frames:
         raise MocapError(path, f"clip too short: {motion.num_frames} frames at "
@@ -110,13 +130,38 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
         cameras = place_cameras(clip.positions, settings.num_cameras,
                                 rng=clip_rng(settings.seed, key, avatar_index))
         record = build_record(motion, clip, cameras, key, rotations)
+        images = None
+        if settings.images is not None:
+            folder = image_folder(out_dir, key, avatar.name)
+            shutil.rmtree(folder, ignore_errors=True)  # no stale frames of other settings
+            appearance = Appearance.sample(clip_rng(settings.seed, key, avatar_index, stream=1))
+            result = render_clip_images(clip, cameras, appearance, folder, settings.images)
+            record.update(record_arrays(result))
+            images = manifest_images_entry(out_dir, folder, settings.images, result)
         record_file = ds.record_path(out_dir, key, avatar.name)
         entry = record_metadata(record)
         entry["file"] = record_file.relative_to(out_dir).as_posix()
+        if images is not None:
+            entry["images"] = images
         entry["sha256"] = ds.write_record(record_file, record)
         entries.append(entry)
     ds.write_json(ds.sidecar_path(out_dir, key), entries)
     return entries, False
+
+
+def _init_worker() -> None:
+    """Worker processes share the cores: software OpenGL rasterises on one thread each."""
+    os.environ.setdefault("LP_NUM_THREADS", "1")
+
+
+def _images_finished(out_dir: pathlib.Path, entry: dict, settings: ImageSettings) -> bool:
+    """Whether a finished record's images exist and were rendered with `settings`."""
+    images = entry.get("images")
+    return (bool(images) and (pathlib.Path(out_dir) / images["dir"]).is_dir()
+            and images["scale"] == settings.scale and images["frame_step"] == settings.frame_step
+            and (images["depth"] is not None) == settings.depth
+            and (images["mask"] is not None) == settings.mask
+            and (images["preview"] is not None) == settings.preview)
 
 
 def _process_safely(path, out_dir, settings, resume):
@@ -161,7 +206,8 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
         executor = None
     else:
         executor = concurrent.futures.ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn"))
+            workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker)
         futures = [executor.submit(_process_safely, *job) for job in jobs]
         results = (f.result() for f in concurrent.futures.as_completed(futures))
     try:
@@ -182,7 +228,8 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
     if shard is None:
         ds.write_manifest(out_dir, entries, settings.to_json())
         ds.write_json(out_dir / ds.FAILURES, failures)
-        split_names = ds.replace_splits(out_dir, make_splits(entries, seed=settings.seed))
+        split_names = (ds.replace_splits(out_dir, make_splits(entries, seed=settings.seed))
+                       if entries else [])
     else:
         name = f"shard-{shard[0]}-of-{shard[1]}"
         ds.write_manifest(out_dir, entries, settings.to_json(), name=f"manifests/{name}.json")
@@ -217,6 +264,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--joint-map", default=None, help="JSON joint map for other rigs")
     parser.add_argument("--labels", default=None, help="CMU trials.csv (found automatically)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    images = parser.add_argument_group("images (synth.rendering)")
+    images.add_argument("--images", action="store_true",
+                        help="also render RGB images and per-joint visibility")
+    images.add_argument("--image-scale", type=float, default=1.0,
+                        help="image size relative to the camera's (1.0)")
+    images.add_argument("--frame-step", type=int, default=1, help="render every N-th frame")
+    images.add_argument("--depth", action="store_true", help="also 16-bit depth PNGs (mm)")
+    images.add_argument("--mask", action="store_true", help="also person-mask PNGs")
+    images.add_argument("--no-preview", dest="preview", action="store_false",
+                        help="no preview GIF per clip and avatar")
+    images.add_argument("--renderer", choices=("auto", "osmesa", "egl"), default=None,
+                        help="OpenGL platform (default: $SYNTH_RENDERER, else auto: EGL "
+                             "with a GPU, OSMesa without)")
     return parser
 
 
@@ -227,9 +287,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     avatars = tuple(a.name for a in get_avatars(
         args.avatars.split(",") if args.avatars else None))
+    images = None
+    if args.images:
+        try:
+            images = ImageSettings(scale=args.image_scale, frame_step=args.frame_step,
+                                   depth=args.depth, mask=args.mask, preview=args.preview,
+                                   renderer=args.renderer or os.environ.get(RENDERER_ENV)
+                                   or "auto")
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     settings = RenderSettings(fps=args.fps, avatars=avatars, num_cameras=args.cameras,
                               seed=args.seed, bvh_scale=args.bvh_scale,
-                              joint_map=args.joint_map, labels=args.labels)
+                              joint_map=args.joint_map, labels=args.labels, images=images)
     summary = render_dataset(args.mocap_dir, args.out, settings, workers=args.workers,
                              shard=args.shard, resume=args.resume, limit=args.limit,
                              progress=not args.quiet)

@@ -64,7 +64,7 @@ class Skinner:
         self._used = np.flatnonzero(np.abs(weights).sum(axis=0) > 0)
         self._weights = weights[:, self._used]
         self._rest_vertices = np.asarray(self.mesh.vertices, dtype=np.float64)
-        self._rest_normals = np.asarray(self.mesh.trimesh().vertex_normals, dtype=np.float64)
+        self.rest_normals = np.asarray(self.mesh.trimesh().vertex_normals, dtype=np.float64)
         source_parents = clip.skeleton.parents[clip.canonical_indices]
         self._bone_of_segment = np.maximum(source_parents, 0)
 
@@ -96,7 +96,8 @@ class Skinner:
 
     def pose(self, frames: Sequence[int]) -> tuple:
         """Posed vertices and normals of `frames`: two (F, V, 3) float32 arrays, metres,
-        world frame (normals blended, not renormalised: the renderer normalises)."""
+        world frame (normals blended, not renormalised: the renderer normalises). Memory
+        grows as F x V x 12 float64: pose a long clip a few dozen frames at a time."""
         transforms = self.segment_transforms(frames)[:, self._used]  # (F, S, 3, 4)
         f, s = transforms.shape[:2]
         # One (V, S) x (S, F*12) product blends every vertex's matrix for every frame.
@@ -104,7 +105,7 @@ class Skinner:
         blended = blended.reshape(-1, f, 3, 4).transpose(1, 0, 2, 3)  # (F, V, 3, 4)
         linear = blended[..., :3]
         vertices = np.einsum("fvij,vj->fvi", linear, self._rest_vertices) + blended[..., 3]
-        normals = np.einsum("fvij,vj->fvi", linear, self._rest_normals)
+        normals = np.einsum("fvij,vj->fvi", linear, self.rest_normals)
         return vertices.astype(np.float32), normals.astype(np.float32)
 
 
@@ -117,34 +118,45 @@ def skin(clip: RetargetedClip, mesh: Optional[SkinnedMesh] = None,
          frames: Optional[Sequence[int]] = None) -> np.ndarray:
     """(F, V, 3) float32 posed vertices of `frames` (default: all), metres, world frame."""
     skinner = Skinner(clip, mesh)
-    frames = np.arange(skinner.num_frames) if frames is None else frames
-    return skinner.pose(frames)[0]
+    frames = np.arange(skinner.num_frames) if frames is None else np.asarray(frames)
+    # In chunks: blending keeps a (chunk, V, 3, 4) float64 array.
+    return np.concatenate([skinner.pose(frames[i:i + 64])[0]
+                           for i in range(0, len(frames), 64)]) if len(frames) else \
+        np.zeros((0, len(skinner.mesh.vertices), 3), np.float32)
 
 
 def vertex_segments(mesh: SkinnedMesh) -> np.ndarray:
-    """(V,) canonical joint index of the segment each vertex mostly follows."""
-    return np.argmax(mesh.weights, axis=1)
+    """(V,) canonical joint index of the segment each vertex belongs to: its largest weight,
+    ties (the even split at a segment's start) going to the segment itself, not its parent."""
+    weights = np.asarray(mesh.weights)
+    return weights.shape[1] - 1 - np.argmax(weights[:, ::-1], axis=1)
 
 
 def joint_radii(mesh: SkinnedMesh, rest: np.ndarray) -> np.ndarray:
     """(19,) the body's local radius at each canonical joint, metres: the thickest segment
-    meeting there, each measured as the median distance of its rest vertices from its axis
-    (the skull counts for the head and neck)."""
+    that meets there or whose volume holds the joint (the pelvis holds the hip joints), each
+    measured as the median distance of its rest vertices from its axis (the skull counts for
+    the head and neck)."""
     owner = vertex_segments(mesh)
     segment_radius = np.zeros(len(CANONICAL_JOINTS))
     for c, p in enumerate(CANONICAL_PARENTS):
         points = mesh.vertices[owner == c]
-        if p < 0 or len(points) == 0:
-            continue
-        axis = rest[c] - rest[p]
-        along = np.clip((points - rest[p]) @ axis / max(float(axis @ axis), 1e-12), 0.0, 1.0)
-        distance = np.linalg.norm(points - rest[p] - along[:, None] * axis, axis=1)
-        segment_radius[c] = np.median(distance)
+        if p >= 0 and len(points):
+            segment_radius[c] = np.median(_distance_to_segment(points, rest[p], rest[c]))
     radii = segment_radius.copy()
     for c, p in enumerate(CANONICAL_PARENTS):
-        if p >= 0:
-            radii[p] = max(radii[p], segment_radius[c])
-    head = CANONICAL_JOINTS.index("head")
-    radii[CANONICAL_JOINTS.index("neck_nose")] = max(radii[CANONICAL_JOINTS.index("neck_nose")],
-                                                     radii[head])
+        if p < 0:
+            continue
+        radii[p] = max(radii[p], segment_radius[c])
+        inside = _distance_to_segment(rest, rest[p], rest[c]) < segment_radius[c]
+        radii[inside] = np.maximum(radii[inside], segment_radius[c])
+    head, neck = CANONICAL_JOINTS.index("head"), CANONICAL_JOINTS.index("neck_nose")
+    radii[neck] = max(radii[neck], radii[head])
     return radii
+
+
+def _distance_to_segment(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N,) distance of (N, 3) points from the line segment a-b."""
+    axis = b - a
+    along = np.clip((points - a) @ axis / max(float(axis @ axis), 1e-12), 0.0, 1.0)
+    return np.linalg.norm(points - a - along[:, None] * axis, axis=1)

@@ -200,3 +200,11 @@ def test_command_line(corpus, tmp_path, capsys):
     assert ds.read_manifest(tmp_path / "cli")["settings"]["avatars"] == ["ben"]
     with pytest.raises(SystemExit):
         main([str(corpus), "--out", str(tmp_path / "x"), "--shard", "2/2"])
+
+
+def test_a_batch_of_only_bad_clips_reports_them(tmp_path):
+    (tmp_path / "mocap").mkdir()
+    (tmp_path / "mocap" / "HDM_bd_empty_001_120.amc").write_text("")
+    summary = render_dataset(tmp_path / "mocap", tmp_path / "out", SETTINGS, progress=False)
+    assert summary["failed"] == 1 and summary["done_clips"] == 0
+    assert ds.read_manifest(tmp_path / "out")["num_records"] == 0
