@@ -344,7 +344,7 @@ def place_cameras(positions_world: np.ndarray, num_cameras: int = 4,
     # The search tests the points that are extreme along many directions (they decide the
     # framing, like the convex hull's vertices but far cheaper to find); the final check runs
     # over every point, and any point it catches joins the search set.
-    search_points = points[np.unique(np.argmax(points @ _SEARCH_DIRECTIONS.T, axis=0))]
+    search_points = points[np.unique(np.argmax(_SEARCH_DIRECTIONS @ points.T, axis=1))]
 
     base = rng.uniform(0.0, 2.0 * np.pi)
     cameras = []

@@ -205,6 +205,10 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
         results = (_process_safely(*job) for job in jobs)
         executor = None
     else:
+        # Each worker is one core's worth: multithreaded BLAS on our small matrices only
+        # adds contention. Spawned workers read these when they import NumPy.
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(var, "1")
         executor = concurrent.futures.ProcessPoolExecutor(
             workers, mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker)
