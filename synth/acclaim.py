@@ -32,7 +32,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from synth import joint_maps
-from synth.motion import MocapError, Motion, Skeleton
+from synth.motion import MocapError, Motion, Skeleton, parse_value_rows
 
 INCH = 0.0254
 Y_UP_TO_Z_UP = Rotation.from_euler("x", 90, degrees=True)
@@ -358,22 +358,7 @@ def _bone_values(path, frames, numbers, bone: str, count: int) -> np.ndarray:
         k = next(i for i, row in enumerate(rows) if len(row) != count)
         raise MocapError(path, f"frame {numbers[k]}: bone {bone!r} has {len(rows[k])} values, "
                                f"expected {count}")
-    try:
-        values = np.array(rows, dtype=np.float64).reshape(len(rows), count)
-    except ValueError:
-        for k, row in enumerate(rows):
-            for token in row:
-                try:
-                    float(token)
-                except ValueError:
-                    raise MocapError(path, f"value {token!r} in frame {numbers[k]} "
-                                           f"(bone {bone!r}) is not a number") from None
-        raise MocapError(path, f"bone {bone!r}: values are not numbers") from None
-    bad = ~np.isfinite(values)
-    if bad.any():
-        k, c = np.argwhere(bad)[0]
-        raise MocapError(path, f"value {rows[k][c]!r} in frame {numbers[k]} (bone {bone!r})")
-    return values
+    return parse_value_rows(path, rows, [f"frame {n} (bone {bone!r})" for n in numbers])
 
 
 def _local_quaternions(axis_rotation: Rotation, dofs, values, to_radians) -> np.ndarray:

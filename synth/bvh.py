@@ -27,7 +27,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from synth import joint_maps
-from synth.motion import MocapError, Motion, Skeleton
+from synth.motion import MocapError, Motion, Skeleton, parse_value_rows
 
 with warnings.catch_warnings():  # bvhio's "import glm" warns about PyGLM's future rename
     warnings.simplefilter("ignore", PendingDeprecationWarning)
@@ -133,22 +133,7 @@ def _values(path, rows: List[List[str]], channel_count: int) -> np.ndarray:
         k = int(np.argmax(lengths != channel_count))
         raise MocapError(path, f"motion row {k + 1} has {lengths[k]} values, the hierarchy "
                                f"declares {channel_count} channels")
-    try:
-        values = np.array(rows, dtype=np.float64).reshape(len(rows), channel_count)
-    except ValueError:
-        for k, row in enumerate(rows):
-            for token in row:
-                try:
-                    float(token)
-                except ValueError:
-                    raise MocapError(path, f"value {token!r} in frame {k + 1} is not a "
-                                           f"number") from None
-        raise MocapError(path, "motion values are not numbers") from None
-    bad = ~np.isfinite(values)
-    if bad.any():
-        k, c = np.argwhere(bad)[0]
-        raise MocapError(path, f"value {rows[k][c]!r} in frame {k + 1}")
-    return values
+    return parse_value_rows(path, rows, [f"frame {k + 1}" for k in range(len(rows))])
 
 
 def frame_rate(frame_time: float) -> float:

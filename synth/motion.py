@@ -136,3 +136,28 @@ def source_metadata(path, dataset: str = "", actor: str = "", motion_class: str 
             "motion_class": motion_class, "clip_id": clip_id, "description": description}
     meta.update(extra or {})
     return meta
+
+
+def parse_value_rows(path, rows: List[List[str]], where: List[str]) -> np.ndarray:
+    """(N, K) float64 from N rows of K number tokens read from a mocap file.
+
+    where: (N,) description of each row for messages, e.g. "frame 12 (bone 'lfemur')".
+    Raises MocapError naming the first token that is not a finite number.
+    """
+    count = len(rows[0]) if rows else 0
+    try:
+        values = np.array(rows, dtype=np.float64).reshape(len(rows), count)
+    except ValueError:
+        for k, row in enumerate(rows):
+            for token in row:
+                try:
+                    float(token)
+                except ValueError:
+                    raise MocapError(path, f"value {token!r} in {where[k]} is not a "
+                                           f"number") from None
+        raise MocapError(path, "values are not numbers") from None
+    bad = ~np.isfinite(values)
+    if bad.any():
+        k, c = np.argwhere(bad)[0]
+        raise MocapError(path, f"value {rows[k][c]!r} in {where[k]}")
+    return values
