@@ -9,7 +9,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["synth", "synth.*", "vp3dkeras", "vp3dkeras.*"]),
-    package_data={"synth": ["data/*.json"]},
+    package_data={"synth": ["data/joint_maps/*.json"]},
     python_requires=">=3.10",
     install_requires=[
         # TF 2.21 accepts numpy>=1.26; pyrender 0.1.45 needs an np.infty alias on numpy 2
@@ -26,6 +26,7 @@ setup(
         "pillow>=10",
         "tqdm>=4.60",
         "matplotlib>=3.7",
+        "tensorboard>=2.16",  # TensorBoard logs of training runs (tf.summary needs it)
     ],
     extras_require={
         "torch": ["torch>=2.1"],  # reading VideoPose3D .bin checkpoints

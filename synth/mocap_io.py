@@ -176,9 +176,11 @@ def load_motion(path, labels: Union[None, str, pathlib.Path, Labels] = None,
     """Load an .amc or .bvh clip (any case) with its `Motion.source` filled in.
 
     labels: CMU trials.csv path, or a mapping (subject, trial) -> {"description", "fps"} like
-    `read_trials` returns (default: a trials.csv found in the clip's folder or a parent). bvh_scale: see `synth.bvh.read_bvh`. joint_map: a
-    `JointMap`, built-in name or JSON path; default: the built-in that fits. The motion's
-    `rig` is the map's name; a skeleton that lacks the map's joints raises `MocapError`.
+    `read_trials` returns (default: a trials.csv found in the clip's folder or a parent).
+    bvh_scale: see `synth.bvh.read_bvh`. joint_map: a `JointMap`, built-in name or JSON path,
+    used when the skeleton has its joints; otherwise (and by default) the built-in map that
+    fits. The motion's `rig` is the map's name; a skeleton that fits neither raises
+    `MocapError`.
     """
     path = pathlib.Path(path)
     if not path.is_file():
@@ -192,9 +194,12 @@ def load_motion(path, labels: Union[None, str, pathlib.Path, Labels] = None,
         else:
             raise MocapError(path, f"unknown mocap file type {path.suffix!r} "
                                    f"(expected .amc or .bvh)")
-        chosen = (joint_maps.detect_rig(motion.skeleton) if joint_map is None
-                  else joint_maps.get_joint_map(joint_map))
-        joint_maps.joint_indices(motion.skeleton, chosen)
+        chosen = None if joint_map is None else joint_maps.get_joint_map(joint_map)
+        if chosen is None or chosen.missing_joints(motion.skeleton):
+            fallback = joint_maps.find_rig(motion.skeleton)
+            if fallback is None and chosen is not None:
+                joint_maps.joint_indices(motion.skeleton, chosen)  # names what is missing
+            chosen = fallback or joint_maps.detect_rig(motion.skeleton)
     except (ValueError, OSError) as err:
         if isinstance(err, MocapError):
             raise
