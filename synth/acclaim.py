@@ -32,6 +32,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from synth import joint_maps
+from synth.kinematics import quat_conjugate, quat_multiply
 from synth.motion import MocapError, Motion, Skeleton, parse_value_rows
 
 INCH = 0.0254
@@ -362,14 +363,77 @@ def _bone_values(path, frames, numbers, bone: str, count: int) -> np.ndarray:
 
 
 def _local_quaternions(axis_rotation: Rotation, dofs, values, to_radians) -> np.ndarray:
-    """(T, 4) w-first Z-up local rotation A C M C^-1 A^-1 from the rotation dofs."""
-    rot = [(d[1], values[:, i]) for i, d in enumerate(dofs) if d in _ROTATION_DOFS]
-    frame = Y_UP_TO_Z_UP * axis_rotation
-    if not rot:
-        return np.tile([1.0, 0.0, 0.0, 0.0], (len(values), 1))
-    seq = "".join(a for a, _ in rot)  # lower case: extrinsic, first listed applied first
-    motion = Rotation.from_euler(seq, np.stack([v for _, v in rot], axis=1) * to_radians)
-    return (frame * motion * frame.inv()).as_quat(scalar_first=True)
+    """(T, 4) w-first Z-up local rotation A C M C^-1 A^-1 from the rotation dofs.
+
+    M composes the dof rotations extrinsically, the first listed applied first."""
+    frame = (Y_UP_TO_Z_UP * axis_rotation).as_quat(scalar_first=True)
+    motion = np.zeros((len(values), 4))
+    motion[:, 0] = 1.0
+    for i, dof in enumerate(dofs):
+        if dof not in _ROTATION_DOFS:
+            continue
+        half = 0.5 * to_radians * values[:, i]
+        step = np.zeros((len(values), 4))
+        step[:, 0] = np.cos(half)
+        step[:, 1 + "xyz".index(dof[1])] = np.sin(half)
+        motion = quat_multiply(step, motion)
+    return quat_multiply(quat_multiply(frame, motion), quat_conjugate(frame))
+
+
+def _amc_values(path, lines: List[str], counts: Dict[str, int], asf: AsfSkeleton):
+    """Header keywords and {bone: (T, count) float values} of an AMC file."""
+    regular = _regular_amc_values(lines, counts)
+    if regular is not None:
+        return regular
+    # Anything unusual: the line-by-line parse, which names the exact problem.
+    keywords, frames, numbers = _frames(path, lines)
+    unknown = sorted({bone for frame in frames for bone in frame} - set(asf.bones) - {"root"})
+    if unknown:
+        k = next(i for i, f in enumerate(frames) if unknown[0] in f)
+        raise MocapError(path, f"frame {numbers[k]}: bone {unknown[0]!r} is not in the "
+                               f"skeleton {asf.path}")
+    return keywords, {bone: _bone_values(path, frames, numbers, bone, count)
+                      for bone, count in counts.items()}
+
+
+def _regular_amc_values(lines: List[str], counts: Dict[str, int]):
+    """The fast path for the usual file: every frame lists the same bones in the same order
+    and every value is a finite number. Returns None for anything else."""
+    start = next((i for i, line in enumerate(lines) if line.strip().isdigit()), None)
+    if start is None:
+        return None
+    keywords = set()
+    for line in lines[:start]:
+        tokens = line.split()
+        if tokens and tokens[0].startswith(":"):
+            keywords.add(tokens[0].upper())
+        elif tokens and not tokens[0].startswith("#"):
+            return None
+    body = [line for line in lines[start:] if line.strip()]
+    period = next((i for i, line in enumerate(body[1:], 1) if line.strip().isdigit()),
+                  len(body))
+    if len(body) % period:
+        return None
+    names = [line.split(None, 1)[0] for line in body[1:period]]
+    if sorted(names) != sorted(counts) or len(set(names)) != len(names):
+        return None
+    numbers = body[0::period]
+    if not all(n.strip() == str(k) for k, n in enumerate(numbers, int(numbers[0]))):
+        return None
+    values = {}
+    for offset, name in enumerate(names, 1):
+        rows = body[offset::period]
+        prefix = len(name)
+        if not all(row.startswith(name) and row[prefix:prefix + 1].isspace() for row in rows):
+            return None
+        try:
+            table = np.array(" ".join(row[prefix:] for row in rows).split(), dtype=np.float64)
+        except ValueError:
+            return None
+        if table.size != len(rows) * counts[name] or not np.all(np.isfinite(table)):
+            return None
+        values[name] = table.reshape(len(rows), counts[name])
+    return keywords, values
 
 
 def read_amc(path, asf, fps: float = 120.0, source: Optional[Dict[str, str]] = None,
@@ -382,24 +446,19 @@ def read_amc(path, asf, fps: float = 120.0, source: Optional[Dict[str, str]] = N
     path = pathlib.Path(path)
     if not isinstance(asf, AsfSkeleton):
         asf = read_asf(asf)
-    keywords, frames, numbers = _frames(path, _read_lines(path))
+    counts = {"root": len(asf.root_order)}
+    counts.update({b.name: len(b.dofs) for b in asf.bones.values() if b.dofs})
+    keywords, values = _amc_values(path, _read_lines(path), counts, asf)
     if ":RADIANS" in keywords and ":DEGREES" in keywords:
         raise MocapError(path, "header says both :DEGREES and :RADIANS")
     angle = ("rad" if ":RADIANS" in keywords else "deg" if ":DEGREES" in keywords
              else asf.angle_unit)
     to_radians = np.pi / 180 if angle == "deg" else 1.0
 
-    expected = {b.name for b in asf.bones.values() if b.dofs} | {"root"}
-    unknown = sorted({bone for frame in frames for bone in frame} - set(asf.bones) - {"root"})
-    if unknown:
-        k = next(i for i, f in enumerate(frames) if unknown[0] in f)
-        raise MocapError(path, f"frame {numbers[k]}: bone {unknown[0]!r} is not in the "
-                               f"skeleton {asf.path}")
-
-    num_frames = len(frames)
+    num_frames = len(values["root"])
     rotations = np.zeros((num_frames, asf.skeleton.num_joints, 4))
     rotations[..., 0] = 1.0
-    root_values = _bone_values(path, frames, numbers, "root", len(asf.root_order))
+    root_values = values["root"]
     root_axis = Rotation.from_euler(asf.root_axis.lower(), asf.root_orientation)
     rotations[:, 0] = _local_quaternions(root_axis, asf.root_order, root_values, to_radians)
     translation = np.tile(asf.root_position, (num_frames, 1))
@@ -409,12 +468,12 @@ def read_amc(path, asf, fps: float = 120.0, source: Optional[Dict[str, str]] = N
     root_translation = Y_UP_TO_Z_UP.apply(translation * asf.metres_per_unit)
 
     for j, bone_name in enumerate(asf.joint_bones):
-        if j == 0 or bone_name not in expected:
+        if j == 0 or bone_name not in counts:
             continue
         bone = asf.bones[bone_name]
-        values = _bone_values(path, frames, numbers, bone_name, len(bone.dofs))
         axis_rotation = Rotation.from_euler(bone.axis_order.lower(), bone.axis)
-        rotations[:, j] = _local_quaternions(axis_rotation, bone.dofs, values, to_radians)
+        rotations[:, j] = _local_quaternions(axis_rotation, bone.dofs, values[bone_name],
+                                             to_radians)
 
     if rig is None:
         found = joint_maps.find_rig(asf.skeleton)

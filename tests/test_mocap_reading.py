@@ -265,3 +265,22 @@ def test_cmu_descriptions_map_to_coarse_classes():
     assert cmu_motion_class("dance - lean forward, bring back leg forward") == "dance"
     assert cmu_motion_class("Yokogeri") == "martial_arts"
     assert cmu_motion_class("") == ""
+
+
+def test_fast_and_line_by_line_amc_parsing_agree(hdm05_dir, cmu_dir):
+    from synth import acclaim
+
+    for asf_path, amc_path in ((hdm05_dir / "HDM_bd.asf",
+                                hdm05_dir / "HDM_bd_sneak2StepsLStart_001_120.amc"),
+                               (cmu_dir / "02" / "02.asf", cmu_dir / "02" / "02_01.amc")):
+        asf = acclaim.read_asf(asf_path)
+        counts = {"root": len(asf.root_order)}
+        counts.update({b.name: len(b.dofs) for b in asf.bones.values() if b.dofs})
+        lines = acclaim._read_lines(amc_path)
+        fast = acclaim._regular_amc_values(lines, counts)
+        assert fast is not None, "a regular real file should take the fast path"
+        keywords, frames, numbers = acclaim._frames(amc_path, lines)
+        assert fast[0] == keywords
+        for bone, count in counts.items():
+            np.testing.assert_array_equal(
+                fast[1][bone], acclaim._bone_values(amc_path, frames, numbers, bone, count))
