@@ -73,8 +73,11 @@ class Retargeter:
                             source.offsets * scales[:, None])
         root_scale = avatar.leg_length() / self.source_leg_length
         root = (self.motion.root_translation - [0.0, 0.0, self.source_floor]) * root_scale
-        positions = root[:, None, :] + np.einsum("jk,tkc->tjc", self.ancestors * scales,
-                                                 self.bone_vectors)
+        num_frames, num_joints = self.bone_vectors.shape[:2]
+        # One (J, J) @ (J, T*3) product: the sum of scaled bone vectors down each chain.
+        chains = (self.ancestors * scales) @ self.bone_vectors.transpose(1, 0, 2).reshape(
+            num_joints, -1)
+        positions = root[:, None, :] + chains.reshape(num_joints, num_frames, 3).transpose(1, 0, 2)
         positions[..., 2] -= _floor_height(positions[:, self.feet, 2])
         return RetargetedClip(avatar, skeleton, positions, self.global_rotations,
                               self.canonical_indices, root_scale)
