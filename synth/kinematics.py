@@ -38,6 +38,30 @@ def quat_canonical(q: np.ndarray) -> np.ndarray:
     return np.where(q[..., :1] < 0, -q, q)
 
 
+def quat_from_matrix(matrices: np.ndarray) -> np.ndarray:
+    """(..., 4) unit quaternions (w, x, y, z), w >= 0, of (..., 3, 3) rotation matrices."""
+    m = np.asarray(matrices, dtype=np.float64)
+    # Each component from the diagonal, the largest one decides the signs of the others
+    # (numerically stable for every rotation).
+    trace = np.stack([1 + m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2],
+                      1 + m[..., 0, 0] - m[..., 1, 1] - m[..., 2, 2],
+                      1 - m[..., 0, 0] + m[..., 1, 1] - m[..., 2, 2],
+                      1 - m[..., 0, 0] - m[..., 1, 1] + m[..., 2, 2]], axis=-1)
+    best = np.argmax(trace, axis=-1)[..., None]
+    s = np.sqrt(np.maximum(np.take_along_axis(trace, best, axis=-1), 1e-12))  # 2|q_best|
+    candidates = np.stack([
+        np.stack([s[..., 0] ** 2, m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0],
+                  m[..., 1, 0] - m[..., 0, 1]], axis=-1),
+        np.stack([m[..., 2, 1] - m[..., 1, 2], s[..., 0] ** 2, m[..., 0, 1] + m[..., 1, 0],
+                  m[..., 0, 2] + m[..., 2, 0]], axis=-1),
+        np.stack([m[..., 0, 2] - m[..., 2, 0], m[..., 0, 1] + m[..., 1, 0], s[..., 0] ** 2,
+                  m[..., 1, 2] + m[..., 2, 1]], axis=-1),
+        np.stack([m[..., 1, 0] - m[..., 0, 1], m[..., 0, 2] + m[..., 2, 0],
+                  m[..., 1, 2] + m[..., 2, 1], s[..., 0] ** 2], axis=-1)], axis=-2)
+    q = np.take_along_axis(candidates, best[..., None], axis=-2)[..., 0, :] / (2.0 * s)
+    return quat_canonical(quat_normalize(q))
+
+
 def forward_kinematics(parents: np.ndarray, offsets: np.ndarray, local_rotations: np.ndarray,
                        root_translation: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """World joint positions and orientations.

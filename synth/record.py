@@ -15,7 +15,7 @@ from scipy.spatial.transform import Rotation
 from vp3dkeras.layouts import H36M_17
 
 from .cameras import Camera
-from .kinematics import quat_canonical, quat_multiply
+from .kinematics import quat_canonical, quat_from_matrix, quat_multiply
 from .motion import Motion
 from .retarget import RetargetedClip
 
@@ -45,7 +45,7 @@ def build_record(motion: Motion, clip: RetargetedClip, cameras: Sequence[Camera]
     camera_full = np.stack([cam.world_to_camera(world_full) for cam in cameras])
     keypoints_full = np.stack([cam.project(points) for cam, points in zip(cameras, camera_full)])
 
-    camera_quats = np.stack([_matrix_to_quat(cam.rotation) for cam in cameras])  # world -> cam
+    camera_quats = quat_from_matrix(np.stack([cam.rotation for cam in cameras]))  # world -> cam
     root_in_camera = quat_canonical(quat_multiply(camera_quats[:, None, :],
                                                   clip.global_rotations[None, :, 0]))
 
@@ -86,11 +86,6 @@ def record_metadata(record: Dict[str, np.ndarray]) -> Dict[str, object]:
     meta["num_frames"] = int(record["num_frames"])
     meta["num_cameras"] = int(record["camera_intrinsics"].shape[0])
     return meta
-
-
-def _matrix_to_quat(matrix: np.ndarray) -> np.ndarray:
-    x, y, z, w = Rotation.from_matrix(matrix).as_quat()
-    return np.array([w, x, y, z])
 
 
 def validate_record(record: Dict[str, np.ndarray]) -> List[str]:
