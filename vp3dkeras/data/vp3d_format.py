@@ -1,0 +1,268 @@
+"""VideoPose3D-format data: `data_3d_<name>.npz`, `data_2d_<name>_<keypoints>.npz` and cameras.
+
+- `data_3d_<name>.npz`: `positions_3d[subject][action]` (T, J3, 3) world coordinates, metres.
+- `data_2d_<name>_<keypoints>.npz`: `positions_2d[subject][action][camera]` (T, J, 2) pixels
+  (a third channel, a detector score, is dropped) and `metadata` (`layout_name`,
+  `num_joints`, `keypoints_symmetry` = [left joints, right joints]).
+- `data_cameras_<name>.json` (as `synth.export_vp3d` writes): `[subject][action]` -> one entry
+  per camera, or `[subject]` -> one entry per camera shared by all actions; each entry
+  `{"intrinsics": [fx, fy, cx, cy, k1, k2, k3, p1, p2], "image_size": [w, h],
+  "rotation": 3x3 world->camera R, "translation": t}` with X_cam = R X_world + t (metres).
+
+The nested dicts are stored as 0-d object arrays, i.e. pickles. Files from elsewhere are read
+with `restricted_load_npz`, whose unpickler only rebuilds dicts, lists, strings, numbers and
+NumPy arrays/scalars; anything else (e.g. a pickle that would call `os.system`) is refused.
+
+Camera-space targets need the cameras; without them the sequences are 2D-only (usable as
+unlabeled data), and the image size must be given to normalise the keypoints.
+"""
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import pathlib
+import pickle
+import warnings
+import zipfile
+from typing import Dict, Optional, Sequence as Seq, Tuple
+
+import numpy as np
+
+from vp3dkeras.data.codec import PoseCodec, load_layout
+from vp3dkeras.data.sequences import Sequence, SequenceRef, SequenceSource, make_sequence
+from vp3dkeras.layouts import H36M_17, HUMANEVA_15, JointLayout
+
+#: The 17 of Human3.6M's 32 mocap joints that make up the 17-joint layout (H36M_17 order).
+H36M_32_TO_17 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
+_METADATA_LAYOUTS = {"h36m": H36M_17, "humaneva15": HUMANEVA_15}
+
+
+def _allowed_globals() -> Dict[Tuple[str, str], object]:
+    allowed = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+    for package in ("numpy._core", "numpy.core"):
+        try:
+            multiarray = importlib.import_module(f"{package}.multiarray")
+            numeric = importlib.import_module(f"{package}.numeric")
+        except ImportError:
+            continue
+        for module in ("numpy._core", "numpy.core"):  # files written by either NumPy major
+            allowed[(f"{module}.multiarray", "_reconstruct")] = multiarray._reconstruct
+            allowed[(f"{module}.multiarray", "scalar")] = multiarray.scalar
+            if hasattr(numeric, "_frombuffer"):
+                allowed[(f"{module}.numeric", "_frombuffer")] = numeric._frombuffer
+        break
+    allowed[("_codecs", "encode")] = importlib.import_module("_codecs").encode  # protocol 2
+    return allowed
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Unpickles only plain containers, numbers, strings and NumPy arrays/dtypes/scalars.
+
+    Dicts, lists, tuples, str, int, float and bytes need no class lookup in a pickle; the only
+    globals allowed are the NumPy array and scalar reconstructors (and `_codecs.encode`, used
+    by protocol-2 pickles for byte strings). Everything else raises `pickle.UnpicklingError`.
+    """
+
+    _ALLOWED = None
+
+    def find_class(self, module, name):
+        if RestrictedUnpickler._ALLOWED is None:
+            RestrictedUnpickler._ALLOWED = _allowed_globals()
+        try:
+            return RestrictedUnpickler._ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(
+                f"refusing to unpickle {module}.{name}: only dicts, lists, strings, numbers "
+                f"and NumPy arrays are allowed in data files") from None
+
+
+def restricted_load_npz(path) -> Dict[str, object]:
+    """Every array of an .npz file; 0-d object arrays come back as the object they hold.
+
+    Object arrays are unpickled with `RestrictedUnpickler`; other arrays are read with
+    `allow_pickle=False`.
+    """
+    path = pathlib.Path(path)
+    out: Dict[str, object] = {}
+    with zipfile.ZipFile(path) as archive, np.load(path, allow_pickle=False) as plain:
+        for member in archive.namelist():
+            key = member[:-4] if member.endswith(".npy") else member
+            with archive.open(member) as handle:
+                version = np.lib.format.read_magic(handle)
+                if version == (1, 0):
+                    _, _, dtype = np.lib.format.read_array_header_1_0(handle)
+                elif version == (2, 0):
+                    _, _, dtype = np.lib.format.read_array_header_2_0(handle)
+                else:
+                    raise ValueError(f"{path}:{member}: unsupported .npy version {version}")
+                if not dtype.hasobject:
+                    out[key] = plain[key]
+                    continue
+                array = RestrictedUnpickler(io.BytesIO(handle.read())).load()
+            if not isinstance(array, np.ndarray):
+                raise pickle.UnpicklingError(f"{path}:{member}: not an array")
+            out[key] = array.item() if array.shape == () else array
+    return out
+
+
+def _layout_from_metadata(metadata: dict, layout) -> JointLayout:
+    if layout is not None:
+        chosen = load_layout(layout)
+    else:
+        name = str(metadata.get("layout_name", ""))
+        if name not in _METADATA_LAYOUTS:
+            raise ValueError(f"2D metadata names layout {name!r}; pass one of "
+                             f"{sorted(_METADATA_LAYOUTS)} or a layout JSON")
+        chosen = _METADATA_LAYOUTS[name]
+    symmetry = metadata.get("keypoints_symmetry")
+    if symmetry is not None:
+        left, right = (sorted(int(i) for i in side) for side in symmetry)
+        if (left, right) != (sorted(chosen.left_joints), sorted(chosen.right_joints)):
+            raise ValueError(f"the file's left/right joints {left}/{right} disagree with "
+                             f"layout {chosen.name}")
+    return chosen
+
+
+def _camera_list(cameras: Optional[dict], subject: str, action: str):
+    if cameras is None or subject not in cameras:
+        return None
+    entry = cameras[subject]
+    return entry if isinstance(entry, list) else entry.get(action)
+
+
+def action_class(action: str) -> str:
+    """Class of a VideoPose3D action name: the text before its first space ("Walking 1")."""
+    return action.split(" ")[0]
+
+
+class VP3DSource(SequenceSource):
+    """Sequences of VideoPose3D-format data: one per subject, action and camera.
+
+    positions_2d: `[subject][action][camera]` (T, J, 2 or 3) pixels.
+    positions_3d: `[subject][action]` (T, J3, 3) world metres, or None (2D-only).
+    cameras:      the cameras dict described in the module docstring, or None (2D-only).
+    layout:       joint layout (name, JointLayout or JSON path); None reads it from metadata.
+    image_size:   (width, height) for every camera, needed when `cameras` is None.
+    Clip keys are "<subject>/<action>"; a 3D array of 32 joints under a 17-joint layout is
+    reduced with `H36M_32_TO_17`. When 2D and 3D lengths differ both are cut to the shorter.
+    """
+
+    def __init__(self, positions_2d: dict, metadata: Optional[dict] = None,
+                 positions_3d: Optional[dict] = None, cameras: Optional[dict] = None,
+                 layout=None, image_size: Optional[Seq[float]] = None, name: str = "vp3d",
+                 cache_bytes: int = SequenceSource.DEFAULT_CACHE_BYTES, fps: float = 0.0):
+        codec = PoseCodec(_layout_from_metadata(metadata or {}, layout))
+        self._positions_2d, self._positions_3d = positions_2d, positions_3d
+        self._cameras, self._image_size = cameras, image_size
+        refs = []
+        for subject in sorted(positions_2d):
+            for action in sorted(positions_2d[subject]):
+                has_3d = self._has_3d(subject, action)
+                for camera, keypoints in enumerate(positions_2d[subject][action]):
+                    frames = len(keypoints)
+                    if has_3d:
+                        frames = min(frames, len(positions_3d[subject][action]))
+                    refs.append(SequenceRef(
+                        key=f"{subject}/{action}/cam{camera}", clip_key=f"{subject}/{action}",
+                        subject=subject, action=action, motion_class=action_class(action),
+                        camera=camera, item=(subject, action), num_frames=frames, fps=fps,
+                        has_3d=has_3d))
+        self._refs_by_item: Dict[tuple, Dict[int, SequenceRef]] = {}
+        for ref in refs:
+            self._refs_by_item.setdefault(ref.item, {})[ref.camera] = ref
+        if cameras is None and image_size is None:
+            raise ValueError("without cameras the image size is needed to normalise 2D")
+        super().__init__(codec, refs, name=name, cache_bytes=cache_bytes)
+
+    def select_subjects(self, subjects) -> "VP3DSource":
+        wanted = set(subjects)
+        missing = wanted - {r.subject for r in self.refs}
+        if missing:
+            raise KeyError(f"{self.name}: unknown subjects {sorted(missing)}")
+        return self.where(lambda r: r.subject in wanted)
+
+    def _joints_3d(self, subject, action):
+        joints = np.asarray(self._positions_3d[subject][action], np.float32)
+        if joints.shape[1] != self.codec.num_joints:
+            if joints.shape[1] == 32 and self.codec.layout.name == H36M_17.name:
+                joints = joints[:, list(H36M_32_TO_17)]
+            else:
+                raise ValueError(f"{subject}/{action}: 3D has {joints.shape[1]} joints, "
+                                 f"layout {self.codec.layout.name} {self.codec.num_joints}")
+        return joints
+
+    def _load_item(self, item) -> Dict[int, Sequence]:
+        subject, action = item
+        views = self._positions_2d[subject][action]
+        cameras = _camera_list(self._cameras, subject, action)
+        joints_world = self._joints_3d(subject, action) if self._has_3d(subject, action) \
+            else None
+        sequences = {}
+        for camera, keypoints in enumerate(views):
+            ref = self._refs_by_item[item][camera]
+            keypoints = np.asarray(keypoints, np.float32)[: ref.num_frames, :, :2]
+            params = cameras[camera] if cameras is not None else None
+            image_size = params["image_size"] if params is not None else self._image_size
+            joints_camera = None
+            if joints_world is not None:
+                rotation = np.asarray(params["rotation"], np.float32)
+                translation = np.asarray(params["translation"], np.float32)
+                joints_camera = (joints_world[: ref.num_frames] @ rotation.T) + translation
+            sequences[camera] = make_sequence(
+                self.codec, ref, keypoints, image_size, joints_camera,
+                None if params is None else params.get("intrinsics"))
+        return sequences
+
+    def _has_3d(self, subject, action) -> bool:
+        return (self._positions_3d is not None
+                and action in self._positions_3d.get(subject, {})
+                and _camera_list(self._cameras, subject, action) is not None)
+
+
+def find_vp3d_files(directory, name: Optional[str] = None, keypoints: str = "gt"):
+    """(data_3d path or None, data_2d path, cameras path or None) of a folder.
+
+    name: the dataset name in the file names; found automatically when the folder holds one
+    `data_2d_<name>_<keypoints>.npz`.
+    """
+    directory = pathlib.Path(directory)
+    if name is None:
+        names = sorted(p.name[len("data_2d_"):-len(f"_{keypoints}.npz")]
+                       for p in directory.glob(f"data_2d_*_{keypoints}.npz"))
+        if len(names) != 1:
+            raise ValueError(f"{directory}: expected one data_2d_<name>_{keypoints}.npz, found "
+                             f"{names or 'none'}; pass the name")
+        name = names[0]
+    data_2d = directory / f"data_2d_{name}_{keypoints}.npz"
+    if not data_2d.is_file():
+        raise FileNotFoundError(data_2d)
+    data_3d = directory / f"data_3d_{name}.npz"
+    cameras = directory / f"data_cameras_{name}.json"
+    return (data_3d if data_3d.is_file() else None, data_2d,
+            cameras if cameras.is_file() else None)
+
+
+def is_vp3d_folder(path) -> bool:
+    return pathlib.Path(path).is_dir() and any(pathlib.Path(path).glob("data_2d_*.npz"))
+
+
+def open_vp3d(directory, name: Optional[str] = None, keypoints: str = "gt", layout=None,
+              image_size=None, cache_bytes: int = SequenceSource.DEFAULT_CACHE_BYTES,
+              fps: float = 0.0) -> VP3DSource:
+    """A `VP3DSource` over the VideoPose3D-format files of `directory` (see module doc)."""
+    path_3d, path_2d, path_cameras = find_vp3d_files(directory, name, keypoints)
+    data_2d = restricted_load_npz(path_2d)
+    positions_3d = restricted_load_npz(path_3d)["positions_3d"] if path_3d else None
+    cameras = None
+    if path_cameras is not None:
+        cameras = json.loads(path_cameras.read_text(encoding="utf-8"))
+    elif image_size is None:
+        raise ValueError(f"{directory}: no data_cameras_*.json, so the image size is needed "
+                         f"to normalise 2D")
+    elif positions_3d is not None:
+        warnings.warn(f"{directory}: no data_cameras_*.json, so no camera-space 3D targets; "
+                      "the sequences are 2D-only")
+    return VP3DSource(data_2d["positions_2d"], data_2d.get("metadata"), positions_3d, cameras,
+                      layout=layout, image_size=image_size, name=str(path_2d),
+                      cache_bytes=cache_bytes, fps=fps)

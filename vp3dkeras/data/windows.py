@@ -1,0 +1,255 @@
+"""Training batches cut on the fly from a `SequenceSource`, in NumPy.
+
+Two samplers, both deterministic functions of (seed, batch number) so that an interrupted
+run resumes with exactly the batches it would have seen:
+
+- `WindowSampler`: one window of input frames per output chunk. With `chunk=1` (the default)
+  each window is one receptive field around one output frame, the single-frame batching of
+  VideoPose3D; a longer chunk trains a model layer by layer on `chunk` output frames.
+  Windows come from every frame of every sequence (all clips x cameras); frames before the
+  start or after the end repeat the first/last frame (`vp3dkeras.padding.pad_replicate`).
+- `SequenceBatcher`: whole sequences (randomly cropped to at most `max_frames`), zero-padded
+  to the longest in the batch, with a (B, T) mask, for the sequence-to-sequence refiner.
+
+Horizontal-flip augmentation (each example flipped with probability 1/2) is on by default.
+
+Memory: only an index (sequence, frame) is kept. Sequences are loaded through the source's
+LRU cache; when the data exceed the cache budget, an epoch visits the data in blocks of items
+that fit in it (items in random order, examples shuffled within a block), so each item is
+read about once per epoch.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import numpy as np
+
+from vp3dkeras.data.sequences import SequenceSource
+
+
+def _bytes_per_frame(num_joints: int) -> int:
+    return num_joints * (2 + 3) * 4 + 3 * 4
+
+
+def epoch_order(unit_items: np.ndarray, item_bytes: np.ndarray, budget: int,
+                rng: np.random.Generator) -> np.ndarray:
+    """A random order of units (windows, sequences) that respects a memory budget.
+
+    unit_items: (N,) item index of each unit; item_bytes: (num_items,) loaded size of each
+    item. When all items fit in `budget`, a plain permutation; otherwise items are shuffled,
+    grouped into consecutive blocks that fit in half the budget, and units are shuffled
+    within their block. Returns (N,) unit indices.
+    """
+    num_units = len(unit_items)
+    if item_bytes.sum() <= budget:
+        return rng.permutation(num_units)
+    item_order = rng.permutation(len(item_bytes))
+    block_of_item = np.empty(len(item_bytes), np.int64)
+    block, used = 0, 0
+    for item in item_order:
+        if used and used + item_bytes[item] > budget // 2:
+            block, used = block + 1, 0
+        block_of_item[item] = block
+        used += item_bytes[item]
+    # Sort by block, random within a block: a random key, then a stable sort by block.
+    shuffled = rng.permutation(num_units)
+    return shuffled[np.argsort(block_of_item[unit_items[shuffled]], kind="stable")]
+
+
+class _Sampler:
+    """Shared bookkeeping: the source, items, seeds and per-epoch plans."""
+
+    def __init__(self, source: SequenceSource, batch_size: int, seed: int, augment: bool):
+        if len(source) == 0:
+            raise ValueError(f"{source.name}: no sequences to sample from")
+        self.source = source
+        self.codec = source.codec
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.augment = bool(augment)
+        items: Dict[object, int] = {}
+        self._seq_item = np.array([items.setdefault(r.item, len(items)) for r in source.refs])
+        self._item_bytes = np.zeros(len(items), np.int64)
+        np.add.at(self._item_bytes, self._seq_item,
+                  [r.num_frames * _bytes_per_frame(self.codec.num_joints)
+                   for r in source.refs])
+        self._plan_epoch: Optional[int] = None
+        self._plan = None
+
+    def _rng(self, epoch: int, purpose: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, epoch, purpose])
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.examples_per_epoch / self.batch_size)
+
+    def plan(self, epoch: int):
+        """(order, flips, uniforms) of one epoch: example indices, whether each is flipped,
+        and one uniform number per example for any other random choice (e.g. a crop)."""
+        if self._plan_epoch != epoch:
+            order = self._make_order(epoch)
+            flips = (self._rng(epoch, 1).random(len(order)) < 0.5) if self.augment \
+                else np.zeros(len(order), bool)
+            uniforms = self._rng(epoch, 2).random(len(order))
+            self._plan_epoch, self._plan = epoch, (order, flips, uniforms)
+        return self._plan
+
+    def batch(self, number: int):
+        """Batch `number` of the endless stream: epoch = number // steps_per_epoch."""
+        epoch, step = divmod(int(number), self.steps_per_epoch)
+        chosen = slice(step * self.batch_size, (step + 1) * self.batch_size)
+        return self._make_batch(*(part[chosen] for part in self.plan(epoch)))
+
+    def batches(self, start: int = 0) -> Iterator:
+        """Endless stream of batches from batch number `start` (resume: epoch * steps)."""
+        number = start
+        while True:
+            yield self.batch(number)
+            number += 1
+
+
+class WindowSampler(_Sampler):
+    """Windows of 2D input with their 3D targets, cut on the fly.
+
+    source:     sequences with 3D targets.
+    pad:        (left, right) context frames of the model (`vp3dkeras.padding.model_padding`).
+    chunk:      output frames per example (1: single-frame batching). Sequences shorter than
+                a chunk are left out; the last chunk of a sequence is shifted to end with it.
+    max_windows_per_epoch: an epoch uses this many examples of the (shuffled) full set.
+
+    A batch is (inputs (B, left + chunk + right, J, 2), targets (B, chunk, J, 3)), float32.
+    """
+
+    def __init__(self, source: SequenceSource, pad: Tuple[int, int], batch_size: int = 1024,
+                 chunk: int = 1, seed: int = 0, augment: bool = True,
+                 max_windows_per_epoch: Optional[int] = None):
+        super().__init__(source, batch_size, seed, augment)
+        if not source.has_3d:
+            raise ValueError(f"{source.name}: windows for training need 3D targets")
+        self.pad_left, self.pad_right = (int(p) for p in pad)
+        self.chunk = int(chunk)
+        seqs, starts = [], []
+        for i, ref in enumerate(source.refs):
+            if ref.num_frames < self.chunk:
+                continue
+            first = np.arange(0, ref.num_frames, self.chunk)
+            first[-1] = min(first[-1], ref.num_frames - self.chunk)
+            seqs.append(np.full(len(first), i))
+            starts.append(first)
+        if not seqs:
+            raise ValueError(f"{source.name}: every sequence is shorter than chunk {chunk}")
+        self.window_sequence = np.concatenate(seqs)
+        self.window_start = np.concatenate(starts)
+        self.max_windows_per_epoch = max_windows_per_epoch
+
+    @property
+    def window_length(self) -> int:
+        return self.pad_left + self.chunk + self.pad_right
+
+    @property
+    def num_windows(self) -> int:
+        return len(self.window_start)
+
+    @property
+    def examples_per_epoch(self) -> int:
+        if self.max_windows_per_epoch:
+            return min(self.num_windows, int(self.max_windows_per_epoch))
+        return self.num_windows
+
+    def _make_order(self, epoch):
+        order = epoch_order(self._seq_item[self.window_sequence], self._item_bytes,
+                            self.source.cache_bytes, self._rng(epoch, 0))
+        return order[: self.examples_per_epoch]
+
+    def windows(self, indices, flips=None):
+        """(inputs, targets) of windows `indices` (into the full window index), unshuffled."""
+        indices = np.asarray(indices)
+        flips = np.zeros(len(indices), bool) if flips is None else np.asarray(flips)
+        return self._make_batch(indices, flips)
+
+    def _make_batch(self, indices, flips, uniforms=None):
+        num_joints = self.codec.num_joints
+        inputs = np.empty((len(indices), self.window_length, num_joints, 2), np.float32)
+        targets = np.empty((len(indices), self.chunk, num_joints, 3), np.float32)
+        sequences = self.window_sequence[indices]
+        for seq_index in np.unique(sequences):
+            rows = np.flatnonzero(sequences == seq_index)
+            seq = self.source.load(int(seq_index))
+            starts = self.window_start[indices[rows]]
+            frames = starts[:, None] - self.pad_left + np.arange(self.window_length)
+            # Clipping the frame index is slicing the edge-replicated sequence.
+            inputs[rows] = seq.keypoints_2d[np.clip(frames, 0, len(seq.keypoints_2d) - 1)]
+            targets[rows] = seq.poses_3d[starts[:, None] + np.arange(self.chunk)]
+        if flips.any():
+            inputs[flips] = self.codec.flip(inputs[flips])
+            targets[flips] = self.codec.flip(targets[flips])
+        return inputs, targets
+
+    def fixed_subset(self, max_windows: Optional[int]):
+        """Unflipped (inputs, targets) of evenly spread windows, e.g. for validation."""
+        count = self.num_windows if not max_windows else min(self.num_windows, max_windows)
+        indices = np.linspace(0, self.num_windows - 1, count).round().astype(np.int64)
+        return self.windows(indices)
+
+
+class SequenceBatcher(_Sampler):
+    """Batches of whole sequences for sequence-to-sequence models.
+
+    max_frames: longer sequences are cropped to a random `max_frames` span (training), or
+        None to keep them whole. length_multiple: the padded length is rounded up to it,
+        which bounds how many shapes a compiled step sees.
+    A batch is ({"keypoints": (B, T, J, 2), "mask": (B, T)}, targets (B, T, J, 3),
+    sample_weight (B, T)), T the longest (cropped) sequence of the batch, padding zero with
+    mask and weight 0.
+    """
+
+    def __init__(self, source: SequenceSource, batch_size: int = 32, seed: int = 0,
+                 augment: bool = True, max_frames: Optional[int] = 256,
+                 length_multiple: int = 8, shuffle: bool = True):
+        super().__init__(source, batch_size, seed, augment)
+        if not source.has_3d:
+            raise ValueError(f"{source.name}: sequence batches for training need 3D targets")
+        self.max_frames = max_frames
+        self.length_multiple = int(length_multiple)
+        self.shuffle = bool(shuffle)
+
+    @property
+    def examples_per_epoch(self) -> int:
+        return len(self.source)
+
+    def _make_order(self, epoch):
+        if not self.shuffle:
+            return np.arange(len(self.source))
+        return epoch_order(self._seq_item, self._item_bytes, self.source.cache_bytes,
+                           self._rng(epoch, 0))
+
+    def sequences(self, indices):
+        """Unflipped, uncropped batch of sequences `indices` (into `source.refs`)."""
+        indices = np.asarray(indices)
+        return self._make_batch(indices, np.zeros(len(indices), bool), np.zeros(len(indices)),
+                                max_frames=None)
+
+    def _make_batch(self, indices, flips, uniforms, max_frames=-1):
+        max_frames = self.max_frames if max_frames == -1 else max_frames
+        crops: List[Tuple[int, int]] = []
+        for index, u in zip(indices, uniforms):
+            frames = self.source.refs[int(index)].num_frames
+            length = frames if not max_frames else min(frames, int(max_frames))
+            crops.append((int(u * (frames - length + 1)), length))
+        longest = max(length for _, length in crops)
+        padded = -(-longest // self.length_multiple) * self.length_multiple
+        num_joints = self.codec.num_joints
+        keypoints = np.zeros((len(indices), padded, num_joints, 2), np.float32)
+        targets = np.zeros((len(indices), padded, num_joints, 3), np.float32)
+        mask = np.zeros((len(indices), padded), np.float32)
+        for row, (index, (start, length)) in enumerate(zip(indices, crops)):
+            seq = self.source.load(int(index))
+            span = slice(start, start + length)
+            keypoints[row, :length] = seq.keypoints_2d[span]
+            targets[row, :length] = seq.poses_3d[span]
+            mask[row, :length] = 1.0
+            if flips[row]:
+                keypoints[row, :length] = self.codec.flip(keypoints[row, :length])
+                targets[row, :length] = self.codec.flip(targets[row, :length])
+        return {"keypoints": keypoints, "mask": mask}, targets, mask

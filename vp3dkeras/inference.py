@@ -1,0 +1,74 @@
+"""Full-sequence inference: one 3D pose per input frame, with test-time flip augmentation.
+
+A "lifter" is any callable mapping normalised 2D `(B, T, J, 2)` float32 to root-relative 3D
+`(B, T, J, 3)` for every frame: `keras_lifter` wraps a Keras model (edge padding as its
+receptive field needs, inference mode), `saved_model_lifter` an exported SavedModel (which pads
+by itself). `predict_poses` adds the flip test-time augmentation of VideoPose3D: the pose is the
+average of the prediction on the input and the un-flipped prediction on the flipped input.
+"""
+from __future__ import annotations
+
+import pathlib
+from typing import Callable
+
+import keras
+import numpy as np
+
+from vp3dkeras import losses as _losses  # noqa: F401  (registers classes for loading)
+from vp3dkeras import models as _models  # noqa: F401
+from vp3dkeras.data.codec import PoseCodec
+from vp3dkeras.padding import model_padding, pad_replicate
+
+Lifter = Callable[[np.ndarray], np.ndarray]
+
+
+def keras_lifter(model) -> Lifter:
+    """Wraps a Keras lifting model (temporal: pads by replicating the end frames)."""
+    left, right = model_padding(model)
+
+    def lift(keypoints):
+        padded = pad_replicate(np.asarray(keypoints, np.float32), left, right)
+        return keras.ops.convert_to_numpy(model(padded, training=False))
+
+    return lift
+
+
+def saved_model_lifter(path) -> Lifter:
+    """Wraps a SavedModel written by `vp3dkeras.export` (TensorFlow only)."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+
+    def lift(keypoints):
+        return loaded.predict(tf.constant(keypoints, tf.float32)).numpy()
+
+    lift.loaded = loaded
+    return lift
+
+
+def load_lifter(path) -> Lifter:
+    """A lifter from a `.keras` file, a run directory (its model.keras) or a SavedModel."""
+    path = pathlib.Path(path)
+    if path.is_dir() and (path / "saved_model.pb").is_file():
+        return saved_model_lifter(path)
+    if path.is_dir():
+        path = path / "model.keras"
+    return keras_lifter(keras.saving.load_model(path))
+
+
+def predict_poses(lifter: Lifter, keypoints_2d, codec: PoseCodec,
+                  flip_tta: bool = True) -> np.ndarray:
+    """Root-relative 3D poses of one sequence.
+
+    keypoints_2d: (T, J, 2) normalised screen coordinates (`PoseCodec.normalize_2d`).
+    Returns (T, J, 3) float32 in the training targets' unit (metres), root exactly 0.
+    """
+    keypoints_2d = np.asarray(keypoints_2d, np.float32)
+    if keypoints_2d.ndim != 3:
+        raise ValueError(f"keypoints_2d must be (T, J, 2), got {keypoints_2d.shape}")
+    if flip_tta:
+        both = lifter(np.stack([keypoints_2d, codec.flip(keypoints_2d)]))
+        poses = (both[0] + codec.flip(both[1])) / 2
+    else:
+        poses = lifter(keypoints_2d[None])[0]
+    return codec.decode_3d(poses)

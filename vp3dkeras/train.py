@@ -1,0 +1,376 @@
+"""Train a lifting model on a synth dataset or VideoPose3D-format data.
+
+    python -m vp3dkeras.train --dataset DIR --split NAME --out RUN_DIR
+        [--model temporal|refiner] [--filter-widths 3,3,3] [--channels 1024] [--dropout 0.25]
+        [--causal] [--training-mode single-frame|chunked] [--chunk-length 64]
+        [--epochs 20] [--batch-size N] [--lr 1e-3] [--lr-decay 0.95] [--seed 0]
+        [--max-windows-per-epoch N] [--val-windows 4096] [--jit-compile auto|on|off]
+        [--distribute auto|mirrored|none] [--time-budget-minutes M] [--config FILE.json]
+    python -m vp3dkeras.train --resume RUN_DIR [--epochs N] [--time-budget-minutes M]
+
+Temporal model (VideoPose3D): trained with single-frame batching through its strided twin
+(one receptive field of 2D per target frame), or layer by layer on chunks of frames. Refiner:
+the sequence-to-sequence baseline on whole (cropped) sequences with a frame mask. Both use
+MPJPE on root-relative camera-space poses (metres), AMSGrad, lr decayed by `--lr-decay` each
+epoch and a batch-norm momentum decayed from 0.1 to 0.001 (PyTorch convention) over the run.
+
+The run directory holds `config.json` (every hyper-parameter; `--config` reads such a file),
+`checkpoint/` (the training model with its optimizer state and the resume state, rewritten
+after each epoch), `history.json`, TensorBoard logs under `logs/`, `summary.json` and the
+final inference model `model.keras` (the full-sequence model: for the temporal model its
+weights are those the single-frame twin trained). `--resume` continues from the checkpoint
+with the same batches, schedules, optimizer state and dropout RNG as an uninterrupted run.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import pathlib
+import sys
+import time
+import warnings
+from typing import List, Optional, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from vp3dkeras import callbacks as cb
+from vp3dkeras.data import SequenceBatcher, WindowSampler, open_split
+from vp3dkeras.data.tf_dataset import (array_dataset, sequence_dataset, sequence_eval_dataset,
+                                       window_dataset)
+from vp3dkeras.losses import MPJPELoss
+from vp3dkeras.models import RefinerBaseline, TemporalModel
+from vp3dkeras.padding import model_padding
+
+CONFIG = "config.json"
+SUMMARY = "summary.json"
+FINAL_MODEL = "model.keras"
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """One experiment's settings; saved as the run's config.json."""
+
+    dataset: str = ""
+    split: str = ""
+    vp3d_name: Optional[str] = None
+    keypoints: str = "gt"
+    layout: Optional[str] = None
+    image_size: Optional[List[float]] = None
+    model: str = "temporal"
+    filter_widths: List[int] = dataclasses.field(default_factory=lambda: [3, 3, 3])
+    channels: int = 1024
+    dropout: float = 0.25
+    causal: bool = False
+    dense: bool = False
+    training_mode: str = "single-frame"
+    chunk_length: int = 64
+    kernel_size: int = 3
+    num_layers: int = 3
+    max_frames: int = 256
+    epochs: int = 20
+    batch_size: Optional[int] = None
+    lr: float = 1e-3
+    lr_decay: float = 0.95
+    bn_momentum_start: float = 0.1
+    bn_momentum_end: float = 0.001
+    flip_augment: bool = True
+    seed: int = 0
+    max_windows_per_epoch: Optional[int] = None
+    val_windows: int = 4096
+    jit_compile: str = "auto"
+    distribute: str = "auto"
+    cache_mb: int = 1024
+
+    def __post_init__(self):
+        if self.model not in ("temporal", "refiner"):
+            raise ValueError(f"model must be temporal or refiner, got {self.model!r}")
+        if self.training_mode not in ("single-frame", "chunked"):
+            raise ValueError(f"training_mode must be single-frame or chunked, got "
+                             f"{self.training_mode!r}")
+        if self.dense and self.model == "temporal" and self.training_mode == "single-frame":
+            raise ValueError("a dense model has no single-frame twin: use --training-mode "
+                             "chunked")
+        if self.batch_size is None:
+            self.batch_size = 1024 if self.model == "temporal" else 32
+        self.filter_widths = [int(w) for w in self.filter_widths]
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown config keys: {sorted(unknown)}")
+        return cls(**data)
+
+
+def gpus_available() -> int:
+    return len(tf.config.list_physical_devices("GPU"))
+
+
+def resolve_jit(setting: str) -> bool:
+    """XLA on GPU, off on CPU (it gave no speed-up there); "on"/"off" force it."""
+    if setting == "auto":
+        return gpus_available() > 0
+    if setting not in ("on", "off"):
+        raise ValueError(f"jit_compile must be auto, on or off, got {setting!r}")
+    return setting == "on"
+
+
+def make_strategy(setting: str) -> tf.distribute.Strategy:
+    """MirroredStrategy over all GPUs when there are several ("auto") or when asked
+    ("mirrored": on a machine without GPUs it mirrors the CPU); else the default strategy."""
+    if setting == "mirrored" or (setting == "auto" and gpus_available() > 1):
+        return tf.distribute.MirroredStrategy()
+    if setting not in ("auto", "none", "mirrored"):
+        raise ValueError(f"distribute must be auto, mirrored or none, got {setting!r}")
+    return tf.distribute.get_strategy()
+
+
+def build_models(config: TrainConfig, num_joints: int):
+    """(inference model, model to fit): the full-sequence model and, for single-frame
+    training, its strided twin (which shares its weights); otherwise the same model twice."""
+    keras_momentum = 1.0 - config.bn_momentum_start
+    if config.model == "refiner":
+        model = RefinerBaseline(num_joints, num_joints, 2, channels=config.channels,
+                                kernel_size=config.kernel_size, num_layers=config.num_layers,
+                                dropout=config.dropout)
+        model.build((None, None, num_joints, 2))
+        return model, model
+    model = TemporalModel(num_joints, 2, num_joints, config.filter_widths,
+                          causal=config.causal, dropout=config.dropout,
+                          channels=config.channels, dense=config.dense,
+                          momentum=keras_momentum)
+    model.build((None, None, num_joints, 2))
+    if config.training_mode == "single-frame":
+        twin = model.single_frame_twin()
+        twin.build((None, model.receptive_field(), num_joints, 2))
+        return model, twin
+    return model, model
+
+
+def compile_model(model, config: TrainConfig, optimizer=None) -> None:
+    optimizer = optimizer or keras.optimizers.Adam(config.lr, amsgrad=True)
+    model.compile(optimizer=optimizer, loss=MPJPELoss(), jit_compile=resolve_jit(
+        config.jit_compile))
+
+
+def inference_model_of(training_model):
+    """The full-sequence model inside a training model (the twin's temporal model)."""
+    return getattr(training_model, "temporal_model", training_model)
+
+
+def make_data(config: TrainConfig, inference_model, train_source, test_source,
+              start_epoch: int):
+    """(train dataset, steps per epoch, validation dataset or None, sampler)."""
+    if config.model == "refiner":
+        sampler = SequenceBatcher(train_source, config.batch_size, seed=config.seed,
+                                  augment=config.flip_augment, max_frames=config.max_frames)
+        train = sequence_dataset(sampler, start_epoch * sampler.steps_per_epoch)
+        val = None
+        if config.val_windows and len(test_source):
+            val = sequence_eval_dataset(SequenceBatcher(
+                test_source, config.batch_size, augment=False, max_frames=None, shuffle=False))
+        return train, sampler.steps_per_epoch, val, sampler
+    chunk = 1 if config.training_mode == "single-frame" else config.chunk_length
+    pad = model_padding(inference_model)
+    sampler = WindowSampler(train_source, pad, config.batch_size, chunk=chunk,
+                            seed=config.seed, augment=config.flip_augment,
+                            max_windows_per_epoch=config.max_windows_per_epoch)
+    train = window_dataset(sampler, start_epoch * sampler.steps_per_epoch)
+    val = None
+    if config.val_windows and len(test_source):
+        val_sampler = WindowSampler(test_source, pad, config.batch_size, chunk=chunk,
+                                    augment=False)
+        val = array_dataset(*val_sampler.fixed_subset(config.val_windows), config.batch_size)
+    return train, sampler.steps_per_epoch, val, sampler
+
+
+def _write_json(path: pathlib.Path, data) -> None:
+    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+
+
+def train(config: TrainConfig, run_dir, resume: bool = False,
+          stop_after_epochs: Optional[int] = None, time_budget_s: Optional[float] = None,
+          verbose: int = 2) -> dict:
+    """Trains (or resumes) a run; returns its summary (also written to summary.json)."""
+    run_dir = pathlib.Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state, history = cb.read_resume_state(run_dir) if resume else (None, [])
+    if not resume:
+        _write_json(run_dir / CONFIG, config.to_json())
+    start_epoch = state["epoch"] if state else 0
+
+    keras.utils.set_random_seed(config.seed)
+    train_source, test_source = open_split(
+        config.dataset, config.split, vp3d_name=config.vp3d_name, keypoints=config.keypoints,
+        layout=config.layout, image_size=config.image_size,
+        cache_bytes=config.cache_mb * (1 << 20))
+    num_joints = train_source.codec.num_joints
+    strategy = make_strategy(config.distribute)
+    with strategy.scope():
+        if state:
+            loaded = keras.saving.load_model(run_dir / cb.CHECKPOINT_DIR / cb.CHECKPOINT_MODEL)
+            training_model = loaded
+            compile_model(training_model, config, optimizer=loaded.optimizer)
+            cb.set_seed_states(training_model, state["seed_states"])
+            inference_model = inference_model_of(training_model)
+        else:
+            inference_model, training_model = build_models(config, num_joints)
+            compile_model(training_model, config)
+    train_data, steps, val_data, sampler = make_data(config, inference_model, train_source,
+                                                     test_source, start_epoch)
+    stopper = cb.StopAfter(stop_after_epochs, time_budget_s)
+    callbacks = [
+        cb.TrainingSchedule(config.epochs, config.lr, config.lr_decay,
+                            config.bn_momentum_start, config.bn_momentum_end),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), write_graph=False),
+        cb.RunCheckpoint(run_dir, history),
+        stopper,
+    ]
+    if verbose:
+        print(f"train: {train_source.describe()}\ntest:  {test_source.describe()}\n"
+              f"{type(training_model).__name__}: {training_model.count_params()} parameters, "
+              f"receptive field {getattr(inference_model, 'receptive_field', lambda: '-')()}, "
+              f"{steps} steps of {config.batch_size} per epoch, epochs {start_epoch}.."
+              f"{config.epochs}", flush=True)
+    # The refiner hands its frame mask to its layers explicitly; Keras warns that they do not
+    # propagate it, which is intended.
+    warnings.filterwarnings("ignore", message=".*does not support masking.*")
+    started = time.perf_counter()
+    fit = training_model.fit(train_data, epochs=config.epochs, initial_epoch=start_epoch,
+                             steps_per_epoch=steps, validation_data=val_data,
+                             callbacks=callbacks, verbose=verbose, shuffle=False)
+    seconds = time.perf_counter() - started
+    state, history = cb.read_resume_state(run_dir)
+    epochs_done = state["epoch"] if state else 0
+    nan = any(not np.isfinite(v) for v in fit.history.get("loss", []))
+    inference_model.save(run_dir / FINAL_MODEL)
+    previous = {}
+    if (run_dir / SUMMARY).is_file():
+        previous = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
+    summary = {
+        "epochs_done": epochs_done, "epochs": config.epochs,
+        "finished": epochs_done >= config.epochs and not nan,
+        "stopped": "loss became NaN" if nan else stopper.reason,
+        "train_seconds": previous.get("train_seconds", 0.0) + seconds,
+        "train_seconds_this_run": seconds,
+        "steps_per_epoch": steps, "batch_size": config.batch_size,
+        "windows_per_epoch": sampler.examples_per_epoch,
+        "parameters": int(inference_model.count_params()),
+        "receptive_field": (inference_model.receptive_field()
+                            if hasattr(inference_model, "receptive_field") else None),
+        "train_sequences": len(train_source), "train_frames": train_source.num_frames,
+        "test_sequences": len(test_source), "device": "GPU" if gpus_available() else "CPU",
+        "replicas": strategy.num_replicas_in_sync,
+        "final_loss_mm": history[-1]["loss"] * 1000 if history else None,
+        "final_val_loss_mm": (history[-1].get("val_loss", float("nan")) * 1000
+                              if history else None),
+    }
+    _write_json(run_dir / SUMMARY, summary)
+    return summary
+
+
+def _widths(text: str) -> List[int]:
+    return [int(w) for w in text.split(",") if w]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m vp3dkeras.train",
+                                     description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    defaults = TrainConfig()
+    add = parser.add_argument
+    add("--config", type=pathlib.Path, help="JSON of settings (keys as in config.json); "
+        "command-line options override it")
+    add("--dataset", help="synth dataset folder or folder of VideoPose3D-format files")
+    add("--split", help="split name (synth), or subjects:TRAIN,../TEST,.. (VideoPose3D)")
+    add("--vp3d-name", help="VideoPose3D file name part (data_2d_<name>_<keypoints>.npz)")
+    add("--keypoints", help="2D keypoint source of VideoPose3D files (default gt)")
+    add("--layout", help="joint layout name or JSON (VideoPose3D files; default metadata)")
+    add("--image-size", type=lambda s: [float(v) for v in s.split(",")],
+        help="W,H for VideoPose3D data without cameras")
+    add("--model", choices=["temporal", "refiner"])
+    add("--filter-widths", type=_widths, help="e.g. 3,3,3 (27 frames), 3,3,3,3,3 (243)")
+    add("--channels", type=int)
+    add("--dropout", type=float)
+    add("--causal", action="store_true", default=None)
+    add("--dense", action="store_true", default=None)
+    add("--training-mode", choices=["single-frame", "chunked"])
+    add("--chunk-length", type=int, help="output frames per example (chunked mode)")
+    add("--kernel-size", type=int, help="refiner convolution width")
+    add("--num-layers", type=int, help="refiner layers per block")
+    add("--max-frames", type=int, help="refiner training crop length")
+    add("--epochs", type=int)
+    add("--batch-size", type=int, help="windows (temporal, 1024) or sequences (refiner, 32)")
+    add("--lr", type=float)
+    add("--lr-decay", type=float)
+    add("--bn-momentum-start", type=float)
+    add("--bn-momentum-end", type=float)
+    add("--no-flip-augment", dest="flip_augment", action="store_false", default=None)
+    add("--seed", type=int)
+    add("--max-windows-per-epoch", type=int, help="cap an epoch (size CPU runs)")
+    add("--val-windows", type=int, help="validation windows per epoch, 0 for none (the "
+        "refiner validates on every test sequence unless 0)")
+    add("--jit-compile", choices=["auto", "on", "off"], help="XLA (auto: on GPU only)")
+    add("--distribute", choices=["auto", "mirrored", "none"])
+    add("--cache-mb", type=int, help="memory for loaded sequences")
+    add("--out", type=pathlib.Path, help="run directory")
+    add("--resume", type=pathlib.Path, metavar="RUN_DIR", help="continue a run")
+    add("--stop-after-epochs", type=int, help="stop (resumably) after N epochs in this call")
+    add("--time-budget-minutes", type=float,
+        help="stop (resumably) at the first epoch end after this much training time")
+    add("--quiet", action="store_true")
+    parser.set_defaults(**{k: None for k in defaults.to_json()})
+    return parser
+
+
+def config_from_args(args) -> TrainConfig:
+    data = {}
+    if args.resume is not None:
+        data = json.loads((args.resume / CONFIG).read_text(encoding="utf-8"))
+    elif args.config is not None:
+        data = json.loads(args.config.read_text(encoding="utf-8"))
+    given = {k: v for k, v in vars(args).items()
+             if k in TrainConfig.__dataclass_fields__ and v is not None}
+    if args.resume is not None:
+        changed = {k for k, v in given.items() if data.get(k) != v} - {"epochs"}
+        if changed:
+            raise SystemExit(f"--resume keeps the run's config; only --epochs may change "
+                             f"(got {sorted(changed)})")
+    data.update(given)
+    config = TrainConfig.from_json(data)
+    if not config.dataset or not config.split:
+        raise SystemExit("--dataset and --split are required (or --config/--resume)")
+    return config
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    config = config_from_args(args)
+    run_dir = args.resume or args.out
+    if run_dir is None:
+        raise SystemExit("--out RUN_DIR is required")
+    if args.resume is not None and args.epochs is not None:
+        _write_json(run_dir / CONFIG, config.to_json())
+    if args.resume is None and (run_dir / cb.CHECKPOINT_DIR).exists():
+        raise SystemExit(f"{run_dir} already holds a run: --resume it or pick a new --out")
+    budget = args.time_budget_minutes * 60 if args.time_budget_minutes else None
+    summary = train(config, run_dir, resume=args.resume is not None,
+                    stop_after_epochs=args.stop_after_epochs, time_budget_s=budget,
+                    verbose=0 if args.quiet else 2)
+    print(f"{summary['epochs_done']}/{summary['epochs']} epochs in "
+          f"{summary['train_seconds']:.0f} s; final loss {summary['final_loss_mm']:.1f} mm"
+          + (f" ({summary['stopped']})" if summary["stopped"] else "")
+          + f"; model: {run_dir / FINAL_MODEL}")
+    return 0 if summary["stopped"] != "loss became NaN" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
