@@ -9,7 +9,12 @@ For each receptive field (27, 81, 243 frames: filter widths 3x3, 3x4, 3x5) print
 - training samples/s (batch 256, AMSGrad) of the strided single-frame twin and, up to 81
   frames, of the layer-by-layer model on the same windows, and the twin's speed-up.
 
-Timings are the best of a few repeats; on a shared machine they are noisy.
+Every speed is given twice: wall clock (best of a few repeats) and "CPU-normalised", the
+work divided by (process CPU seconds / core count): roughly what the cores would give if
+this process had them to itself and kept them all busy. On a machine shared with
+other jobs the wall figures drop with the load; the CPU-normalised ones hold up better but
+overstate work that leaves a core idle and understate work slowed by spin-waiting or by
+caches shared with the other jobs. The truth on an idle machine lies between the two.
 
     python experiments/benchmark_models.py [--channels 1024] [--frames 27 81 243] [--quick]
 """
@@ -17,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -42,22 +46,46 @@ def layer_mflops(model: TemporalModel) -> list:
     return [(name, 2 * n / 1e6) for name, n in macs]
 
 
+def window_mflops(model: TemporalModel, strided: bool) -> float:
+    """Forward MFLOPs for one window of `receptive_field()` frames and one output frame:
+    the layer-by-layer model computes every intermediate frame, the strided twin only the
+    frames the output needs."""
+    per_frame = dict(layer_mflops(model))
+    length, total = model.receptive_field(), 0.0
+    units = [("expand", model.filter_widths[0], 1)]
+    for i, (width, block) in enumerate(zip(model.filter_widths[1:], model.blocks)):
+        units += [(f"block_{i}.dilated", width, block.dilation), (f"block_{i}.pointwise", 1, 1)]
+    for name, width, dilation in units:
+        length = length // width if strided else length - (width - 1) * dilation
+        total += length * per_frame[name]
+    return total + length * per_frame["shrink"]
+
+
 def best_time(fn, repeats: int) -> tuple:
-    """(best, median) seconds of `repeats` calls after one warm-up call."""
+    """(wall, cpu) seconds of the best of `repeats` calls after a warm-up call; cpu is the
+    process CPU time divided by the core count."""
     fn()
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start_wall, start_cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return min(times), statistics.median(times)
+        wall.append(time.perf_counter() - start_wall)
+        cpu.append((time.process_time() - start_cpu) / os.cpu_count())
+    return np.array([min(wall), min(cpu)])
 
 
-def matmul_gflops(repeats: int) -> float:
-    a = keras.random.normal((4096, 4096), seed=0)
-    step = _compiled(lambda x: keras.ops.matmul(x, x))
-    seconds, _ = best_time(lambda: keras.ops.convert_to_numpy(step(a)[:1, :1]), repeats)
-    return 2 * 4096 ** 3 / seconds / 1e9
+def matmul_gflops(repeats: int) -> dict:
+    """(wall, cpu) GFLOP/s of a 4096x4096 float32 matmul: NumPy's BLAS and the backend
+    with and without XLA."""
+    a = np.random.default_rng(0).normal(size=(4096, 4096)).astype("float32")
+    flop = 2 * 4096 ** 3
+    rates = {"numpy": flop / best_time(lambda: a @ a, repeats) / 1e9}
+    tensor = keras.ops.convert_to_tensor(a)
+    for jit in (False, True):
+        step = _compiled(lambda x: keras.ops.matmul(x, x), jit)
+        seconds = best_time(lambda: keras.ops.convert_to_numpy(step(tensor)[:1, :1]), repeats)
+        rates[f"{keras.backend.backend()}{', XLA' if jit else ''}"] = flop / seconds / 1e9
+    return rates
 
 
 def _compiled(fn, jit_compile=False):
@@ -68,30 +96,29 @@ def _compiled(fn, jit_compile=False):
     if keras.backend.backend() == "jax":
         import jax
 
-        return jax.jit(fn)
+        return jax.jit(fn) if jit_compile else fn
     return fn
 
 
-def inference_fps(model: TemporalModel, frames: int, jit_compile: bool, repeats: int) -> float:
-    """Output frames/s predicting one sequence of `frames` output frames."""
+def inference_fps(model: TemporalModel, frames: int, jit_compile: bool, repeats: int):
+    """(wall, cpu) output frames/s predicting one sequence of `frames` output frames
+    (the input is padded by the receptive field, as in use)."""
     left, right = model.total_pad()
     x = np.random.default_rng(0).normal(size=(1, frames + left + right, JOINTS, 2))
     x = keras.ops.convert_to_tensor(x.astype("float32"))
     model.compile(jit_compile=jit_compile)
-    seconds, _ = best_time(lambda: model.predict_on_batch(x), repeats)
-    return frames / seconds
+    return frames / best_time(lambda: model.predict_on_batch(x), repeats)
 
 
-def training_samples_per_s(model, batch: int, steps: int, jit_compile: bool) -> float:
-    """Samples/s of `train_on_batch` on windows of one receptive field, one target frame."""
+def training_samples_per_s(model, batch: int, steps: int, jit_compile: bool):
+    """(wall, cpu) samples/s of `train_on_batch` on windows of one receptive field."""
     rf = model.receptive_field()
     rng = np.random.default_rng(0)
     x = rng.normal(size=(batch, rf, JOINTS, 2)).astype("float32")
     y = rng.normal(size=(batch, 1, JOINTS, 3)).astype("float32")
     model.compile(optimizer=keras.optimizers.Adam(1e-3, amsgrad=True), loss="mse",
                   jit_compile=jit_compile)
-    seconds, _ = best_time(lambda: model.train_on_batch(x, y), steps)
-    return batch / seconds
+    return batch / best_time(lambda: model.train_on_batch(x, y), steps)
 
 
 def main():
@@ -110,10 +137,13 @@ def main():
     steps = 3
 
     print(f"backend {keras.backend.backend()}, keras {keras.__version__}, "
-          f"{os.cpu_count()} CPUs, channels {args.channels}, sequence {args.sequence} frames")
-    matmul = matmul_gflops(repeats)
-    print(f"4096x4096 float32 matmul: {matmul:.1f} GFLOP/s")
-    print()
+          f"{os.cpu_count()} CPUs, channels {args.channels}, sequence {args.sequence} frames, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    rates = matmul_gflops(repeats)
+    matmul = np.max(list(rates.values()), axis=0)
+    print("4096x4096 float32 matmul GFLOP/s, wall / CPU-normalised: "
+          + ", ".join(f"{name} {_pair(rate, '.0f')}" for name, rate in rates.items())
+          + f"; reference (best of each): {_pair(matmul, '.0f')}")
 
     rows = []
     for frames in args.frames:
@@ -125,12 +155,11 @@ def main():
             rounded = " + ".join(f"{m:.3f}" for _, m in layers)
             print(f"27-frame MFLOPs by layer: {rounded} = "
                   f"{sum(round(m, 3) for _, m in layers):.3f} (exact {mflops:.4f})")
-        params = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-        row = {"frames": frames, "params": params, "mflops": mflops}
+        row = {"frames": frames, "mflops": mflops,
+               "params": sum(int(np.prod(w.shape)) for w in model.trainable_weights),
+               "flop_ratio": window_mflops(model, False) / window_mflops(model, True)}
         for jit in (False, True):
-            fps = inference_fps(model, args.sequence, jit, repeats)
-            row[f"fps_jit{int(jit)}"] = fps
-            row[f"gflops_jit{int(jit)}"] = fps * mflops / 1e3
+            row[f"fps_jit{int(jit)}"] = inference_fps(model, args.sequence, jit, repeats)
         if not args.quick:
             row["twin"] = training_samples_per_s(model.single_frame_twin(), args.batch, steps,
                                                  args.train_jit)
@@ -138,36 +167,31 @@ def main():
                 row["layerwise"] = training_samples_per_s(model, args.batch, steps,
                                                           args.train_jit)
         rows.append(row)
-        print(_format(row, matmul), flush=True)
+        print(f"{frames} frames done: " + ", ".join(
+            f"{k} {_pair(v)}" for k, v in row.items() if isinstance(v, np.ndarray)), flush=True)
 
-    print()
-    print("| frames | params | MFLOPs/frame (paper) | infer fps, no jit | infer fps, jit | "
-          "GFLOP/s (% of matmul) | train samples/s twin | layer-by-layer | twin speed-up |")
+    print("\nSpeeds as wall / CPU-normalised.")
+    print("| frames | params | MFLOPs/frame (paper) | inference fps, no XLA | inference fps, XLA "
+          "| GFLOP/s, best (% of matmul) | train samples/s, twin | layer-by-layer "
+          "| twin speed-up (FLOP ratio) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
-        best = max(row["gflops_jit0"], row["gflops_jit1"])
+        gflops = np.maximum(row["fps_jit0"], row["fps_jit1"]) * row["mflops"] / 1e3
+        percent = 100 * gflops / matmul
         twin, layerwise = row.get("twin"), row.get("layerwise")
+        speedup = None if twin is None or layerwise is None else twin / layerwise
         print(f"| {row['frames']} | {row['params'] / 1e6:.2f}M | {row['mflops']:.2f} "
-              f"({PAPER_MFLOPS[row['frames']]}) | {row['fps_jit0']:,.0f} | "
-              f"{row['fps_jit1']:,.0f} | {best:.1f} ({100 * best / matmul:.0f}%) | "
-              f"{_num(twin)} | {_num(layerwise)} | "
-              f"{_num(twin / layerwise if twin and layerwise else None, '.2f')}x |")
+              f"({PAPER_MFLOPS[row['frames']]}) | {_pair(row['fps_jit0'])} | "
+              f"{_pair(row['fps_jit1'])} | {_pair(gflops, '.0f')} ({_pair(percent, '.0f')}%) "
+              f"| {_pair(twin)} | {_pair(layerwise)} | {_pair(speedup, '.1f')} "
+              f"({row['flop_ratio']:.1f}) |")
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
-def _num(value, fmt=",.0f"):
-    return "-" if value is None else format(value, fmt)
-
-
-def _format(row, matmul):
-    text = (f"{row['frames']:>3} frames: {row['params']:,} params, {row['mflops']:.2f} MFLOPs"
-            f"/frame; inference {row['fps_jit0']:,.0f} fps ({row['gflops_jit0']:.1f} GFLOP/s, "
-            f"{100 * row['gflops_jit0'] / matmul:.0f}% of matmul) without XLA, "
-            f"{row['fps_jit1']:,.0f} fps ({row['gflops_jit1']:.1f} GFLOP/s) with XLA")
-    if "twin" in row:
-        text += f"; training twin {row['twin']:.0f} samples/s"
-    if "layerwise" in row:
-        text += f", layer-by-layer {row['layerwise']:.0f} samples/s"
-    return text
+def _pair(values, fmt=",.0f"):
+    if values is None:
+        return "-"
+    return " / ".join(format(v, fmt) for v in values)
 
 
 if __name__ == "__main__":

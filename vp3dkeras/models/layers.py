@@ -21,9 +21,10 @@ class TemporalConv1D(keras.layers.Layer):
     - `strided=True` in `call`: stride = width, no dilation, `T_out = T // width` (T must be a
       multiple of width). Same kernel, so a model can switch modes and keep its weights.
 
-    Dilated mode is the backend's channels-last convolution; width 1 and strided mode are
-    plain matrix multiplications (strided: `(T_out, width*C_in) @ (width*C_in, F)` after a
-    reshape), which skip the convolution machinery and are the fastest path on CPU.
+    Both modes are matrix multiplications: dilated, a sum over the taps k of
+    `x[t + k * dilation] @ kernel[k]`; strided, one `(T_out, width*C_in) @ (width*C_in, F)`
+    product after a reshape. On the TensorFlow CPU backend this trains about twice as fast as
+    `ops.conv` with dilation (whose gradient is slow there) and infers as fast.
     """
 
     def __init__(self, filters, width, dilation=1, padding="valid", use_bias=False,
@@ -56,11 +57,15 @@ class TemporalConv1D(keras.layers.Layer):
             batch, _, channels = ops.shape(inputs)
             windows = ops.reshape(inputs, (batch, -1, self.width * channels))
             outputs = ops.matmul(windows, ops.reshape(kernel, (-1, self.filters)))
-        elif self.width == 1:
-            outputs = ops.matmul(inputs, kernel[0])
         else:
-            outputs = ops.conv(inputs, kernel, padding=self.padding,
-                               dilation_rate=self.dilation)
+            span = (self.width - 1) * self.dilation
+            if self.padding == "same":
+                inputs = ops.pad(inputs, ((0, 0), (span // 2, span // 2), (0, 0)))
+            length = ops.shape(inputs)[1] - span
+            outputs = ops.matmul(inputs if span == 0 else inputs[:, :length], kernel[0])
+            for k in range(1, self.width):
+                start = k * self.dilation
+                outputs = outputs + ops.matmul(inputs[:, start:start + length], kernel[k])
         if self.use_bias:
             outputs = outputs + ops.cast(self.bias, outputs.dtype)
         return outputs
