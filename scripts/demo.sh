@@ -15,9 +15,11 @@ export TF_CPP_MIN_LOG_LEVEL=2
 
 echo "== 1. render a dataset from $BVH_DIR"
 mkdir -p "$OUT/mocap"
-# Only the CMU rig clips: Boxing_Toes.bvh is a different rig and has no joint map here.
-cp "$BVH_DIR"/01_0*.bvh "$OUT/mocap/"
-$PY -m synth.render "$OUT/mocap" --out "$OUT/dataset" --workers 2
+# Two CMU clips (built-in rig) and Boxing_Toes.bvh, another rig in centimetres, read
+# through the example JSON joint map that ships with synth.
+cp "$BVH_DIR"/01_0*.bvh "$BVH_DIR"/Boxing_Toes.bvh "$OUT/mocap/"
+$PY -m synth.render "$OUT/mocap" --out "$OUT/dataset" --workers 2 \
+    --joint-map synth/data/joint_maps/boxing_toes.json
 echo "== 2. export in VideoPose3D's npz layout"
 $PY -m synth.export_vp3d "$OUT/dataset" --out "$OUT/videopose3d" --name demo
 
