@@ -449,6 +449,7 @@ def read_amc(path, asf, fps: float = 120.0, source: Optional[Dict[str, str]] = N
     counts = {"root": len(asf.root_order)}
     counts.update({b.name: len(b.dofs) for b in asf.bones.values() if b.dofs})
     keywords, values = _amc_values(path, _read_lines(path), counts, asf)
+    values, trimmed = _trim_blank_frames(values)
     if ":RADIANS" in keywords and ":DEGREES" in keywords:
         raise MocapError(path, "header says both :DEGREES and :RADIANS")
     angle = ("rad" if ":RADIANS" in keywords else "deg" if ":DEGREES" in keywords
@@ -478,8 +479,23 @@ def read_amc(path, asf, fps: float = 120.0, source: Optional[Dict[str, str]] = N
     if rig is None:
         found = joint_maps.find_rig(asf.skeleton)
         rig = found.name if found else ""
-    return Motion(asf.skeleton.copy(), rotations, root_translation, float(fps), rig,
-                  dict(source) if source else {"path": str(path)})
+    source = dict(source) if source else {"path": str(path)}
+    if trimmed:
+        source["trimmed_frames"] = str(trimmed)
+    return Motion(asf.skeleton.copy(), rotations, root_translation, float(fps), rig, source)
+
+
+def _trim_blank_frames(values: Dict[str, np.ndarray]):
+    """Drops leading and trailing frames in which every value is exactly zero: some CMU
+    clips (e.g. 09_10) start with such frames, a rest pose at the origin that the capture
+    never recorded. Returns the values and the number of frames dropped."""
+    blank = np.all(np.concatenate(list(values.values()), axis=1) == 0.0, axis=1)
+    if blank.all():  # a clip that is nothing but the rest pose: keep it as it is
+        return values, 0
+    first = int(np.argmax(~blank))
+    last = len(blank) - int(np.argmax(~blank[::-1]))
+    trimmed = first + len(blank) - last
+    return {bone: v[first:last] for bone, v in values.items()}, trimmed
 
 
 def read_acclaim(asf_path, amc_path, fps: float = 120.0,

@@ -284,3 +284,12 @@ def test_fast_and_line_by_line_amc_parsing_agree(hdm05_dir, cmu_dir):
         for bone, count in counts.items():
             np.testing.assert_array_equal(
                 fast[1][bone], acclaim._bone_values(amc_path, frames, numbers, bone, count))
+
+
+def test_blank_leading_frames_are_trimmed(cmu_dir):
+    """CMU 09_10 starts with four all-zero frames (a rest pose at the origin)."""
+    motion = mocap_io.load_motion(cmu_dir / "09" / "09_10.amc")
+    assert motion.source["trimmed_frames"] == "4"
+    text = (cmu_dir / "09" / "09_10.amc").read_text(encoding="latin-1")
+    assert motion.num_frames == sum(line.strip().isdigit() for line in text.splitlines()) - 4
+    assert np.linalg.norm(motion.root_translation[0]) > 0.1
