@@ -27,7 +27,9 @@ from typing import Dict, Iterable, List
 
 import numpy as np
 
-MANIFEST = "manifest.json"
+from vp3dkeras.dataset_format import (MANIFEST, load_record, read_json,  # noqa: F401
+                                      read_manifest)
+
 FAILURES = "failures.json"
 FORMAT_VERSION = 1
 
@@ -52,10 +54,6 @@ def write_json(path: pathlib.Path, data) -> None:
         tmp.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n", encoding="utf-8")
 
 
-def read_json(path: pathlib.Path):
-    return json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
-
-
 def write_record(path: pathlib.Path, record: Dict[str, np.ndarray]) -> str:
     """Writes a record as .npz atomically; returns the file's SHA-256."""
     buffer = io.BytesIO()
@@ -64,12 +62,6 @@ def write_record(path: pathlib.Path, record: Dict[str, np.ndarray]) -> str:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     return hashlib.sha256(data).hexdigest()
-
-
-def load_record(path: pathlib.Path) -> Dict[str, np.ndarray]:
-    """Reads a record without unpickling anything."""
-    with np.load(path, allow_pickle=False) as data:
-        return {key: data[key] for key in data.files}
 
 
 def sha256_file(path: pathlib.Path) -> str:
@@ -115,13 +107,6 @@ def write_manifest(dataset_dir: pathlib.Path, entries: List[dict], settings: dic
                       "num_clips": len({e["clip_key"] for e in entries}),
                       "records": entries})
     return path
-
-
-def read_manifest(dataset_dir: pathlib.Path) -> dict:
-    path = pathlib.Path(dataset_dir) / MANIFEST
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no manifest; is {dataset_dir} a synth dataset?")
-    return read_json(path)
 
 
 def verify_dataset(dataset_dir: pathlib.Path) -> List[str]:

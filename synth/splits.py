@@ -17,63 +17,18 @@ split, but are trained on. A split whose train or test side would be empty is sk
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import pathlib
-import re
 import tempfile
 from typing import Dict, Iterable, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 
-SPLITS_DIRNAME = "splits"
+from vp3dkeras.dataset_format import (SPLITS_DIRNAME, Split, UnknownSplitError,  # noqa: F401
+                                      list_splits, load_split, safe_name, splits_dir)
+
 _REQUIRED_KEYS = ("clip_key", "dataset", "actor", "motion_class")
-
-
-class UnknownSplitError(LookupError):
-    """A split name that is not on disk; the message lists the available ones."""
-
-
-@dataclasses.dataclass
-class Split:
-    """One train/test partition.
-
-    name:        filesystem-safe identifier (``[A-Za-z0-9._-]``), also the JSON file's stem.
-    description: one human-readable line.
-    train, test: sorted lists of clip keys, disjoint.
-    """
-
-    name: str
-    description: str
-    train: List[str]
-    test: List[str]
-
-    def __post_init__(self):
-        self.train = sorted(self.train)
-        self.test = sorted(self.test)
-        if safe_name(self.name) != self.name:
-            raise ValueError(f"split name {self.name!r} is not filesystem-safe")
-        both = set(self.train) & set(self.test)
-        if both:
-            raise ValueError(f"split {self.name!r} has clips on both sides: {sorted(both)[:5]}")
-        if len(set(self.train)) != len(self.train) or len(set(self.test)) != len(self.test):
-            raise ValueError(f"split {self.name!r} lists a clip twice")
-
-    def to_dict(self) -> Dict:
-        return {"name": self.name, "description": self.description,
-                "train": list(self.train), "test": list(self.test)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping) -> "Split":
-        return cls(data["name"], data.get("description", ""), list(data["train"]),
-                   list(data["test"]))
-
-
-def safe_name(text: str) -> str:
-    """`text` with every run of characters outside ``[A-Za-z0-9._-]`` replaced by ``_``."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("_.")
-    return name or "_"
 
 
 def _index_clips(clips: Iterable[Mapping]) -> Dict[str, Tuple[str, str, str]]:
@@ -200,10 +155,6 @@ def make_splits(clips: Iterable[Mapping], seed: int = 0,
     return splits
 
 
-def _splits_dir(dataset_dir) -> pathlib.Path:
-    return pathlib.Path(dataset_dir) / SPLITS_DIRNAME
-
-
 def write_splits(dataset_dir, splits: Union[Mapping[str, Split], Iterable[Split]]) -> List[pathlib.Path]:
     """Write each split to ``<dataset_dir>/splits/<name>.json`` atomically; returns the paths.
 
@@ -212,7 +163,7 @@ def write_splits(dataset_dir, splits: Union[Mapping[str, Split], Iterable[Split]
     """
     if isinstance(splits, Mapping):
         splits = splits.values()
-    folder = _splits_dir(dataset_dir)
+    folder = splits_dir(dataset_dir)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for split in splits:
@@ -230,22 +181,3 @@ def write_splits(dataset_dir, splits: Union[Mapping[str, Split], Iterable[Split]
             raise
         paths.append(path)
     return paths
-
-
-def list_splits(dataset_dir) -> List[str]:
-    """Sorted names of the splits stored under ``<dataset_dir>/splits/``."""
-    folder = _splits_dir(dataset_dir)
-    if not folder.is_dir():
-        return []
-    return sorted(p.stem for p in folder.glob("*.json") if not p.name.startswith("."))
-
-
-def load_split(dataset_dir, name: str) -> Split:
-    """The split `name` of the dataset; UnknownSplitError lists the available names."""
-    path = _splits_dir(dataset_dir) / f"{name}.json"
-    if safe_name(name) != name or not path.is_file():
-        available = list_splits(dataset_dir)
-        raise UnknownSplitError(f"no split {name!r} in {_splits_dir(dataset_dir)}; available: "
-                                f"{', '.join(available) if available else '(none)'}")
-    with open(path, encoding="utf-8") as f:
-        return Split.from_dict(json.load(f))

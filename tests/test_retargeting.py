@@ -91,7 +91,7 @@ def test_head_above_hips_and_sides_not_swapped(walk_clips):
 def test_retargeted_walk_slides_no_more_than_the_source(walk, walk_clips):
     def sliding(points, fps):
         """Mean horizontal speed (m/s) of a foot joint while it is planted."""
-        speeds, heights = [], []
+        speeds = []
         for foot in ("l_toe", "r_toe"):
             z = points[:, J[foot], 2]
             v = np.linalg.norm(np.diff(points[:, J[foot], :2], axis=0), axis=-1) * fps

@@ -94,6 +94,29 @@ def mean_velocity_loss(y_true, y_pred, mask=None):
     return _masked_mean(errors, mask)
 
 
+def bone_lengths(poses, bones):
+    """(..., J, 3) poses -> (..., len(bones)) bone lengths.
+
+    bones: (parent, child) joint index pairs, e.g. `JointLayout.bones()`.
+    """
+    parents = [p for p, _ in bones]
+    children = [c for _, c in bones]
+    return _safe_norm(ops.take(poses, children, axis=-2) - ops.take(poses, parents, axis=-2))
+
+
+def bone_length_loss(poses_a, poses_b, bones):
+    """Squared difference of the mean bone lengths of two batches of poses, averaged over bones.
+
+    The semi-supervised soft constraint of the paper: the mean bone lengths predicted for the
+    unlabeled batch are pulled towards those predicted for the labeled batch.
+    poses_a, poses_b: (..., J, 3), any leading shapes (each is averaged over all its poses).
+    Returns a scalar in squared pose units.
+    """
+    mean_a = ops.mean(ops.reshape(bone_lengths(poses_a, bones), (-1, len(bones))), axis=0)
+    mean_b = ops.mean(ops.reshape(bone_lengths(poses_b, bones), (-1, len(bones))), axis=0)
+    return ops.mean(ops.square(mean_a - mean_b))
+
+
 class _PerFrameLoss(keras.losses.Loss):
     """Base for losses that return one value per frame and average them with sample weights."""
 

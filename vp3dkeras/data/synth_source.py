@@ -11,8 +11,8 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from synth.dataset import read_manifest
-from synth.splits import Split, load_split
+from vp3dkeras.dataset_format import read_manifest
+from vp3dkeras.dataset_format import Split, load_split
 from vp3dkeras.data.codec import PoseCodec
 from vp3dkeras.data.sequences import Sequence, SequenceRef, SequenceSource, make_sequence
 from vp3dkeras.layouts import H36M_17
