@@ -16,9 +16,11 @@ def row(run_dir: pathlib.Path) -> str:
     evaluations = sorted((p for p in run_dir.glob("eval_*.json") if "_noflip" not in p.name),
                          key=lambda p: p.stat().st_mtime)
     m = json.loads(evaluations[-1].read_text())["metrics"]
-    model = (f"temporal {'x'.join(map(str, config['filter_widths']))} "
-             f"(rf {summary['receptive_field']})" if config["model"] == "temporal"
-             else f"refiner ({config['num_layers']}+{config['num_layers']} layers)")
+    rf = f" (rf {summary['receptive_field']})" if summary.get("receptive_field") else ""
+    model = (f"temporal {'x'.join(map(str, config['filter_widths']))}{rf}"
+             if config["model"] == "temporal" else
+             f"refiner {config['num_layers']}+{config['num_layers']}"
+             f"{' dilated' if config.get('dilated') else ''} layers{rf}")
     return (f"| {run_dir.name} | {model}, {config['channels']} ch | {summary['parameters']:,} | "
             f"{summary['epochs_done']}/{config['epochs']} | "
             f"{summary['train_seconds'] / 60:.1f} | {m['P1']:.1f} | {m['P2']:.1f} | "

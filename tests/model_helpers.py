@@ -2,7 +2,7 @@
 import numpy as np
 import keras
 
-from vp3dkeras.models import batch_norm_layers
+from vp3dkeras.models import TemporalConv1D, batch_norm_layers
 
 
 def randomize_batch_norm(model, seed=0):
@@ -14,6 +14,15 @@ def randomize_batch_norm(model, seed=0):
         bn.beta.assign(rng.normal(0, 0.2, channels).astype("float32"))
         bn.moving_mean.assign(rng.normal(0, 0.3, channels).astype("float32"))
         bn.moving_variance.assign(rng.uniform(0.5, 2.0, channels).astype("float32"))
+
+
+def randomize_zero_kernels(model, seed=0):
+    """Give convolution kernels that start at zero (the refiner's output layers) random
+    values, so comparisons of outputs are not between zeros."""
+    rng = np.random.default_rng(seed)
+    for layer in model._flatten_layers():
+        if isinstance(layer, TemporalConv1D) and not np.any(layer.kernel.numpy()):
+            layer.kernel.assign(rng.normal(0, 0.1, layer.kernel.shape).astype("float32"))
 
 
 def fit_one_step(model, x, y, jit_compile=False, **fit_kwargs):

@@ -12,7 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import pytest
 
-from model_helpers import predict, randomize_batch_norm
+from model_helpers import predict, randomize_batch_norm, randomize_zero_kernels
 from vp3dkeras.models import RefinerBaseline, TemporalModel
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -60,6 +60,7 @@ def test_jax_backend_matches_tensorflow(tmp_path):
                         ("refiner", RefinerBaseline(4, 4, channels=16, num_layers=2))):
         model(x)
         randomize_batch_norm(model)
+        randomize_zero_kernels(model)
         np.save(tmp_path / f"{name}_out.npy", predict(model, x))
         model.save(tmp_path / f"{name}.keras")
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",

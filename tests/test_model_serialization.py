@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from model_helpers import predict, randomize_batch_norm, save_and_reload
+from model_helpers import (predict, randomize_batch_norm, randomize_zero_kernels,
+                           save_and_reload)
 from vp3dkeras.models import (RefinerBaseline, SingleFrameModel, TemporalModel,
                               TrajectoryModel)
 
@@ -27,6 +28,8 @@ def models():
         "trajectory": lambda: TrajectoryModel(J, 2, (3, 3), channels=8),
         "twin": lambda: TemporalModel(J, 2, J, (3, 3), channels=8).single_frame_twin(),
         "refiner": lambda: RefinerBaseline(J, J, channels=8, num_layers=2),
+        "refiner_dilated": lambda: RefinerBaseline(J, J, channels=8, num_layers=2,
+                                                   dilated=True),
     }
 
 
@@ -38,6 +41,7 @@ def test_keras_file_round_trip(name, tmp_path):
     x = np.random.default_rng(0).normal(size=(2, 9, J, features)).astype("float32")
     model(x)
     randomize_batch_norm(model)
+    randomize_zero_kernels(model)
     reloaded = save_and_reload(model, tmp_path / f"{name}.keras")
     assert type(reloaded) is type(model)
     assert as_json(reloaded.get_config()) == as_json(model.get_config())

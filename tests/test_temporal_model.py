@@ -7,7 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from model_helpers import fit_one_step, predict, randomize_batch_norm
+from model_helpers import (fit_one_step, predict, randomize_batch_norm,
+                           randomize_zero_kernels)
 from vp3dkeras.models import (RefinerBaseline, TemporalModel, TrajectoryModel,
                               batch_norm_layers)
 
@@ -124,10 +125,18 @@ def test_trajectory_model_predicts_one_root_position():
     assert model(keypoints(2, 12)).shape == (2, 4, 1, 3)
 
 
-def test_refiner_keeps_length_and_ignores_padding():
-    model = RefinerBaseline(J, J, channels=16)
+def make_refiner(dilated=False, randomize=True):
+    model = RefinerBaseline(J, J, channels=16, dilated=dilated)
     model.build((None, None, J, 2))
-    randomize_batch_norm(model)
+    if randomize:
+        randomize_batch_norm(model)
+        randomize_zero_kernels(model)
+    return model
+
+
+@pytest.mark.parametrize("dilated", [False, True])
+def test_refiner_keeps_length_and_ignores_padding(dilated):
+    model = make_refiner(dilated)
     for frames in (40, 73):
         assert model(keypoints(2, frames)).shape == (2, frames, J, 3)
     short = keypoints(1, 40, seed=3)
@@ -141,3 +150,29 @@ def test_refiner_keeps_length_and_ignores_padding():
     loss = fit_one_step(model, inputs, np.zeros((2, 65, J, 3), "float32"),
                         sample_weight=weights)
     assert np.isfinite(loss)
+
+
+def test_untrained_refiner_starts_at_the_zero_pose_and_refines_by_identity():
+    model = make_refiner(randomize=False)
+    randomize_batch_norm(model)
+    x = keypoints(2, 30)
+    np.testing.assert_array_equal(predict(model, x), 0.0)
+    # Whatever the lifter says, the untrained refiner passes it on unchanged.
+    lifter_head = model.lifter.head.kernel
+    lifter_head.assign(np.random.default_rng(1).normal(size=lifter_head.shape))
+    lifted = model.lifter(x.reshape(2, 30, -1), training=False)
+    lifted = keras.ops.convert_to_numpy(lifted).reshape(2, 30, J, 3)
+    assert np.abs(lifted).mean() > 0.1
+    np.testing.assert_allclose(predict(model, x), lifted, atol=1e-6)
+
+
+@pytest.mark.parametrize("dilated, context", [(False, 13), (True, 53)])
+def test_refiner_context_frames(dilated, context):
+    model = make_refiner(dilated)
+    assert model.context_frames() == context
+    x = keypoints(1, 120)
+    moved = x.copy()
+    moved[:, 60] += 1.0
+    changed = np.abs(predict(model, moved) - predict(model, x)).max(axis=(0, 2, 3)) > 1e-6
+    assert np.flatnonzero(changed).tolist() == list(range(60 - context // 2,
+                                                          61 + context // 2))

@@ -3,6 +3,7 @@
     python -m vp3dkeras.train --dataset DIR --split NAME --out RUN_DIR
         [--model temporal|refiner] [--filter-widths 3,3,3] [--channels 1024] [--dropout 0.25]
         [--causal] [--training-mode single-frame|chunked] [--chunk-length 64]
+        [--kernel-size 3] [--num-layers 3] [--dilated] [--max-frames 256]
         [--epochs 20] [--batch-size N] [--lr 1e-3] [--lr-decay 0.95] [--seed 0]
         [--max-windows-per-epoch N] [--val-windows 4096] [--jit-compile auto|on|off]
         [--distribute auto|mirrored|none] [--time-budget-minutes M] [--config FILE.json]
@@ -10,9 +11,11 @@
 
 Temporal model (VideoPose3D): trained with single-frame batching through its strided twin
 (one receptive field of 2D per target frame), or layer by layer on chunks of frames. Refiner:
-the sequence-to-sequence baseline on whole (cropped) sequences with a frame mask. Both use
-MPJPE on root-relative camera-space poses (metres), AMSGrad, lr decayed by `--lr-decay` each
-epoch and a batch-norm momentum decayed from 0.1 to 0.001 (PyTorch convention) over the run.
+the sequence-to-sequence baseline on whole sequences (random crops of `--max-frames`) with a
+frame mask. Both use MPJPE on root-relative camera-space poses (metres), AMSGrad, lr decayed
+by `--lr-decay` each epoch and a batch-norm momentum decayed from 0.1 to `--bn-momentum-end`
+(PyTorch convention; 0.001 for the temporal model, 0.01 for the refiner, whose epochs are
+a few dozen steps) over the run.
 
 The run directory holds `config.json` (every hyper-parameter; `--config` reads such a file),
 `checkpoint/` (the training model with its optimizer state and the resume state, rewritten
@@ -69,13 +72,14 @@ class TrainConfig:
     chunk_length: int = 64
     kernel_size: int = 3
     num_layers: int = 3
+    dilated: bool = False
     max_frames: int = 256
     epochs: int = 20
     batch_size: Optional[int] = None
     lr: float = 1e-3
     lr_decay: float = 0.95
     bn_momentum_start: float = 0.1
-    bn_momentum_end: float = 0.001
+    bn_momentum_end: Optional[float] = None
     flip_augment: bool = True
     seed: int = 0
     max_windows_per_epoch: Optional[int] = None
@@ -95,6 +99,11 @@ class TrainConfig:
                              "chunked")
         if self.batch_size is None:
             self.batch_size = 1024 if self.model == "temporal" else 32
+        if self.bn_momentum_end is None:
+            # The paper's 0.001 averages the running statistics over ~1000 steps, about an
+            # epoch of its single-frame batches. A refiner epoch (one crop per sequence) is a
+            # few dozen steps: 0.001 would leave the statistics epochs behind the weights.
+            self.bn_momentum_end = 0.001 if self.model == "temporal" else 0.01
         self.filter_widths = [int(w) for w in self.filter_widths]
 
     def to_json(self) -> dict:
@@ -139,7 +148,7 @@ def build_models(config: TrainConfig, num_joints: int):
     if config.model == "refiner":
         model = RefinerBaseline(num_joints, num_joints, 2, channels=config.channels,
                                 kernel_size=config.kernel_size, num_layers=config.num_layers,
-                                dropout=config.dropout)
+                                dropout=config.dropout, dilated=config.dilated)
         model.build((None, None, num_joints, 2))
         return model, model
     model = TemporalModel(num_joints, 2, num_joints, config.filter_widths,
@@ -191,6 +200,14 @@ def make_data(config: TrainConfig, inference_model, train_source, test_source,
     return train, sampler.steps_per_epoch, val, sampler
 
 
+def _receptive_field(model) -> Optional[int]:
+    """Input frames that reach one output frame (the refiner's `context_frames()`)."""
+    for name in ("receptive_field", "context_frames"):
+        if hasattr(model, name):
+            return int(getattr(model, name)())
+    return None
+
+
 def _write_json(path: pathlib.Path, data) -> None:
     path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
 
@@ -237,7 +254,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
     if verbose:
         print(f"train: {train_source.describe()}\ntest:  {test_source.describe()}\n"
               f"{type(training_model).__name__}: {training_model.count_params()} parameters, "
-              f"receptive field {getattr(inference_model, 'receptive_field', lambda: '-')()}, "
+              f"receptive field {_receptive_field(inference_model) or '-'}, "
               f"{steps} steps of {config.batch_size} per epoch, epochs {start_epoch}.."
               f"{config.epochs}", flush=True)
     # The refiner hands its frame mask to its layers explicitly; Keras warns that they do not
@@ -264,8 +281,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
         "steps_per_epoch": steps, "batch_size": config.batch_size,
         "windows_per_epoch": sampler.examples_per_epoch,
         "parameters": int(inference_model.count_params()),
-        "receptive_field": (inference_model.receptive_field()
-                            if hasattr(inference_model, "receptive_field") else None),
+        "receptive_field": _receptive_field(inference_model),
         "train_sequences": len(train_source), "train_frames": train_source.num_frames,
         "test_sequences": len(test_source), "device": "GPU" if gpus_available() else "CPU",
         "replicas": strategy.num_replicas_in_sync,
@@ -306,13 +322,15 @@ def build_parser() -> argparse.ArgumentParser:
     add("--chunk-length", type=int, help="output frames per example (chunked mode)")
     add("--kernel-size", type=int, help="refiner convolution width")
     add("--num-layers", type=int, help="refiner layers per block")
+    add("--dilated", action="store_true", default=None,
+        help="refiner dilations kernel-size ** layer (context kernel-size ** num-layers)")
     add("--max-frames", type=int, help="refiner training crop length")
     add("--epochs", type=int)
     add("--batch-size", type=int, help="windows (temporal, 1024) or sequences (refiner, 32)")
     add("--lr", type=float)
     add("--lr-decay", type=float)
     add("--bn-momentum-start", type=float)
-    add("--bn-momentum-end", type=float)
+    add("--bn-momentum-end", type=float, help="default 0.001 (temporal), 0.01 (refiner)")
     add("--no-flip-augment", dest="flip_augment", action="store_false", default=None)
     add("--seed", type=int)
     add("--max-windows-per-epoch", type=int, help="cap an epoch (size CPU runs)")

@@ -5,6 +5,11 @@ the lifting block maps `(B, T, J_in, in_features)` to a first 3D sequence `(B, T
 the refining block reads that 3D sequence and adds a correction to it. Convolutions use zero
 ("same") padding, so any T works (clips of 40-300 frames) and output frame t is input frame t.
 Trained with the mean over frames of MPJPE.
+
+Initialisation: both output layers start at zero, so the untrained lifter predicts the zero
+(root-relative) pose, about 0.4 m from real poses, instead of Glorot noise of about 2 m per
+coordinate, and the untrained refiner is the identity: training starts from a sensible pose
+and the refiner learns a correction, not the whole pose again.
 """
 from __future__ import annotations
 
@@ -17,22 +22,38 @@ from vp3dkeras.models.layers import ConvBlock, TemporalConv1D, register
 @register
 class SequenceConvStack(keras.layers.Layer):
     """`(B, T, C_in) -> (B, T, out_channels)`: a `ConvBlock`, `num_layers - 1` residual
-    `ConvBlock`s, then a width-1 convolution with bias. All same-length, mask-aware."""
+    `ConvBlock`s, then a width-1 convolution with bias. All same-length, mask-aware.
+
+    dilated: layer i has dilation `kernel_size ** i` (as in VideoPose3D), so the stack sees
+        `kernel_size ** num_layers` frames instead of `1 + num_layers * (kernel_size - 1)`.
+    head_initializer: of the output convolution's kernel.
+    """
 
     def __init__(self, out_channels, channels=256, kernel_size=3, num_layers=3, dropout=0.25,
-                 **kwargs):
+                 dilated=False, head_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
         self.out_channels = int(out_channels)
         self.channels = int(channels)
         self.kernel_size = int(kernel_size)
         self.num_layers = int(num_layers)
         self.dropout_rate = float(dropout)
+        self.dilated = bool(dilated)
+        self.head_initializer = keras.initializers.get(head_initializer)
         self.conv_blocks = [
-            ConvBlock(channels, kernel_size, padding="same", dropout=dropout, name=f"conv_{i}")
+            ConvBlock(channels, kernel_size, self.dilation(i), padding="same", dropout=dropout,
+                      name=f"conv_{i}")
             for i in range(num_layers)
         ]
         self.head = TemporalConv1D(out_channels, 1, use_bias=True,
-                                   kernel_initializer="glorot_uniform", name="head")
+                                   kernel_initializer=self.head_initializer, name="head")
+
+    def dilation(self, layer: int) -> int:
+        return self.kernel_size ** layer if self.dilated else 1
+
+    def receptive_field(self) -> int:
+        """Input frames that reach one output frame (away from the sequence ends)."""
+        return 1 + sum((self.kernel_size - 1) * self.dilation(i)
+                       for i in range(self.num_layers))
 
     def build(self, input_shape):
         shape = input_shape
@@ -58,6 +79,8 @@ class SequenceConvStack(keras.layers.Layer):
             "kernel_size": self.kernel_size,
             "num_layers": self.num_layers,
             "dropout": self.dropout_rate,
+            "dilated": self.dilated,
+            "head_initializer": keras.initializers.serialize(self.head_initializer),
         }
 
 
@@ -72,10 +95,13 @@ class RefinerBaseline(keras.Model):
              layers, so real frames get the same output as the unpadded clip would (inference
              mode). The loss must still exclude padded frames (e.g. per-frame sample weights).
     outputs: (B, T, J_out, 3), zero on padded frames.
+    dilated: dilations `kernel_size ** i` in both blocks (see `SequenceConvStack`).
+    `context_frames()` is the receptive field of the two blocks together; it is not called
+    `receptive_field` because the model keeps the length and needs no edge padding.
     """
 
     def __init__(self, num_joints_in, num_joints_out, in_features=2, channels=256,
-                 kernel_size=3, num_layers=3, dropout=0.25, **kwargs):
+                 kernel_size=3, num_layers=3, dropout=0.25, dilated=False, **kwargs):
         super().__init__(**kwargs)
         self.num_joints_in = int(num_joints_in)
         self.num_joints_out = int(num_joints_out)
@@ -84,10 +110,15 @@ class RefinerBaseline(keras.Model):
         self.kernel_size = int(kernel_size)
         self.num_layers = int(num_layers)
         self.dropout_rate = float(dropout)
+        self.dilated = bool(dilated)
         stack_args = dict(channels=channels, kernel_size=kernel_size, num_layers=num_layers,
-                          dropout=dropout)
+                          dropout=dropout, dilated=dilated, head_initializer="zeros")
         self.lifter = SequenceConvStack(num_joints_out * 3, name="lifter", **stack_args)
         self.refiner = SequenceConvStack(num_joints_out * 3, name="refiner", **stack_args)
+
+    def context_frames(self) -> int:
+        """Input frames that reach one output frame through both blocks."""
+        return self.lifter.receptive_field() + self.refiner.receptive_field() - 1
 
     def build(self, input_shape):
         if isinstance(input_shape, dict):
@@ -126,4 +157,5 @@ class RefinerBaseline(keras.Model):
             "kernel_size": self.kernel_size,
             "num_layers": self.num_layers,
             "dropout": self.dropout_rate,
+            "dilated": self.dilated,
         }
