@@ -33,7 +33,7 @@ from scipy.spatial.transform import Rotation
 
 from synth import joint_maps
 from synth.kinematics import quat_conjugate, quat_multiply
-from synth.motion import MocapError, Motion, Skeleton, parse_value_rows
+from synth.motion import MocapError, Motion, Skeleton, parse_value_rows, read_text_lines
 
 INCH = 0.0254
 Y_UP_TO_Z_UP = Rotation.from_euler("x", 90, degrees=True)
@@ -79,17 +79,6 @@ class AsfSkeleton:
     children: Dict[str, List[str]]
     skeleton: Skeleton
     joint_bones: List[str]
-
-
-def _read_lines(path: pathlib.Path) -> List[str]:
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise MocapError(path, f"cannot read file: {err.strerror or err}") from None
-    if not data.strip():
-        raise MocapError(path, "empty file")
-    # Latin-1 maps every byte, so stray bytes in comments never stop a read.
-    return data.decode("latin-1").splitlines()
 
 
 def _floats(path, tokens, what: str, count: Optional[int] = None) -> np.ndarray:
@@ -294,7 +283,7 @@ def _build_skeleton(path, bones, children, metres_per_unit):
 def read_asf(path) -> AsfSkeleton:
     """Parse an ASF skeleton file."""
     path = pathlib.Path(path)
-    sections = _sections(path, _read_lines(path))
+    sections = _sections(path, read_text_lines(path))
     for needed in ("bonedata", "hierarchy"):
         if needed not in sections:
             raise MocapError(path, f"no :{needed} section")
@@ -448,7 +437,7 @@ def read_amc(path, asf, fps: float = 120.0, source: Optional[Dict[str, str]] = N
         asf = read_asf(asf)
     counts = {"root": len(asf.root_order)}
     counts.update({b.name: len(b.dofs) for b in asf.bones.values() if b.dofs})
-    keywords, values = _amc_values(path, _read_lines(path), counts, asf)
+    keywords, values = _amc_values(path, read_text_lines(path), counts, asf)
     values, trimmed = _trim_blank_frames(values)
     if ":RADIANS" in keywords and ":DEGREES" in keywords:
         raise MocapError(path, "header says both :DEGREES and :RADIANS")

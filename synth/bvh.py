@@ -27,7 +27,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from synth import joint_maps
-from synth.motion import MocapError, Motion, Skeleton, parse_value_rows
+from synth.motion import MocapError, Motion, Skeleton, parse_value_rows, read_text_lines
 
 with warnings.catch_warnings():  # bvhio's "import glm" warns about PyGLM's future rename
     warnings.simplefilter("ignore", PendingDeprecationWarning)
@@ -42,13 +42,7 @@ _CHANNELS = {f"{a}{kind}" for a in "XYZ" for kind in ("position", "rotation")}
 
 def _split(path: pathlib.Path):
     """(hierarchy lines, frame count, frame time, motion rows as token lists)."""
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise MocapError(path, f"cannot read file: {err.strerror or err}") from None
-    if not data.strip():
-        raise MocapError(path, "empty file")
-    lines = data.decode("latin-1").splitlines()
+    lines = read_text_lines(path)
     first = next((line.split() for line in lines if line.strip()), [""])
     if first[0].upper() != "HIERARCHY":
         raise MocapError(path, "does not start with HIERARCHY (not a BVH file?)")

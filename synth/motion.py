@@ -9,6 +9,7 @@ Quaternions are scalar-first ``(w, x, y, z)`` throughout the synth package.
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -161,3 +162,16 @@ def parse_value_rows(path, rows: List[List[str]], where: List[str]) -> np.ndarra
         k, c = np.argwhere(bad)[0]
         raise MocapError(path, f"value {rows[k][c]!r} in {where[k]}")
     return values
+
+
+def read_text_lines(path) -> List[str]:
+    """The lines of a mocap text file; MocapError for an unreadable or empty file."""
+    path = pathlib.Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise MocapError(path, f"cannot read file: {err.strerror or err}") from None
+    if not data.strip():
+        raise MocapError(path, "empty file")
+    # Latin-1 maps every byte, so stray bytes in comments never stop a read.
+    return data.decode("latin-1").splitlines()

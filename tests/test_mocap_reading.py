@@ -269,6 +269,7 @@ def test_cmu_descriptions_map_to_coarse_classes():
 
 def test_fast_and_line_by_line_amc_parsing_agree(hdm05_dir, cmu_dir):
     from synth import acclaim
+    from synth.motion import read_text_lines
 
     for asf_path, amc_path in ((hdm05_dir / "HDM_bd.asf",
                                 hdm05_dir / "HDM_bd_sneak2StepsLStart_001_120.amc"),
@@ -276,7 +277,7 @@ def test_fast_and_line_by_line_amc_parsing_agree(hdm05_dir, cmu_dir):
         asf = acclaim.read_asf(asf_path)
         counts = {"root": len(asf.root_order)}
         counts.update({b.name: len(b.dofs) for b in asf.bones.values() if b.dofs})
-        lines = acclaim._read_lines(amc_path)
+        lines = read_text_lines(amc_path)
         fast = acclaim._regular_amc_values(lines, counts)
         assert fast is not None, "a regular real file should take the fast path"
         keywords, frames, numbers = acclaim._frames(amc_path, lines)
