@@ -14,14 +14,12 @@ NumPy only, like the rest of the input pipeline.
 """
 from __future__ import annotations
 
-import math
 from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from vp3dkeras.data.codec import PoseCodec
 from vp3dkeras.data.sequences import SequenceSource
-from vp3dkeras.data.windows import epoch_order
+from vp3dkeras.data.windows import WindowSampler
 
 Batch = Tuple[Dict[str, np.ndarray], Dict[str, np.ndarray]]
 
@@ -80,9 +78,10 @@ def split_labeled_unlabeled(records: Iterable[Mapping], train_keys: Iterable[str
     return sorted(labeled), sorted(pool - labeled)
 
 
-class ReprojectionWindowSampler:
+class ReprojectionWindowSampler(WindowSampler):
     """Single-frame windows with intrinsics (and, when labeled, 3D targets), cut on the fly.
 
+    A `WindowSampler` (chunk 1) whose batches also carry the camera and the root trajectory.
     source: sequences with intrinsics; with_3d=True also needs their 3D.
     pad: (left, right) context frames of the model (`vp3dkeras.padding.model_padding`).
     augment: flip each window horizontally with probability 1/2 (keypoints, pose, trajectory
@@ -96,105 +95,37 @@ class ReprojectionWindowSampler:
           zeros when with_3d is False.
     """
 
+    full_batches = True
+
     def __init__(self, source: SequenceSource, pad: Tuple[int, int], batch_size: int,
                  with_3d: bool = True, seed: int = 0, augment: bool = True,
                  max_windows_per_epoch: Optional[int] = None):
-        if len(source) == 0:
-            raise ValueError(f"{source.name}: no sequences to sample from")
-        if with_3d and not source.has_3d:
-            raise ValueError(f"{source.name}: labeled windows need 3D targets")
-        self.source = source
-        self.codec: PoseCodec = source.codec
-        self.pad_left, self.pad_right = (int(p) for p in pad)
-        self.batch_size = int(batch_size)
-        self.with_3d = bool(with_3d)
-        self.seed = int(seed)
-        self.augment = bool(augment)
-        lengths = np.array([r.num_frames for r in source.refs])
-        self.window_sequence = np.repeat(np.arange(len(lengths)), lengths)
-        self.window_frame = np.concatenate([np.arange(n) for n in lengths])
-        items: Dict[object, int] = {}
-        self._sequence_item = np.array([items.setdefault(r.item, len(items))
-                                        for r in source.refs])
-        frame_bytes = self.codec.num_joints * (2 + 3) * 4 + 3 * 4
-        self._item_bytes = np.zeros(len(items), np.int64)
-        np.add.at(self._item_bytes, self._sequence_item, lengths * frame_bytes)
-        self.max_windows_per_epoch = max_windows_per_epoch
-        self._plans: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
+        self.with_3d = self.needs_3d = bool(with_3d)
+        super().__init__(source, pad, batch_size, chunk=1, seed=seed, augment=augment,
+                         max_windows_per_epoch=max_windows_per_epoch)
 
-    @property
-    def window_length(self) -> int:
-        return self.pad_left + 1 + self.pad_right
+    def _fields(self):
+        joints, with_3d = self.codec.num_joints, self.with_3d
+        return {
+            "intrinsics": ((9,), self._cut_intrinsics, self.codec.flip_intrinsics),
+            "pose": ((1, joints, 3), self._cut_poses if with_3d else None, self.codec.flip),
+            "trajectory": ((1, 1, 3), self._cut_trajectory if with_3d else None,
+                           self.codec.flip_trajectory),
+        }
 
-    @property
-    def num_windows(self) -> int:
-        return len(self.window_frame)
+    @staticmethod
+    def _cut_intrinsics(seq, starts):
+        if seq.intrinsics is None:
+            raise ValueError(f"{seq.ref.key}: back-projection needs camera intrinsics")
+        return seq.normalized_intrinsics()
 
-    @property
-    def examples_per_epoch(self) -> int:
-        if self.max_windows_per_epoch:
-            return min(self.num_windows, int(self.max_windows_per_epoch))
-        return self.num_windows
+    @staticmethod
+    def _cut_trajectory(seq, starts):
+        return seq.trajectory[starts][:, None, None]
 
-    @property
-    def steps_per_epoch(self) -> int:
-        return math.ceil(self.examples_per_epoch / self.batch_size)
-
-    def plan(self, epoch: int) -> Tuple[np.ndarray, np.ndarray]:
-        """(window indices, flips) of one epoch, `examples_per_epoch` long."""
-        if epoch not in self._plans:
-            rng = np.random.default_rng([self.seed, epoch])
-            order = epoch_order(self._sequence_item[self.window_sequence], self._item_bytes,
-                                self.source.cache_bytes, rng)[: self.examples_per_epoch]
-            flips = (rng.random(len(order)) < 0.5) if self.augment \
-                else np.zeros(len(order), bool)
-            self._plans = {e: p for e, p in self._plans.items() if e >= epoch - 1}
-            self._plans[epoch] = (order, flips)
-        return self._plans[epoch]
-
-    def batch(self, number: int) -> Batch:
-        positions = int(number) * self.batch_size + np.arange(self.batch_size)
-        epochs, offsets = np.divmod(positions, self.examples_per_epoch)
-        indices = np.empty(self.batch_size, np.int64)
-        flips = np.empty(self.batch_size, bool)
-        for epoch in np.unique(epochs):
-            rows = epochs == epoch
-            order, epoch_flips = self.plan(int(epoch))
-            indices[rows] = order[offsets[rows]]
-            flips[rows] = epoch_flips[offsets[rows]]
-        return self.windows(indices, flips)
-
-    def windows(self, indices, flips=None) -> Batch:
-        """The (x, y) of windows `indices` (into the full window index), in that order."""
-        indices = np.asarray(indices, np.int64)
-        flips = np.zeros(len(indices), bool) if flips is None else np.asarray(flips, bool)
-        count, joints = len(indices), self.codec.num_joints
-        keypoints = np.empty((count, self.window_length, joints, 2), np.float32)
-        intrinsics = np.empty((count, 9), np.float32)
-        poses = np.zeros((count, 1, joints, 3), np.float32)
-        trajectory = np.zeros((count, 1, 1, 3), np.float32)
-        sequences = self.window_sequence[indices]
-        for seq_index in np.unique(sequences):
-            rows = np.flatnonzero(sequences == seq_index)
-            seq = self.source.load(int(seq_index))
-            if seq.intrinsics is None:
-                raise ValueError(f"{seq.ref.key}: back-projection needs camera intrinsics")
-            frame = self.window_frame[indices[rows]]
-            span = frame[:, None] - self.pad_left + np.arange(self.window_length)
-            # Clipping the frame index is slicing the edge-replicated sequence.
-            keypoints[rows] = seq.keypoints_2d[np.clip(span, 0, len(seq.keypoints_2d) - 1)]
-            intrinsics[rows] = seq.normalized_intrinsics()
-            if self.with_3d:
-                poses[rows, 0] = seq.poses_3d[frame]
-                trajectory[rows, 0, 0] = seq.trajectory[frame]
-        if flips.any():
-            keypoints[flips] = self.codec.flip(keypoints[flips])
-            intrinsics[flips] = self.codec.flip_intrinsics(intrinsics[flips])
-            if self.with_3d:
-                poses[flips] = self.codec.flip(poses[flips])
-                trajectory[flips] = self.codec.flip_trajectory(trajectory[flips])
-        return ({"keypoints": keypoints, "intrinsics": intrinsics},
-                {"pose": poses, "trajectory": trajectory})
+    def _pack(self, inputs, fields) -> Batch:
+        return ({"keypoints": inputs, "intrinsics": fields["intrinsics"]},
+                {"pose": fields["pose"], "trajectory": fields["trajectory"]})
 
 
 def semi_supervised_batches(labeled: ReprojectionWindowSampler,

@@ -21,7 +21,7 @@ read about once per epoch.
 from __future__ import annotations
 
 import math
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -60,6 +60,8 @@ def epoch_order(unit_items: np.ndarray, item_bytes: np.ndarray, budget: int,
 class _Sampler:
     """Shared bookkeeping: the source, items, seeds and per-epoch plans."""
 
+    full_batches = False  # see `batch`
+
     def __init__(self, source: SequenceSource, batch_size: int, seed: int, augment: bool):
         if len(source) == 0:
             raise ValueError(f"{source.name}: no sequences to sample from")
@@ -96,10 +98,20 @@ class _Sampler:
         return self._plan
 
     def batch(self, number: int):
-        """Batch `number` of the endless stream: epoch = number // steps_per_epoch."""
-        epoch, step = divmod(int(number), self.steps_per_epoch)
-        chosen = slice(step * self.batch_size, (step + 1) * self.batch_size)
-        return self._make_batch(*(part[chosen] for part in self.plan(epoch)))
+        """Batch `number` of the endless stream: epoch = number // steps_per_epoch, the last
+        batch of an epoch short; with `full_batches`, batches run on across epoch ends
+        (example k of the stream is example k % examples_per_epoch of epoch k //
+        examples_per_epoch), so every batch is full."""
+        if not self.full_batches:
+            epoch, step = divmod(int(number), self.steps_per_epoch)
+            chosen = slice(step * self.batch_size, (step + 1) * self.batch_size)
+            return self._make_batch(*(part[chosen] for part in self.plan(epoch)))
+        positions = int(number) * self.batch_size + np.arange(self.batch_size)
+        epochs, offsets = np.divmod(positions, self.examples_per_epoch)
+        # Positions increase, so the epochs come in order: one slice of each epoch's plan.
+        slices = [(self.plan(int(e)), offsets[epochs == e]) for e in np.unique(epochs)]
+        return self._make_batch(*(np.concatenate([plan[i][rows] for plan, rows in slices])
+                                  for i in range(3)))
 
     def batches(self, start: int = 0) -> Iterator:
         """Endless stream of batches from batch number `start` (resume: epoch * steps)."""
@@ -119,13 +131,19 @@ class WindowSampler(_Sampler):
     max_windows_per_epoch: an epoch uses this many examples of the (shuffled) full set.
 
     A batch is (inputs (B, left + chunk + right, J, 2), targets (B, chunk, J, 3)), float32.
+
+    Subclasses cut other per-window arrays next to the inputs by overriding `_fields` (what
+    to cut and how to mirror it) and `_pack` (how the batch is laid out); `needs_3d = False`
+    lets them sample sources without 3D.
     """
+
+    needs_3d = True
 
     def __init__(self, source: SequenceSource, pad: Tuple[int, int], batch_size: int = 1024,
                  chunk: int = 1, seed: int = 0, augment: bool = True,
                  max_windows_per_epoch: Optional[int] = None):
         super().__init__(source, batch_size, seed, augment)
-        if not source.has_3d:
+        if self.needs_3d and not source.has_3d:
             raise ValueError(f"{source.name}: windows for training need 3D targets")
         self.pad_left, self.pad_right = (int(p) for p in pad)
         self.chunk = int(chunk)
@@ -163,15 +181,30 @@ class WindowSampler(_Sampler):
         return order[: self.examples_per_epoch]
 
     def windows(self, indices, flips=None):
-        """(inputs, targets) of windows `indices` (into the full window index), unshuffled."""
-        indices = np.asarray(indices)
-        flips = np.zeros(len(indices), bool) if flips is None else np.asarray(flips)
+        """The batch of windows `indices` (into the full window index), in that order."""
+        indices = np.asarray(indices, np.int64)
+        flips = np.zeros(len(indices), bool) if flips is None else np.asarray(flips, bool)
         return self._make_batch(indices, flips)
 
+    def _fields(self) -> Dict[str, Tuple[Tuple[int, ...], Optional[Callable], Callable]]:
+        """Per-window arrays cut next to the inputs: name -> (shape of one window's array,
+        cut(seq, starts) -> (n, *shape) for the windows starting at `starts` of `seq`, or
+        None to leave zeros, mirror(array) for flipped windows)."""
+        shape = (self.chunk, self.codec.num_joints, 3)
+        return {"targets": (shape, self._cut_poses, self.codec.flip)}
+
+    def _cut_poses(self, seq, starts):
+        return seq.poses_3d[starts[:, None] + np.arange(self.chunk)]
+
+    def _pack(self, inputs, fields):
+        return inputs, fields["targets"]
+
     def _make_batch(self, indices, flips, uniforms=None):
-        num_joints = self.codec.num_joints
-        inputs = np.empty((len(indices), self.window_length, num_joints, 2), np.float32)
-        targets = np.empty((len(indices), self.chunk, num_joints, 3), np.float32)
+        fields = self._fields()
+        inputs = np.empty((len(indices), self.window_length, self.codec.num_joints, 2),
+                          np.float32)
+        out = {name: np.zeros((len(indices),) + shape, np.float32)
+               for name, (shape, _, _) in fields.items()}
         sequences = self.window_sequence[indices]
         for seq_index in np.unique(sequences):
             rows = np.flatnonzero(sequences == seq_index)
@@ -180,11 +213,15 @@ class WindowSampler(_Sampler):
             frames = starts[:, None] - self.pad_left + np.arange(self.window_length)
             # Clipping the frame index is slicing the edge-replicated sequence.
             inputs[rows] = seq.keypoints_2d[np.clip(frames, 0, len(seq.keypoints_2d) - 1)]
-            targets[rows] = seq.poses_3d[starts[:, None] + np.arange(self.chunk)]
+            for name, (_, cut, _) in fields.items():
+                if cut is not None:
+                    out[name][rows] = cut(seq, starts)
         if flips.any():
             inputs[flips] = self.codec.flip(inputs[flips])
-            targets[flips] = self.codec.flip(targets[flips])
-        return inputs, targets
+            for name, (_, cut, mirror) in fields.items():
+                if cut is not None:
+                    out[name][flips] = mirror(out[name][flips])
+        return self._pack(inputs, out)
 
     def fixed_subset(self, max_windows: Optional[int]):
         """Unflipped (inputs, targets) of evenly spread windows, e.g. for validation."""
