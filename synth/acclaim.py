@@ -485,9 +485,3 @@ def _trim_blank_frames(values: Dict[str, np.ndarray]):
     last = len(blank) - int(np.argmax(~blank[::-1]))
     trimmed = first + len(blank) - last
     return {bone: v[first:last] for bone, v in values.items()}, trimmed
-
-
-def read_acclaim(asf_path, amc_path, fps: float = 120.0,
-                 source: Optional[Dict[str, str]] = None) -> Motion:
-    """`read_amc(amc_path, read_asf(asf_path), fps, source)`."""
-    return read_amc(amc_path, read_asf(asf_path), fps=fps, source=source)

@@ -65,9 +65,6 @@ class Avatar:
         fraction, part = _SEGMENT_FRACTIONS[_segment_kind(child)]
         return fraction * self.height * getattr(self, part)
 
-    def segment_lengths(self) -> Dict[Tuple[str, str], float]:
-        return {seg: self.segment_length(*seg) for seg in SEGMENTS}
-
     def leg_length(self) -> float:
         """Thigh plus shin, metres: the ratio of these scales a clip's root path."""
         return self.segment_length("l_hip", "l_knee") + self.segment_length("l_knee", "l_ankle")

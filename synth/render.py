@@ -40,7 +40,7 @@ from .cameras import place_cameras
 from .joint_maps import JointMap, find_rig, get_joint_map, joint_indices
 from .mocap_io import find_clips, load_motion
 from .motion import MocapError, Motion
-from .record import build_record, local_rotation_arrays, record_metadata
+from .record import build_record, local_rotation_arrays, record_metadata, validate_record
 from .rendering import (RENDERER_ENV, ImageSettings, image_folder, manifest_images_entry,
                         record_arrays, render_clip_images)
 from .resample import resample
@@ -138,6 +138,9 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
             result = render_clip_images(clip, cameras, appearance, folder, settings.images)
             record.update(record_arrays(result))
             images = manifest_images_entry(out_dir, folder, settings.images, result)
+        problems = validate_record(record)
+        if problems:  # never write a record a training run would choke on
+            raise MocapError(path, f"avatar {avatar.name}: " + "; ".join(problems))
         record_file = ds.record_path(out_dir, key, avatar.name)
         entry = record_metadata(record)
         entry["file"] = record_file.relative_to(out_dir).as_posix()

@@ -208,3 +208,20 @@ def test_a_batch_of_only_bad_clips_reports_them(tmp_path):
     summary = render_dataset(tmp_path / "mocap", tmp_path / "out", SETTINGS, progress=False)
     assert summary["failed"] == 1 and summary["done_clips"] == 0
     assert ds.read_manifest(tmp_path / "out")["num_records"] == 0
+
+
+def test_an_unsound_record_is_reported_not_written(corpus, tmp_path, monkeypatch):
+    import synth.render as render
+
+    real_build = render.build_record
+
+    def build_with_nan(*args, **kwargs):
+        record = real_build(*args, **kwargs)
+        record["keypoints2d"][0, 0, 0, 0] = np.nan
+        return record
+
+    monkeypatch.setattr(render, "build_record", build_with_nan)
+    summary = render_dataset(corpus, tmp_path / "out", SETTINGS, limit=1, progress=False)
+    assert summary["done_clips"] == 0 and summary["failed"] == 1
+    assert "keypoints2d has non-finite values" in summary["failures"][0]["problem"]
+    assert not list((tmp_path / "out" / "clips").glob("*.npz"))

@@ -7,7 +7,7 @@ uses are read from it (`keypoints2d`, `joints3d_camera`, camera intrinsics and i
 from __future__ import annotations
 
 import pathlib
-from typing import Dict, Optional
+from typing import Dict
 
 import numpy as np
 
@@ -76,10 +76,3 @@ class SynthSource(SequenceSource):
                                       data["joints3d_camera"][camera],
                                       data["camera_intrinsics"][camera])
                 for camera, ref in refs.items()}
-
-
-def open_synth_split(dataset_dir, split: str, cache_bytes: Optional[int] = None):
-    """(train, test) `SequenceSource`s of a synth dataset's named split."""
-    source = SynthSource(dataset_dir, **({} if cache_bytes is None else
-                                         {"cache_bytes": cache_bytes}))
-    return source.split_sources(split)

@@ -175,13 +175,6 @@ class VP3DSource(SequenceSource):
             raise ValueError("without cameras the image size is needed to normalise 2D")
         super().__init__(codec, refs, name=name, cache_bytes=cache_bytes)
 
-    def select_subjects(self, subjects) -> "VP3DSource":
-        wanted = set(subjects)
-        missing = wanted - {r.subject for r in self.refs}
-        if missing:
-            raise KeyError(f"{self.name}: unknown subjects {sorted(missing)}")
-        return self.where(lambda r: r.subject in wanted)
-
     def _joints_3d(self, subject, action):
         joints = np.asarray(self._positions_3d[subject][action], np.float32)
         if joints.shape[1] != self.codec.num_joints:
