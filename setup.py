@@ -8,7 +8,8 @@ setup(
     description="VideoPose3D in Keras 3 and a mocap-to-dataset generator",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["synth", "synth.*", "vp3dkeras", "vp3dkeras.*"]),
+    packages=find_packages(include=["posecontract", "posecontract.*", "synth", "synth.*",
+                                    "vp3dkeras", "vp3dkeras.*"]),
     package_data={"synth": ["data/joint_maps/*.json"]},
     python_requires=">=3.10",
     install_requires=[

@@ -1,6 +1,6 @@
 """Built-in avatars: body proportions, a canonical skeleton and a skinned mesh.
 
-Every avatar shares one topology: the 17 joints of `vp3dkeras.layouts.H36M_17` plus the two
+Every avatar shares one topology: the 17 joints of `posecontract.layouts.H36M_17` plus the two
 toes (`CANONICAL_JOINTS`). An avatar is defined by its height and a few proportion factors;
 segment lengths follow anthropometric fractions of height (Drillis & Contini), scaled per
 body part, so legs, torso, arms, shoulders and hips differ between avatars.
@@ -16,7 +16,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 import trimesh
 
-from vp3dkeras.layouts import H36M_17
+from posecontract.layouts import H36M_17
 
 CANONICAL_JOINTS: Tuple[str, ...] = H36M_17.names + ("l_toe", "r_toe")
 CANONICAL_PARENTS: Tuple[int, ...] = H36M_17.parents + (H36M_17.index("l_ankle"),

@@ -27,7 +27,7 @@ from typing import Dict, Iterable, List
 
 import numpy as np
 
-from vp3dkeras.dataset_format import (MANIFEST, load_record, read_json,  # noqa: F401
+from posecontract.dataset_format import (MANIFEST, load_record, read_json,  # noqa: F401
                                       read_manifest)
 
 FAILURES = "failures.json"

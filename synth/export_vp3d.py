@@ -21,7 +21,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from vp3dkeras.layouts import H36M_17
+from posecontract.layouts import H36M_17
 
 from . import dataset as ds
 

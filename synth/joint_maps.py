@@ -1,6 +1,6 @@
 """Joint maps: which joint of a source skeleton plays each role of the 17-joint H36M layout.
 
-A `JointMap` names, for every joint of `vp3dkeras.layouts.H36M_17`, one joint of a source
+A `JointMap` names, for every joint of `posecontract.layouts.H36M_17`, one joint of a source
 skeleton (`synth.motion.Skeleton`), plus the optional extra keys ``l_toe`` / ``r_toe`` that
 floor-contact code uses. Readers place joints at bone *starts* (see `synth.acclaim`), so a
 source joint's position is where the named body part begins: ``r_knee = "rtibia"`` is the
@@ -37,7 +37,7 @@ from typing import Dict, Mapping, Tuple, Union
 import numpy as np
 
 from synth.motion import Skeleton
-from vp3dkeras.layouts import H36M_17
+from posecontract.layouts import H36M_17
 
 EXTRA_KEYS: Tuple[str, ...] = ("l_toe", "r_toe")
 

@@ -15,7 +15,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from vp3dkeras.layouts import H36M_17
+from posecontract.layouts import H36M_17
 
 from . import dataset as ds
 from .cameras import Camera
@@ -35,7 +35,7 @@ def _side_colour(joint: int):
 
 def draw_skeleton(image: Image.Image, keypoints: np.ndarray, visible: np.ndarray,
                   radius: float = 3.0) -> None:
-    """Draws the 17-joint skeleton (`vp3dkeras.layouts.H36M_17`) onto `image` in place.
+    """Draws the 17-joint skeleton (`posecontract.layouts.H36M_17`) onto `image` in place.
 
     keypoints: (17, 2) pixels (u, v) in `image`; visible: (17,) bool.
     """

@@ -12,7 +12,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from vp3dkeras.layouts import H36M_17
+from posecontract.layouts import H36M_17
 
 from .cameras import Camera
 from .kinematics import quat_canonical, quat_from_matrix, quat_multiply

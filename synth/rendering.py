@@ -38,7 +38,7 @@ from typing import Dict, Iterator, Optional, Sequence
 import numpy as np
 from PIL import Image
 
-from vp3dkeras.layouts import H36M_17
+from posecontract.layouts import H36M_17
 
 from . import dataset as ds
 from .appearance import Appearance, srgb_to_linear

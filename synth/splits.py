@@ -25,7 +25,7 @@ from typing import Dict, Iterable, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 
-from vp3dkeras.dataset_format import (SPLITS_DIRNAME, Split, UnknownSplitError,  # noqa: F401
+from posecontract.dataset_format import (SPLITS_DIRNAME, Split, UnknownSplitError,  # noqa: F401
                                       list_splits, load_split, safe_name, splits_dir)
 
 _REQUIRED_KEYS = ("clip_key", "dataset", "actor", "motion_class")

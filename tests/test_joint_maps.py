@@ -6,7 +6,7 @@ import pytest
 
 from synth import acclaim, joint_maps
 from synth.motion import Skeleton
-from vp3dkeras.layouts import H36M_17
+from posecontract.layouts import H36M_17
 
 
 @pytest.fixture(scope="module")

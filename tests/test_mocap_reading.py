@@ -7,7 +7,7 @@ import pytest
 
 from synth import acclaim, bvh, joint_maps, mocap_io
 from synth.kinematics import motion_positions
-from vp3dkeras.layouts import H36M_17
+from posecontract.layouts import H36M_17
 
 HDM05_CLIPS = ("HDM_bd_sneak2StepsLStart_001_120.amc", "HDM_mm_sneak2StepsLStart_011_120.amc")
 FOOT_KEYS = ("l_ankle", "r_ankle", "l_toe", "r_toe")

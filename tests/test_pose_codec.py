@@ -4,7 +4,7 @@ import pytest
 
 from vp3dkeras.camera import project_to_2d_np
 from vp3dkeras.data import PoseCodec, load_layout
-from vp3dkeras.layouts import H36M_17, HUMANEVA_15
+from posecontract.layouts import H36M_17, HUMANEVA_15
 
 RNG = np.random.default_rng(0)
 

@@ -4,7 +4,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from vp3dkeras import metrics
-from vp3dkeras.layouts import H36M_17
+from posecontract.layouts import H36M_17
 
 
 def random_poses(rng, *leading, joints=17):

@@ -10,7 +10,7 @@ from vp3dkeras.evaluate import evaluate_source, main as evaluate_main
 from vp3dkeras.export import main as export_main
 from vp3dkeras.infer import main as infer_main
 from vp3dkeras.inference import load_lifter, predict_poses
-from vp3dkeras.layouts import H36M_17
+from posecontract.layouts import H36M_17
 
 
 def test_evaluation_writes_every_metric(tiny_run):

@@ -22,7 +22,7 @@ from vp3dkeras.data.codec import PoseCodec
 from vp3dkeras.data.semi_supervised import (ReprojectionWindowSampler,
                                             semi_supervised_batches, split_labeled_unlabeled)
 from vp3dkeras.data.synth_source import SynthSource
-from vp3dkeras.layouts import H36M_17
+from posecontract.layouts import H36M_17
 from vp3dkeras.models import TemporalModel, TrajectoryModel
 from vp3dkeras.models.semi_supervised_model import SemiSupervisedModel, SemiSupervisedWarmup
 from vp3dkeras.evaluate import main as evaluate_main

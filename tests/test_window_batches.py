@@ -6,7 +6,7 @@ from synth import dataset as ds
 from vp3dkeras.data import (ByteLRU, PoseCodec, SequenceBatcher, SequenceRef, SequenceSource,
                             SynthSource, WindowSampler, epoch_order, open_split)
 from vp3dkeras.data.sequences import make_sequence
-from vp3dkeras.layouts import H36M_17
+from posecontract.layouts import H36M_17
 from vp3dkeras.padding import pad_replicate
 
 

@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from vp3dkeras.dataset_format import safe_name
+from posecontract.dataset_format import safe_name
 from vp3dkeras.data import SequenceSource, open_split
 from vp3dkeras.inference import Lifter, load_lifter, predict_poses
 from vp3dkeras.metrics import evaluate_poses, mpjve

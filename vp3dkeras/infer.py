@@ -26,7 +26,7 @@ import numpy as np
 from vp3dkeras.data.codec import PoseCodec
 from vp3dkeras.data.keypoint_formats import coco_to_h36m, fill_low_confidence, load_keypoints
 from vp3dkeras.inference import load_lifter, predict_poses
-from vp3dkeras.layouts import H36M_17
+from posecontract.layouts import H36M_17
 
 
 def lift_track(lifter, keypoints, scores, width: float, height: float, layout: str = "coco17",

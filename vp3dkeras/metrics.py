@@ -17,7 +17,7 @@ from typing import Dict, Optional, Union
 
 import numpy as np
 
-from vp3dkeras.layouts import JointLayout, get_layout
+from posecontract.layouts import JointLayout, get_layout
 
 #: Thresholds (mm) over which `auc` averages PCK, as in the MPI-INF-3DHP evaluation.
 AUC_THRESHOLDS_MM = np.linspace(0.0, 150.0, 31)

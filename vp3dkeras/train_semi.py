@@ -34,7 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
 
-from vp3dkeras.dataset_format import read_manifest
+from posecontract.dataset_format import read_manifest
 from vp3dkeras.callbacks import TrainingSchedule
 from vp3dkeras.data.semi_supervised import (ReprojectionWindowSampler,
                                             semi_supervised_batches, split_labeled_unlabeled)

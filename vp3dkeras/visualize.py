@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib import animation  # noqa: E402
 
-from vp3dkeras.layouts import JointLayout  # noqa: E402
+from posecontract.layouts import JointLayout  # noqa: E402
 
 
 def _display(points: np.ndarray) -> np.ndarray:

@@ -23,11 +23,11 @@ from typing import Tuple, Union
 import numpy as np
 
 from vp3dkeras.camera import image_coordinates, normalize_screen_coordinates
-from vp3dkeras.layouts import LAYOUTS, JointLayout
+from posecontract.layouts import LAYOUTS, JointLayout
 
 
 def load_layout(spec: Union[str, JointLayout, pathlib.Path]) -> JointLayout:
-    """A joint layout from its name (`vp3dkeras.layouts.LAYOUTS`) or a JSON file.
+    """A joint layout from its name (`posecontract.layouts.LAYOUTS`) or a JSON file.
 
     The JSON holds {"name", "names": [J], "parents": [J], "groups": {group: [joint index]}};
     left/right partners follow from the "l_"/"r_" name prefixes.

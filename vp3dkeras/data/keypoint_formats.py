@@ -1,6 +1,6 @@
 """2D keypoint tracks from detectors: file reading and COCO-17 -> Human3.6M-17 conversion.
 
-The models lift the 17-joint Human3.6M layout (`vp3dkeras.layouts.H36M_17`). Most 2D
+The models lift the 17-joint Human3.6M layout (`posecontract.layouts.H36M_17`). Most 2D
 detectors output the 17 COCO keypoints instead, which share the limbs (shoulders, elbows,
 wrists, hips, knees, ankles) but have face points instead of a spine and head. The missing
 joints are approximated:
@@ -22,7 +22,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from vp3dkeras.layouts import H36M_17
+from posecontract.layouts import H36M_17
 
 COCO_17 = ("nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_shoulder", "r_shoulder",
            "l_elbow", "r_elbow", "l_wrist", "r_wrist", "l_hip", "r_hip", "l_knee", "r_knee",

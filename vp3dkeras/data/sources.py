@@ -10,7 +10,7 @@ from __future__ import annotations
 import pathlib
 from typing import Optional, Tuple
 
-from vp3dkeras.dataset_format import load_split
+from posecontract.dataset_format import load_split
 from vp3dkeras.data.sequences import SequenceSource
 from vp3dkeras.data.synth_source import SynthSource, is_synth_dataset
 from vp3dkeras.data.vp3d_format import is_vp3d_folder, open_vp3d

@@ -11,11 +11,11 @@ from typing import Dict
 
 import numpy as np
 
-from vp3dkeras.dataset_format import read_manifest
-from vp3dkeras.dataset_format import Split, load_split
+from posecontract.dataset_format import read_manifest
+from posecontract.dataset_format import Split, load_split
 from vp3dkeras.data.codec import PoseCodec
 from vp3dkeras.data.sequences import Sequence, SequenceRef, SequenceSource, make_sequence
-from vp3dkeras.layouts import H36M_17
+from posecontract.layouts import H36M_17
 
 _KEYS = ("keypoints2d", "joints3d_camera", "camera_intrinsics", "camera_image_size",
          "joint_names")

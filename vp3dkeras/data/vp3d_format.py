@@ -31,7 +31,7 @@ import numpy as np
 
 from vp3dkeras.data.codec import PoseCodec, load_layout
 from vp3dkeras.data.sequences import Sequence, SequenceRef, SequenceSource, make_sequence
-from vp3dkeras.layouts import H36M_17, HUMANEVA_15, JointLayout
+from posecontract.layouts import H36M_17, HUMANEVA_15, JointLayout
 
 #: The 17 of Human3.6M's 32 mocap joints that make up the 17-joint layout (H36M_17 order).
 H36M_32_TO_17 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)

@@ -19,7 +19,7 @@ from keras import ops
 
 from vp3dkeras import losses
 from vp3dkeras.camera import project_to_2d
-from vp3dkeras.layouts import get_layout
+from posecontract.layouts import get_layout
 from vp3dkeras.models.layers import register
 from vp3dkeras.models.temporal_model import TemporalModel
 
