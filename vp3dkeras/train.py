@@ -7,6 +7,8 @@
         [--epochs 20] [--batch-size N] [--lr 1e-3] [--lr-decay 0.95] [--seed 0]
         [--max-windows-per-epoch N] [--val-windows 4096] [--jit-compile auto|on|off]
         [--distribute auto|mirrored|none] [--time-budget-minutes M] [--config FILE.json]
+        [--vp3d-name NAME] [--keypoints gt] [--layout NAME] [--image-size WxH]
+        [--estimate-cameras] [--joints LAYOUT] [--noise-2d off|on] [--noise-2d-level 1.0]
     python -m vp3dkeras.train --resume RUN_DIR [--epochs N] [--time-budget-minutes M]
 
 Temporal model (VideoPose3D): trained with single-frame batching through its strided twin
@@ -23,6 +25,11 @@ after each epoch), `history.json`, TensorBoard logs under `logs/`, `summary.json
 final inference model `model.keras` (the full-sequence model: for the temporal model its
 weights are those the single-frame twin trained). `--resume` continues from the checkpoint
 with the same batches, schedules, optimizer state and dropout RNG as an uninterrupted run.
+
+`--joints LAYOUT` trains on that layout's joints, picked by name from the data (e.g.
+`humaneva15` from Human3.6M-layout synthetic records). `--noise-2d on` adds detector-like
+errors to the 2D of every training batch (`vp3dkeras.data.detector_noise`; `--noise-2d-level`
+scales them, 1 = the calibrated default).
 """
 from __future__ import annotations
 
@@ -41,6 +48,7 @@ import tensorflow as tf
 
 from vp3dkeras import callbacks as cb
 from vp3dkeras.data import SequenceBatcher, WindowSampler, open_split
+from vp3dkeras.data.detector_noise import noise_from_config
 from vp3dkeras.data.tf_dataset import (array_dataset, sequence_dataset, sequence_eval_dataset,
                                        window_dataset)
 from vp3dkeras.losses import MPJPELoss
@@ -62,6 +70,10 @@ class TrainConfig:
     keypoints: str = "gt"
     layout: Optional[str] = None
     image_size: Optional[List[float]] = None
+    estimate_cameras: bool = False
+    joints: Optional[str] = None
+    noise_2d: str = "off"
+    noise_2d_level: float = 1.0
     model: str = "temporal"
     filter_widths: List[int] = dataclasses.field(default_factory=lambda: [3, 3, 3])
     channels: int = 1024
@@ -89,6 +101,10 @@ class TrainConfig:
     cache_mb: int = 1024
 
     def __post_init__(self):
+        if self.noise_2d not in ("off", "on"):
+            raise ValueError(f"noise_2d must be off or on, got {self.noise_2d!r}")
+        if self.noise_2d_level < 0:
+            raise ValueError(f"noise_2d_level must be >= 0, got {self.noise_2d_level}")
         if self.model not in ("temporal", "refiner"):
             raise ValueError(f"model must be temporal or refiner, got {self.model!r}")
         if self.training_mode not in ("single-frame", "chunked"):
@@ -177,9 +193,12 @@ def inference_model_of(training_model):
 def make_data(config: TrainConfig, inference_model, train_source, test_source,
               start_epoch: int):
     """(train dataset, steps per epoch, validation dataset or None, sampler)."""
+    noise = noise_from_config(train_source.codec.layout, config.noise_2d,
+                              config.noise_2d_level)
     if config.model == "refiner":
         sampler = SequenceBatcher(train_source, config.batch_size, seed=config.seed,
-                                  augment=config.flip_augment, max_frames=config.max_frames)
+                                  augment=config.flip_augment, max_frames=config.max_frames,
+                                  noise=noise)
         train = sequence_dataset(sampler, start_epoch * sampler.steps_per_epoch)
         val = None
         if config.val_windows and len(test_source):
@@ -190,7 +209,7 @@ def make_data(config: TrainConfig, inference_model, train_source, test_source,
     pad = model_padding(inference_model)
     sampler = WindowSampler(train_source, pad, config.batch_size, chunk=chunk,
                             seed=config.seed, augment=config.flip_augment,
-                            max_windows_per_epoch=config.max_windows_per_epoch)
+                            max_windows_per_epoch=config.max_windows_per_epoch, noise=noise)
     train = window_dataset(sampler, start_epoch * sampler.steps_per_epoch)
     val = None
     if config.val_windows and len(test_source):
@@ -227,7 +246,8 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
     train_source, test_source = open_split(
         config.dataset, config.split, vp3d_name=config.vp3d_name, keypoints=config.keypoints,
         layout=config.layout, image_size=config.image_size,
-        cache_bytes=config.cache_mb * (1 << 20))
+        cache_bytes=config.cache_mb * (1 << 20), joints=config.joints,
+        estimate_cameras=config.estimate_cameras)
     num_joints = train_source.codec.num_joints
     strategy = make_strategy(config.distribute)
     with strategy.scope():
@@ -283,7 +303,10 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
         "parameters": int(inference_model.count_params()),
         "receptive_field": _receptive_field(inference_model),
         "train_sequences": len(train_source), "train_frames": train_source.num_frames,
-        "test_sequences": len(test_source), "device": "GPU" if gpus_available() else "CPU",
+        "test_sequences": len(test_source),
+        "layout": train_source.codec.layout.name,
+        "joint_names": list(train_source.codec.layout.names),
+        "device": "GPU" if gpus_available() else "CPU",
         "replicas": strategy.num_replicas_in_sync,
         "final_loss_mm": history[-1]["loss"] * 1000 if history else None,
         "final_val_loss_mm": (history[-1].get("val_loss", float("nan")) * 1000
@@ -291,6 +314,18 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
     }
     _write_json(run_dir / SUMMARY, summary)
     return summary
+
+
+def parse_image_size(text: str) -> List[float]:
+    """"640x480" or "640,480" -> [640.0, 480.0]; argparse error otherwise."""
+    parts = text.lower().replace("x", ",").split(",")
+    try:
+        width, height = (float(v) for v in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"image size {text!r}: expected WxH, e.g. 640x480")
+    if width <= 0 or height <= 0:
+        raise argparse.ArgumentTypeError(f"image size {text!r}: must be positive")
+    return [width, height]
 
 
 def _widths(text: str) -> List[int]:
@@ -310,8 +345,14 @@ def build_parser() -> argparse.ArgumentParser:
     add("--vp3d-name", help="VideoPose3D file name part (data_2d_<name>_<keypoints>.npz)")
     add("--keypoints", help="2D keypoint source of VideoPose3D files (default gt)")
     add("--layout", help="joint layout name or JSON (VideoPose3D files; default metadata)")
-    add("--image-size", type=lambda s: [float(v) for v in s.split(",")],
-        help="W,H for VideoPose3D data without cameras")
+    add("--image-size", type=parse_image_size,
+        help="WxH (or W,H) for VideoPose3D data without cameras")
+    add("--estimate-cameras", action="store_true", default=None,
+        help="VideoPose3D data without a cameras file: estimate the cameras from the 3D and "
+        "the ground-truth 2D")
+    add("--joints", help="train on this layout's joints, picked by name from the data")
+    add("--noise-2d", choices=["off", "on"], help="detector-like 2D noise (default off)")
+    add("--noise-2d-level", type=float, help="scale of the 2D noise (default 1)")
     add("--model", choices=["temporal", "refiner"])
     add("--filter-widths", type=_widths, help="e.g. 3,3,3 (27 frames), 3,3,3,3,3 (243)")
     add("--channels", type=int)

@@ -29,6 +29,7 @@ from typing import Dict, Optional, Sequence as Seq, Tuple
 
 import numpy as np
 
+from vp3dkeras.data import calibration
 from vp3dkeras.data.codec import PoseCodec, load_layout
 from vp3dkeras.data.sequences import Sequence, SequenceRef, SequenceSource, make_sequence
 from posecontract.layouts import H36M_17, HUMANEVA_15, JointLayout
@@ -242,14 +243,35 @@ def is_vp3d_folder(path) -> bool:
 
 def open_vp3d(directory, name: Optional[str] = None, keypoints: str = "gt", layout=None,
               image_size=None, cache_bytes: int = SequenceSource.DEFAULT_CACHE_BYTES,
-              fps: float = 0.0) -> VP3DSource:
-    """A `VP3DSource` over the VideoPose3D-format files of `directory` (see module doc)."""
+              fps: float = 0.0, estimate_cameras: bool = False) -> VP3DSource:
+    """A `VP3DSource` over the VideoPose3D-format files of `directory` (see module doc).
+
+    estimate_cameras: when the folder has no cameras file, estimate each subject's cameras
+    from its 3D and its ground-truth 2D (`data_2d_<name>_gt.npz`) with
+    `vp3dkeras.data.calibration.estimate_cameras` (needs `image_size`); a cameras file, when
+    present, is always used instead.
+    """
     path_3d, path_2d, path_cameras = find_vp3d_files(directory, name, keypoints)
     data_2d = restricted_load_npz(path_2d)
     positions_3d = restricted_load_npz(path_3d)["positions_3d"] if path_3d else None
     cameras = None
     if path_cameras is not None:
         cameras = json.loads(path_cameras.read_text(encoding="utf-8"))
+    elif estimate_cameras and positions_3d is not None:
+        if image_size is None:
+            raise ValueError(f"{directory}: estimating cameras needs the image size "
+                             f"(--image-size WxH)")
+        path_gt = path_2d.with_name(path_2d.name[: -len(f"_{keypoints}.npz")] + "_gt.npz")
+        if not path_gt.is_file():
+            raise ValueError(f"{directory}: estimating cameras needs ground-truth 2D "
+                             f"({path_gt.name})")
+        gt_2d = data_2d if path_gt == path_2d else restricted_load_npz(path_gt)
+        cameras, report = calibration.estimate_cameras(positions_3d, gt_2d["positions_2d"],
+                                                       image_size)
+        worst = max(e["mean_px"] for entries in report.values() for e in entries)
+        warnings.warn(f"{directory}: no data_cameras_*.json; cameras estimated from "
+                      f"{path_gt.name} (DLT, no distortion; mean reprojection error up to "
+                      f"{worst:.2f} px per camera)")
     elif image_size is None:
         raise ValueError(f"{directory}: no data_cameras_*.json, so the image size is needed "
                          f"to normalise 2D")
