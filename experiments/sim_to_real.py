@@ -8,7 +8,8 @@ subjects, both scored on the real set's test subjects.
 
 The config (JSON) names the real set (a VideoPose3D-format folder, its subject split, image
 size), the synthetic datasets, the training options shared by every row, the rows (what each
-trains on: "real" or a synthetic dataset's name; `joints`, `noise_2d`, `noise_2d_level`) and
+trains on: "real" or a synthetic dataset's name; `joints`, `noise_2d`, `noise_2d_level`,
+`training`: options added to the shared ones, e.g. more epochs for a smaller set) and
 the evaluations (ground-truth or noisy 2D). A synthetic dataset is either given
 (`"dataset": DIR`, or `--synthetic NAME=DIR` on the command line, e.g. one rendered with new
 keypoint conventions or bodies) or rendered here: a subset of ../shared/mocap chosen by the
@@ -136,7 +137,8 @@ def train_row(row: dict, config: dict, datasets: dict, run_dir: pathlib.Path,
             data += ["--joints", row["joints"]]
         if row.get("noise_2d", "off") == "on":
             data += ["--noise-2d", "on", "--noise-2d-level", str(row.get("noise_2d_level", 1))]
-        command = [*data, *config["training"], "--out", run_dir, "--quiet"]
+        command = [*data, *config["training"], *row.get("training", []), "--out", run_dir,
+                   "--quiet"]
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     _run([sys.executable, "-m", "vp3dkeras.train", *command], logs / f"train_{run_dir.name}.log")
 

@@ -242,6 +242,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         source = test_source if args.side == "test" else train_source
         source, joints = match_joints(source, run_layout(config, summary, source.codec.layout))
         noise = noise_from_config(source.codec.layout, args.noise_2d, args.noise_2d_level)
+        if not source.has_3d:
+            raise ValueError("no 3D targets to score against (without a cameras file pass "
+                             "--estimate-cameras, or add data_cameras_<name>.json)")
     except (ValueError, KeyError, FileNotFoundError) as error:
         raise SystemExit(f"{dataset}: {error}") from None
     lifter = load_lifter(args.model or args.run_dir / "model.keras")

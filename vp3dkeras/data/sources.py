@@ -82,10 +82,8 @@ def parse_subject_split(spec: str, subjects: Seq[str]) -> Tuple[List[str], List[
             if "/" not in body:
                 raise ValueError(f"--split {spec!r}: expected subjects:TRAIN,.../TEST,... or "
                                  f"subjects:train=...;test=...")
-            unknown = sorted(set(_names(body.replace("/", ","))) - known)
-            raise ValueError(f"--split {spec!r}: no '/' splits it into known subjects "
-                             f"{sorted(known)}" + (f" (unknown parts: {unknown})"
-                                                   if unknown else ""))
+            raise ValueError(f"--split {spec!r}: no '/' splits it into two lists of the "
+                             f"data's subjects {sorted(known)}")
         train, test = readings[0]
     unknown = sorted((set(train) | set(test)) - known)
     if unknown:
