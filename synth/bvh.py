@@ -336,8 +336,10 @@ def detect_up_axis(skeleton: Skeleton, rotations: np.ndarray, root_path: np.ndar
     from the rest skeleton when it stands there (within 37 degrees of the Y or Z axis),
     otherwise as the median over the clip's frames (rigs whose rest pose lays every bone
     along one axis, as Bandai-Namco's). Without a map, the axis along which the body is
-    taller than it is deep (median over frames, root-relative) is up: of Y and Z, the
-    other one is the front-back axis in both conventions. Ties go to Y, BVH's default.
+    taller than it is deep is up (of Y and Z, the other one is the front-back axis in both
+    conventions): from the rest skeleton when one extent is at least twice the other, else
+    the median over the frames (root-relative). Ties go to Y, BVH's default.
+    Returns "y" or "z".
     """
     rest = skeleton.rest_positions()
     step = max(1, len(rotations) // 200)
@@ -356,7 +358,9 @@ def detect_up_axis(skeleton: Skeleton, rotations: np.ndarray, root_path: np.ndar
             return "y" if vector[1] >= vector[2] else "z"
         vector = np.median(up_vector(frames), axis=0)
         return "y" if vector[1] >= vector[2] else "z"
-    extent = np.median(np.ptp(frames, axis=1), axis=0)
+    extent = np.ptp(rest, axis=0)
+    if max(extent[1], extent[2]) < 2.0 * min(extent[1], extent[2]):
+        extent = np.median(np.ptp(frames, axis=1), axis=0)
     return "y" if extent[1] >= extent[2] else "z"
 
 
