@@ -10,7 +10,11 @@ Naming conventions understood (case-insensitive extensions):
   fps from the csv else 120.
 - Other AMC: skeleton ``<stem>.asf`` or the folder's only ``.asf``; dataset "acclaim", 120 fps.
 - BVH: ``<subject>_<trial>.bvh`` -> dataset "cmu" (labels from trials.csv when one is found),
-  otherwise "bvh"; actor ``<subject>`` or the file stem; fps from the frame time.
+  otherwise "bvh"; actor ``<subject>`` or the file stem; fps from the frame time; up axis,
+  unit and path-carrying joint as `synth.bvh.read_bvh` finds them.
+
+Every clip then loses its leading frames that break continuity (a T-pose first frame,
+`synth.continuity`).
 
 `clip_id` is always the file stem.
 """
