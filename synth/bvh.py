@@ -327,41 +327,47 @@ def _is_below(parents: np.ndarray, j: int, ancestor: int) -> bool:
     return j == ancestor
 
 
-def detect_up_axis(skeleton: Skeleton, rotations: np.ndarray, root_path: np.ndarray,
+def _pose_votes(poses: np.ndarray, joint_map: Optional[joint_maps.JointMap],
+                skeleton: Skeleton) -> np.ndarray:
+    """(N,) "y", "z" or "" (undecided) for poses (N, J, 3) in the file's frame."""
+    if joint_map is not None:
+        head, l_ankle, r_ankle = (skeleton.index(joint_map.joints[k])
+                                  for k in ("head", "l_ankle", "r_ankle"))
+        up = poses[:, head] - 0.5 * (poses[:, l_ankle] + poses[:, r_ankle])
+        limit = 0.8 * np.linalg.norm(up, axis=-1)  # within 37 degrees of the axis
+        y, z = up[:, 1] > limit, up[:, 2] > limit
+    else:
+        extent = np.ptp(poses, axis=1)
+        y, z = extent[:, 1] > 2.0 * extent[:, 2], extent[:, 2] > 2.0 * extent[:, 1]
+    return np.where(y, "y", np.where(z, "z", ""))
+
+
+def detect_up_axis(skeleton: Skeleton, rotations: np.ndarray,
                    joint_map: Optional[joint_maps.JointMap] = None) -> str:
     """The file's up axis, "y" or "z", from the body: the head is above the feet.
 
-    skeleton, rotations (T, J, 4), root_path (T, 3): the clip in the file's own frame.
-    With a `joint_map` that fits, the vector from the ankles' midpoint to the head is taken
-    from the rest skeleton when it stands there (within 37 degrees of the Y or Z axis),
-    otherwise as the median over the clip's frames (rigs whose rest pose lays every bone
-    along one axis, as Bandai-Namco's). Without a map, the axis along which the body is
-    taller than it is deep is up (of Y and Z, the other one is the front-back axis in both
-    conventions): from the rest skeleton when one extent is at least twice the other, else
-    the median over the frames (root-relative). Ties go to Y, BVH's default.
-    Returns "y" or "z".
+    skeleton, rotations (T, J, 4): the clip in the file's own frame and units.
+    Each pose votes: with a `joint_map` that fits, for the axis within 37 degrees of the
+    vector from the ankles' midpoint to the head; without one, for the axis along which the
+    body is at least twice as tall as it is deep (of Y and Z, the other one is the
+    front-back axis in both conventions). The rest skeleton's vote decides, unless 80% of
+    the clip's poses (root-relative, up to 200 evenly spaced) vote for the other axis (a
+    rest pose stored in other axes than the motion). Without a rest vote (Bandai-Namco's
+    rest lays every bone along X) the poses' majority decides; ties and no votes at all give
+    "y", BVH's usual convention.
     """
-    rest = skeleton.rest_positions()
+    if joint_map is not None and joint_map.missing_joints(skeleton):
+        joint_map = None
     step = max(1, len(rotations) // 200)
-    frames, _ = forward_kinematics(skeleton.parents, skeleton.offsets, rotations[::step],
-                                   np.zeros((len(rotations[::step]), 3)))
-    if joint_map is not None and not joint_map.missing_joints(skeleton):
-        head, l_ankle, r_ankle = (skeleton.index(joint_map.joints[k])
-                                  for k in ("head", "l_ankle", "r_ankle"))
-
-        def up_vector(p):
-            return p[..., head, :] - 0.5 * (p[..., l_ankle, :] + p[..., r_ankle, :])
-
-        vector = up_vector(rest)
-        norm = np.linalg.norm(vector)
-        if norm > 0 and max(vector[1], vector[2]) > 0.8 * norm:
-            return "y" if vector[1] >= vector[2] else "z"
-        vector = np.median(up_vector(frames), axis=0)
-        return "y" if vector[1] >= vector[2] else "z"
-    extent = np.ptp(rest, axis=0)
-    if max(extent[1], extent[2]) < 2.0 * min(extent[1], extent[2]):
-        extent = np.median(np.ptp(frames, axis=1), axis=0)
-    return "y" if extent[1] >= extent[2] else "z"
+    poses, _ = forward_kinematics(skeleton.parents, skeleton.offsets, rotations[::step],
+                                  np.zeros((len(rotations[::step]), 3)))
+    rest_vote = _pose_votes(skeleton.rest_positions()[None], joint_map, skeleton)[0]
+    votes = _pose_votes(poses, joint_map, skeleton)
+    count = {axis: int(np.sum(votes == axis)) for axis in ("y", "z")}
+    if rest_vote:
+        other = "z" if rest_vote == "y" else "y"
+        return other if count[other] >= 0.8 * len(votes) else rest_vote
+    return "z" if count["z"] > count["y"] else "y"
 
 
 def read_bvh(path, scale: Union[float, str] = "auto",
@@ -407,7 +413,7 @@ def read_bvh(path, scale: Union[float, str] = "auto",
         joint_map or ())
     found = joint_maps.choose_joint_map(skeleton, candidates)
     if up == "auto":
-        up = detect_up_axis(skeleton, rotations, root_path, found)
+        up = detect_up_axis(skeleton, rotations, found)
     to_world = _TO_Z_UP[up]
     skeleton.offsets = to_world.apply(skeleton.offsets)
     root_translation = to_world.apply(root_path)

@@ -158,6 +158,70 @@ def test_same_clip_written_yup_and_zup_gives_identical_records(tmp_path):
     assert np.mean(heights[:, head]) == pytest.approx(1.44, abs=0.03)
 
 
+def _wrap_in_root(source: pathlib.Path, target: pathlib.Path, root: str) -> None:
+    """Copy of a BVH file with its ROOT moved under a new root joint (`root`: its lines)."""
+    lines = source.read_text().splitlines()
+    motion = lines.index("MOTION")
+    body = ["\t" + line.replace("ROOT ", "JOINT ", 1) for line in lines[1:motion]]
+    target.write_text("\n".join(["HIERARCHY"] + root.splitlines() + body + ["}"]
+                                + lines[motion:]) + "\n")
+
+
+def test_zero_channel_armature_root_is_dropped(tmp_path):
+    """Blender's `ROOT Armature` with `CHANNELS 0` above the Hips that carry the path."""
+    source = ZUP_CMU / "zup" / "01_01_zup.bvh"
+    _wrap_in_root(source, tmp_path / "armature.bvh",
+                  "ROOT Armature\n{\n\tOFFSET 0 0 0\n\tCHANNELS 0")
+    wrapped = mocap_io.load_motion(tmp_path / "armature.bvh")
+    assert wrapped.source["dropped_root_joints"] == "Armature" and wrapped.rig == "cmu_bvh"
+    np.testing.assert_allclose(motion_positions(wrapped),
+                               motion_positions(mocap_io.load_motion(source)), atol=1e-9)
+
+
+def test_two_moving_joints_are_refused(tmp_path):
+    """Position channels that move two joints (a stretching bone) have no Motion meaning."""
+    lines = (BANDAI / "bandai_walk_normal_first40.bvh").read_text().splitlines()
+    motion = lines.index("MOTION")
+    rows = [row.split() for row in lines[motion + 3:]]
+    for k, row in enumerate(rows):  # Spine (the third joint, columns 12-14) slides along x
+        row[12] = str(float(row[12]) + k)
+    path = tmp_path / "stretch.bvh"
+    path.write_text("\n".join(lines[:motion + 3] + [" ".join(r) for r in rows]) + "\n")
+    with pytest.raises(MocapError, match="'Hips' and 'Spine' both move"):
+        mocap_io.load_motion(path, joint_map=BANDAI / "bandai.json")
+
+
+def test_up_axis_without_a_joint_map(tmp_path):
+    """A rig no map fits: the axis along which the body is taller than deep is up."""
+    for axis, expected in (("yup", "y"), ("zup", "z")):
+        text = (ZUP_CMU / axis / f"01_01_{axis}.bvh").read_text()
+        path = tmp_path / f"{axis}.bvh"
+        path.write_text(text.replace("Head", "Kopf"))  # cmu_bvh no longer fits
+        motion = bvh.read_bvh(path)
+        assert motion.rig == "" and motion.source["up_axis"] == expected
+
+
+def test_motion_stored_in_other_axes_than_its_rest_pose(tmp_path):
+    """A Y-up rest skeleton whose root channels carry the motion in Z-up axes (an exporter
+    that converts the root's keys but not the offsets): the frames outvote the rest pose."""
+    from scipy.spatial.transform import Rotation
+
+    lines = (ZUP_CMU / "yup" / "01_01_yup.bvh").read_text().splitlines()
+    first = lines.index("MOTION") + 3
+    rows = np.array([line.split() for line in lines[first:]], dtype=np.float64)
+    to_z_up = Rotation.from_euler("x", 90, degrees=True)
+    rows[:, :3] = to_z_up.apply(rows[:, :3])  # root: Zrotation Yrotation Xrotation
+    rows[:, 3:6] = (to_z_up * Rotation.from_euler("ZYX", rows[:, 3:6], degrees=True)
+                    ).as_euler("ZYX", degrees=True)
+    path = tmp_path / "root_keys_zup.bvh"
+    path.write_text("\n".join(lines[:first] + [" ".join(f"{v:.6f}" for v in row)
+                                                for row in rows]) + "\n")
+    motion = mocap_io.load_motion(path)
+    assert motion.source["up_axis"] == "z"
+    plain = mocap_io.load_motion(ZUP_CMU / "zup" / "01_01_zup.bvh")
+    np.testing.assert_allclose(motion_positions(motion), motion_positions(plain), atol=1e-4)
+
+
 # 05: the cgspeed conversion's T-pose first frame.
 
 def test_tpose_first_frame_is_dropped():
