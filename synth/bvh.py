@@ -191,23 +191,26 @@ def _metres_per_unit(scale: Union[float, str], skeleton: Skeleton) -> float:
 
 
 def _joint_tree(container, names_in_file: List[str], end_sites: set):
-    """Depth-first (names, parents, offsets, rotation columns, position columns) of the file.
+    """Depth-first (names, parents, offsets, rotation columns, position columns, end-site
+    flags) of the file's joints.
 
     Rotation columns: [(axis letter, value column)] in file order; position columns:
-    {axis 0..2: value column}. End sites are joints ``<joint>_end`` without channels.
+    {axis 0..2: value column}. An End Site becomes a joint ``<joint>_end`` without channels,
+    after its owner's children as in the file (bvhio keeps it on its owner).
     """
-    names, parents, offsets, rotations, positions = [], [], [], [], []
+    names, parents, offsets, rotations, positions, ends = [], [], [], [], [], []
     column = 0
-    stack = [(container.Root, -1)]
+    stack = [(container.Root, -1, False)]
     while stack:
-        joint, parent = stack.pop()
+        joint, parent, is_end = stack.pop()
         index = len(names)
-        names.append(names_in_file[int(joint.Name[1:])] + ("_end" if joint.Channels is None
-                                                          else ""))
+        name = names_in_file[int(joint.Name[1:])]
+        names.append(name + "_end" if is_end else name)
         parents.append(parent)
-        offsets.append(list(joint.Offset))
+        offsets.append(list(joint.EndSite if is_end else joint.Offset))
+        ends.append(is_end)
         rotation, position = [], {}
-        for channel in joint.Channels or ():
+        for channel in () if is_end else joint.Channels:
             if channel.endswith("rotation"):
                 rotation.append((channel[0], column))
             else:
@@ -215,25 +218,17 @@ def _joint_tree(container, names_in_file: List[str], end_sites: set):
             column += 1
         rotations.append(rotation)
         positions.append(position)
-        if joint.Channels is not None and joint.Name in end_sites:
-            # Pushed first, popped last: after the joint's children, as in the file.
-            stack.append((_EndSite(joint), index))
-        stack.extend((child, index) for child in reversed(joint.Children))
-    return names, np.array(parents), np.array(offsets, dtype=np.float64), rotations, positions
+        if is_end:
+            continue
+        if joint.Name in end_sites:
+            stack.append((joint, index, True))  # pushed first: popped after the children
+        stack.extend((child, index, False) for child in reversed(joint.Children))
+    return (names, np.array(parents), np.array(offsets, dtype=np.float64), rotations,
+            positions, np.array(ends))
 
 
-class _EndSite:
-    """An End Site block seen as a joint without channels (bvhio keeps it on its owner)."""
-
-    Channels = None  # marks the end site
-    Children: tuple = ()
-
-    def __init__(self, owner):
-        self.Name = owner.Name
-        self.Offset = owner.EndSite
-
-
-def _translations(values: np.ndarray, offsets: np.ndarray, position_columns) -> Dict[int, np.ndarray]:
+def _translations(values: np.ndarray, offsets: np.ndarray,
+                  position_columns) -> Dict[int, np.ndarray]:
     """joint -> (T, 3) local translation, for joints with position channels: the channels
     replace the OFFSET's components they name."""
     out = {}
@@ -259,7 +254,7 @@ def _local_rotations(values: np.ndarray, rotation_columns) -> np.ndarray:
     return rotations
 
 
-def _reroot(path, names, parents, offsets, rotations, translations):
+def _reroot(path, names, parents, offsets, rotations, translations, ends):
     """Make the joint that carries the clip's path the root.
 
     Position channels replace a joint's OFFSET. When they hold still (within 1e-3 of the
@@ -296,7 +291,7 @@ def _reroot(path, names, parents, offsets, rotations, translations):
         j = parents[j]
     chain.reverse()
     for k in chain:
-        children = [c for c in np.flatnonzero(parents == k) if not names[c].endswith("_end")]
+        children = [c for c in np.flatnonzero(parents == k) if not ends[c]]
         others = [names[c] for c in children if c not in chain and c != new_root]
         if others or np.ptp(rotations[:, k], axis=0).max() > 1e-9:
             why = (f"also carries {others[:3]}" if others else "rotates")
@@ -395,12 +390,12 @@ def read_bvh(path, scale: Union[float, str] = "auto",
     values = _values(path, rows, channel_count)
     placeholders = _placeholder_header(hierarchy)
     container = _read_hierarchy(path, placeholders)
-    names, parents, offsets, rotation_columns, position_columns = _joint_tree(
+    names, parents, offsets, rotation_columns, position_columns, ends = _joint_tree(
         container, _joint_names(hierarchy), _end_site_owners(placeholders))
     rotations = _local_rotations(values, rotation_columns)
     names, parents, offsets, rotations, root_path, dropped = _reroot(
         path, names, parents, offsets, rotations,
-        _translations(values, offsets, position_columns))
+        _translations(values, offsets, position_columns), ends)
     try:
         skeleton = Skeleton(names, parents, offsets)
     except ValueError as err:
