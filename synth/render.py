@@ -325,6 +325,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args.mocap_dir.is_dir():
         print(f"error: {args.mocap_dir} is not a folder", file=sys.stderr)
         return 2
+    try:  # a broken map is one error now, not one per clip later
+        for spec in args.joint_map:
+            get_joint_map(spec)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     avatars = tuple(a.name for a in get_avatars(
         args.avatars.split(",") if args.avatars else None))
     images = None

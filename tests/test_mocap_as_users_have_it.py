@@ -240,6 +240,20 @@ def test_tpose_first_frame_is_dropped():
     assert heights[0, r_wrist] == pytest.approx(0.79, abs=0.02)
 
 
+@pytest.mark.parametrize("step, repeats", [(1, 3), (4, 1), (4, 2)])
+def test_tpose_frames_are_dropped_at_any_frame_rate(tmp_path, step, repeats):
+    """The same clip at 30 fps (every 4th frame), and with the T-pose held for a few frames."""
+    lines = (TPOSE / "01_01.bvh").read_text().splitlines()
+    first = lines.index("MOTION") + 3
+    rows = [lines[first]] * repeats + lines[first + step::step]
+    header = lines[:first - 2] + [f"Frames: {len(rows)}", f"Frame Time: {step / 120:.6f}"]
+    path = tmp_path / "tpose.bvh"
+    path.write_text("\n".join(header + rows) + "\n")
+    motion = mocap_io.load_motion(path)
+    assert motion.source["dropped_leading_frames"] == str(repeats)
+    assert motion.num_frames == len(rows) - repeats
+
+
 def test_demo_bvh_clips_do_not_start_with_a_tpose(bvh_dir):
     for name in ("01_01.bvh", "01_03.bvh"):
         motion = mocap_io.load_motion(bvh_dir / name)
@@ -287,6 +301,16 @@ def test_one_run_with_a_joint_map_per_rig(tmp_path, capsys):
         "bvh_test_freebvh", "bvh_test_mocapbank"]
     assert manifest["settings"]["joint_maps"] == [mixamo, mocapbank]
     assert json.loads((out / ds.FAILURES).read_text()) == []
+
+
+def test_broken_joint_map_is_one_error_before_any_clip(tmp_path, capsys):
+    mocap, mixamo, _ = _two_rigs(tmp_path)
+    (tmp_path / "broken.json").write_text('{"name": "x", "joints": {"hip": "Hips"}}')
+    assert render.main([str(mocap), "--out", str(tmp_path / "out"), "--joint-map", mixamo,
+                        "--joint-map", str(tmp_path / "broken.json"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {tmp_path / 'broken.json'}: joint map 'x': missing keys")
+    assert "\n" not in err and not (tmp_path / "out").exists()
 
 
 def test_later_run_keeps_a_finished_clip_it_cannot_read(tmp_path):
