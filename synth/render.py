@@ -255,6 +255,7 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
             executor.shutdown()
 
     failures.sort(key=lambda f: f["path"])
+    done_clips = len({e["clip_key"] for e in entries})
     kept_clips: List[str] = []
     if shard is None:
         entries, failures, kept_clips = ds.keep_finished_clips(out_dir, entries, failures,
@@ -268,7 +269,7 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
         ds.write_manifest(out_dir, entries, settings.to_json(), name=f"manifests/{name}.json")
         ds.write_json(out_dir / "manifests" / f"{name}.failures.json", failures)
         split_names = []
-    return {"clips": len(paths), "done_clips": len({e["clip_key"] for e in entries}),
+    return {"clips": len(paths), "done_clips": done_clips,
             "resumed_clips": resumed_clips, "kept_clips": len(kept_clips),
             "dropped_leading": sorted({e["clip_key"] for e in entries
                                        if e.get("source_notes", {}).get("dropped_leading_frames")}),
@@ -365,7 +366,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               + (" ..." if len(summary["dropped_leading"]) > 5 else ""))
     if summary["splits"]:
         print(f"splits: {', '.join(summary['splits'])}")
-    return 0 if summary["done_clips"] or not summary["clips"] else 1
+    return 0 if summary["done_clips"] or summary["kept_clips"] or not summary["clips"] else 1
 
 
 if __name__ == "__main__":
