@@ -10,9 +10,9 @@ the file has fewer rows than ``Frames:``.
 Semantics: a joint's rotation channels, in file order, compose intrinsically
 (``Zrotation Xrotation Yrotation`` -> ``R = Rz Rx Ry``), the same as bvhio. Position channels
 on any joint replace its OFFSET (Bandai-Namco's set writes six channels on every joint);
-the joint whose position channels move carries the body's path and becomes the root, the
-still joints above it (Blender's ``ROOT Armature`` with ``CHANNELS 0``) are dropped (see
-`_reroot`). Each End Site becomes a joint ``<joint>_end``.
+the deepest joint whose position channels move carries the body's path and becomes the
+root, the joints above it (Blender's ``ROOT Armature`` with ``CHANNELS 0``) are dropped and
+their transform folded into the path (see `_reroot`). Each End Site becomes a joint ``<joint>_end``.
 
 Axes: the world is Z up. Most BVH files are Y up and are rotated +90 degrees about X (as
 `synth.acclaim` does); Blender writes Z-up armatures without converting, and those are kept
@@ -258,51 +258,53 @@ def _reroot(path, names, parents, offsets, rotations, translations, ends):
     """Make the joint that carries the clip's path the root.
 
     Position channels replace a joint's OFFSET. When they hold still (within 1e-3 of the
-    largest offset) they simply become its offset. When they move, the joint carries the
-    body's path: it must be the root, or sit below ancestors that hold still (Blender's
-    zero-channel ``ROOT Armature``; Bandai-Namco's fixed ``joint_Root`` above a moving
-    ``Hips``). Those ancestors are dropped and their fixed transform folded into the new
-    root's path and orientation. A second moving joint (a stretching bone) is refused.
+    largest offset) they simply become its offset. When they move, the deepest moving joint
+    carries the body's path and becomes the root; the joints above it (Blender's
+    zero-channel ``ROOT Armature``, Bandai-Namco's fixed ``joint_Root`` above a moving
+    ``Hips``, a game rig's ground-projected root motion above its hips) are dropped and
+    their transform, frame by frame, folded into the new root's path and orientation. They
+    must carry nothing else; moving joints on different branches (a stretching bone) are
+    refused.
 
     Returns names, parents, offsets (root's zero), rotations (T, J', 4), root path (T, 3),
-    all in the file's frame and units, and the names of the dropped ancestors.
+    all in the file's frame and units, and the names of the dropped joints.
     """
     size = max(float(np.linalg.norm(offsets, axis=1).max()), 1e-9)
     offsets = offsets.copy()
-    moving = []
     for j, translation in translations.items():
-        if j == 0 or np.ptp(translation, axis=0).max() > 1e-3 * size:
-            moving.append(j)
         offsets[j] = translation[0]
     root_path = translations.get(0, np.tile(offsets[0], (len(rotations), 1)))
-    moving = [j for j in moving if j != 0 or np.ptp(root_path, axis=0).max() > 1e-3 * size]
-    if len(moving) > 1:
-        raise MocapError(path, f"joints {names[moving[0]]!r} and {names[moving[1]]!r} both "
-                               f"move through their position channels (a stretching bone); "
-                               f"only the joint that carries the body's path may")
-    if not moving or moving[0] == 0:
+    moving = [j for j, t in sorted(translations.items()) if j > 0
+              and np.ptp(t, axis=0).max() > 1e-3 * size]
+    if not moving:
         offsets[0] = 0.0
         return names, parents, offsets, rotations, root_path, []
-    new_root = moving[0]
+    new_root = moving[-1]  # depth-first order: the deepest one, if they share a branch
     chain = []  # the root down to new_root's parent
     j = parents[new_root]
     while j >= 0:
         chain.append(j)
         j = parents[j]
     chain.reverse()
+    stray = [j for j in moving if j != new_root and j not in chain]
+    if stray:
+        raise MocapError(path, f"joints {names[stray[0]]!r} and {names[new_root]!r} both "
+                               f"move through their position channels (a stretching bone); "
+                               f"only the joints that carry the body's path may")
     for k in chain:
-        children = [c for c in np.flatnonzero(parents == k) if not ends[c]]
-        others = [names[c] for c in children if c not in chain and c != new_root]
-        if others or np.ptp(rotations[:, k], axis=0).max() > 1e-9:
-            why = (f"also carries {others[:3]}" if others else "rotates")
-            raise MocapError(path, f"joint {names[new_root]!r} carries the body's path below "
-                                   f"{names[k]!r}, which {why}; cannot tell which is the body")
-    # The still ancestors' fixed transform, from frame 0.
-    position = root_path[0].copy()
-    orientation = Rotation.from_quat(rotations[0, 0], scalar_first=True)
+        others = [names[c] for c in np.flatnonzero(parents == k)
+                  if not ends[c] and c not in chain and c != new_root]
+        if others:
+            raise MocapError(path, f"joint {names[new_root]!r} moves through its position "
+                                   f"channels below {names[k]!r}, which also carries "
+                                   f"{others[:3]}: only the joint that carries the body's "
+                                   f"path and those above it may move (a stretching bone?)")
+    # The dropped joints' transform, frame by frame.
+    position = root_path.copy()
+    orientation = Rotation.from_quat(rotations[:, 0], scalar_first=True)
     for k in chain[1:]:
-        position = position + orientation.apply(offsets[k])
-        orientation = orientation * Rotation.from_quat(rotations[0, k], scalar_first=True)
+        position = position + orientation.apply(translations.get(k, offsets[k]))
+        orientation = orientation * Rotation.from_quat(rotations[:, k], scalar_first=True)
     path_new = position + orientation.apply(translations[new_root])
     rotations = rotations.copy()
     rotations[:, new_root] = (orientation * Rotation.from_quat(

@@ -187,8 +187,27 @@ def test_two_moving_joints_are_refused(tmp_path):
         row[12] = str(float(row[12]) + k)
     path = tmp_path / "stretch.bvh"
     path.write_text("\n".join(lines[:motion + 3] + [" ".join(r) for r in rows]) + "\n")
-    with pytest.raises(MocapError, match="'Hips' and 'Spine' both move"):
+    with pytest.raises(MocapError, match="'Spine' moves through its position channels "
+                                         "below 'Hips', which also carries"):
         mocap_io.load_motion(path, joint_map=BANDAI / "bandai.json")
+
+
+def test_root_motion_on_the_root_and_the_hips_below_it(tmp_path):
+    """Game rigs move a ground-projected root and the hips relative to it: both moving
+    joints fold into one path, the same world motion as the hips alone."""
+    lines = (BANDAI / "bandai_walk_normal_first40.bvh").read_text().splitlines()
+    motion = lines.index("MOTION")
+    rows = [row.split() for row in lines[motion + 3:]]
+    for k, row in enumerate(rows):  # joint_Root moves +2k cm in x, Hips (columns 6-8) back
+        row[0] = str(float(row[0]) + 2 * k)
+        row[6] = str(float(row[6]) - 2 * k)
+    path = tmp_path / "root_motion.bvh"
+    path.write_text("\n".join(lines[:motion + 3] + [" ".join(r) for r in rows]) + "\n")
+    moved = mocap_io.load_motion(path, joint_map=BANDAI / "bandai.json")
+    plain = mocap_io.load_motion(BANDAI / "bandai_walk_normal_first40.bvh",
+                                 joint_map=BANDAI / "bandai.json")
+    assert moved.source["dropped_root_joints"] == "joint_Root"
+    np.testing.assert_allclose(motion_positions(moved), motion_positions(plain), atol=1e-6)
 
 
 def test_up_axis_without_a_joint_map(tmp_path):
