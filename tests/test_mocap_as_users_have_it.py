@@ -254,6 +254,8 @@ def test_tpose_first_frame_is_dropped():
     positions = motion_positions(motion)
     speed = np.linalg.norm(positions[1] - positions[0], axis=-1).mean() * motion.fps
     assert speed < 1.0  # about 0.4 m/s: the first frame continues the motion
+    steps = continuity.frame_steps(positions)
+    assert steps[0] <= np.percentile(steps, 99)
     heights, _ = _heights(motion)
     r_wrist = motion.skeleton.index("RightHand")
     assert heights[0, r_wrist] == pytest.approx(0.79, abs=0.02)
