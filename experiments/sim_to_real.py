@@ -10,7 +10,8 @@ The config (JSON) names the real set (a VideoPose3D-format folder, its subject s
 size), the synthetic datasets, the training options shared by every row, the rows (what each
 trains on: "real" or a synthetic dataset's name; `joints`, `noise_2d`, `noise_2d_level`,
 `training`: options added to the shared ones, e.g. more epochs for a smaller set) and
-the evaluations (ground-truth or noisy 2D). A synthetic dataset is either given
+the evaluations (ground-truth or noisy 2D); `real_training` options are added for rows
+trained on the real set (smaller: more epochs for a similar number of steps). A synthetic dataset is either given
 (`"dataset": DIR`, or `--synthetic NAME=DIR` on the command line, e.g. one rendered with new
 keypoint conventions or bodies) or rendered here: a subset of ../shared/mocap chosen by the
 config (HDM05 classes, CMU trials whose description matches a pattern) is linked into
@@ -109,13 +110,37 @@ def prepare_synthetic(name: str, spec: dict, work: pathlib.Path, mocap: pathlib.
     dataset = work / name
     if (dataset / "manifest.json").is_file() and (dataset / "render.done").is_file():
         return dataset
-    subset = work / f"mocap_{name}"
-    count = link_mocap_subset(spec["mocap"], mocap, subset)
-    print(f"{name}: {count} clips linked into {subset}", flush=True)
+    if isinstance(spec["mocap"], str):  # the clips of another synthetic set
+        subset = work / f"mocap_{spec['mocap']}"
+        if not subset.is_dir():
+            raise SystemExit(f"{name}: prepare synthetic set {spec['mocap']} first")
+    else:
+        subset = work / f"mocap_{name}"
+        count = link_mocap_subset(spec["mocap"], mocap, subset)
+        print(f"{name}: {count} clips linked into {subset}", flush=True)
     _run([sys.executable, "-m", "synth.render", subset, "--out", dataset, "--quiet",
           *spec.get("render", [])], logs / f"render_{name}.log")
     (dataset / "render.done").write_text("done\n", encoding="utf-8")
     return dataset
+
+
+#: What a row's synthetic set needs from the code base, and how to tell it is there.
+FEATURES = {
+    "conventions": lambda: (REPO / "posecontract" / "conventions.py").is_file(),
+    "bodies": lambda: (REPO / "synth" / "bodies").exists()
+    or (REPO / "synth" / "bodies.py").is_file(),
+}
+
+
+def missing_feature(row: dict, config: dict):
+    """The feature a row's synthetic set needs and this code base lacks, or None."""
+    if row["train_on"] == "real":
+        return None
+    spec = config["synthetic"][row["train_on"]]
+    needed = spec.get("requires")
+    if needed and "dataset" not in spec and not FEATURES[needed]():
+        return needed
+    return None
 
 
 def train_row(row: dict, config: dict, datasets: dict, run_dir: pathlib.Path,
@@ -137,8 +162,11 @@ def train_row(row: dict, config: dict, datasets: dict, run_dir: pathlib.Path,
             data += ["--joints", row["joints"]]
         if row.get("noise_2d", "off") == "on":
             data += ["--noise-2d", "on", "--noise-2d-level", str(row.get("noise_2d_level", 1))]
-        command = [*data, *config["training"], *row.get("training", []), "--out", run_dir,
-                   "--quiet"]
+        # Later options win: the shared ones, then the real set's, then the row's own.
+        shared = config["training"]
+        if row["train_on"] == "real":
+            shared = [*shared, *config.get("real_training", [])]
+        command = [*data, *shared, *row.get("training", []), "--out", run_dir, "--quiet"]
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     _run([sys.executable, "-m", "vp3dkeras.train", *command], logs / f"train_{run_dir.name}.log")
 
@@ -167,7 +195,7 @@ def _f(value, percent=False) -> str:
     return f"{100 * value:.1f}" if percent else f"{value:.1f}"
 
 
-def write_tables(results: list, config: dict, out: pathlib.Path) -> None:
+def write_tables(results: list, config: dict, out: pathlib.Path, skipped=()) -> None:
     """results.json, results.md and bone_lengths.png from the collected rows."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
@@ -189,7 +217,7 @@ def write_tables(results: list, config: dict, out: pathlib.Path) -> None:
                      f"{_f(m['PCK150'], True)} | {_f(res['bones']['error'])} | "
                      f"{'-' if ratio is None else f'{ratio:.2f}'} |")
     notes = sorted({r["result"]["joints"]["note"] for r in results if "joints" in r["result"]})
-    lines += [""] + [f"- {n}" for n in notes]
+    lines += [""] + [f"- {n}" for n in notes] + [f"- {s}" for s in skipped]
     groups = list(results[0]["result"]["metrics"].get("per_group", {})) if results else []
     lines += ["", "MPJPE per joint group (mm):", "",
               "| row | 2D | " + " | ".join(groups) + " |", "| --- | --- |" + " --- |" * len(groups)]
@@ -269,6 +297,11 @@ def main(argv=None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     wanted = None if not args.rows else {int(v) for v in args.rows.split(",")}
     rows = [(i, row) for i, row in enumerate(config["rows"]) if wanted is None or i in wanted]
+    skipped = [(i, row, missing_feature(row, config)) for i, row in rows
+               if missing_feature(row, config)]
+    for index, row, feature in skipped:
+        print(f"row {index} ({row['name']}): not run, this code base has no {feature} yet")
+    rows = [(i, row) for i, row in rows if not missing_feature(row, config)]
     datasets = {}
     if not args.table_only:
         for name in sorted({row["train_on"] for _, row in rows} - {"real"}):
@@ -277,7 +310,10 @@ def main(argv=None) -> int:
     if args.data_only:
         return 0
     results = []
+    runnable = {i for i, _ in rows}
     for index, row in enumerate(config["rows"]):
+        if index not in runnable and not args.table_only:
+            continue
         run_dir = args.runs / _slug(row["name"])
         if not args.table_only and (wanted is None or index in wanted):
             train_row(row, config, datasets, run_dir, logs)
@@ -292,7 +328,8 @@ def main(argv=None) -> int:
             summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
             results.append({"row": row, "evaluation": evaluation["name"], "run": str(run_dir),
                             "summary": summary, "result": result})
-    write_tables(results, config, args.out)
+    write_tables(results, config, args.out,
+                 [f"{row['name']}: not run, needs {feature}" for _, row, feature in skipped])
     print(f"-> {args.out / 'results.md'}")
     return 0
 
