@@ -217,7 +217,20 @@ def write_tables(results: list, config: dict, out: pathlib.Path, skipped=()) -> 
                      f"{_f(m['PCK150'], True)} | {_f(res['bones']['error'])} | "
                      f"{'-' if ratio is None else f'{ratio:.2f}'} |")
     notes = sorted({r["result"]["joints"]["note"] for r in results if "joints" in r["result"]})
+    notes += sorted({f"{r['row']['name']}: {r['row']['note']}" for r in results
+                     if r["row"].get("note")})
     lines += [""] + [f"- {n}" for n in notes] + [f"- {s}" for s in skipped]
+    lines += ["", "Sizes (2-core CPU shared with other jobs):", "",
+              "| row | train sequences | train frames | steps x batch | parameters | "
+              "receptive field | train min |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in results:
+        if r["evaluation"] != config["evaluations"][0]["name"]:
+            continue
+        s = r["summary"]
+        lines.append(f"| {r['row']['name']} | {s['train_sequences']} | {s['train_frames']} | "
+                     f"{s['epochs_done'] * s['steps_per_epoch']} x {s['batch_size']} | "
+                     f"{s['parameters']} | {s['receptive_field']} | "
+                     f"{s['train_seconds'] / 60:.1f} |")
     groups = list(results[0]["result"]["metrics"].get("per_group", {})) if results else []
     lines += ["", "MPJPE per joint group (mm):", "",
               "| row | 2D | " + " | ".join(groups) + " |", "| --- | --- |" + " --- |" * len(groups)]
