@@ -36,7 +36,7 @@ import numpy as np
 from posecontract.dataset_format import safe_name
 from posecontract.layouts import LAYOUTS, JointLayout
 from vp3dkeras.data import SequenceSource, open_split
-from vp3dkeras.data.codec import load_layout
+from vp3dkeras.data.codec import PoseCodec, load_layout
 from vp3dkeras.data.detector_noise import DetectorNoise, noise_from_config
 from vp3dkeras.data.joint_subset import JointSubsetSource, subset_layout
 from vp3dkeras.inference import Lifter, load_lifter, predict_poses
@@ -68,11 +68,15 @@ def _metrics(preds, targets, layout) -> Dict[str, object]:
 
 def evaluate_source(lifter: Lifter, source: SequenceSource, flip_tta: bool = True,
                     progress: bool = False, noise: Optional[DetectorNoise] = None,
-                    noise_seed: int = 0) -> Dict[str, object]:
+                    noise_seed: int = 0, run_codec: Optional[PoseCodec] = None,
+                    output_index=None) -> Dict[str, object]:
     """All metrics of `lifter` on every sequence of `source` (which needs 3D targets).
 
     noise: detector-like noise applied to each sequence's 2D input, seeded by
     (noise_seed, sequence index); None for the source's 2D as it is.
+    run_codec, output_index: when the run's joints differ from the source's (`match_joints`):
+    the run's codec (its flip pairs for the flip TTA) and which of its output joints are the
+    source's.
     Returns {"metrics": {...}, "per_class": {class: {...}}, "class_mean": {...},
     "bones": {"error", "per_bone"}, "num_sequences", "num_frames"}; lengths in mm, PCK/AUC
     as fractions.
@@ -86,7 +90,8 @@ def evaluate_source(lifter: Lifter, source: SequenceSource, flip_tta: bool = Tru
         keypoints = seq.keypoints_2d
         if noise is not None:
             keypoints = noise.apply(keypoints, np.random.default_rng([noise_seed, index]))
-        preds.append(predict_poses(lifter, keypoints, source.codec, flip_tta))
+        pred = predict_poses(lifter, keypoints, run_codec or source.codec, flip_tta)
+        preds.append(pred if output_index is None else pred[:, output_index])
         targets.append(source.codec.decode_3d(seq.poses_3d))
         classes.append(seq.ref.motion_class or "(none)")
         if progress and (index + 1) % 100 == 0:
@@ -197,23 +202,31 @@ def run_layout(config: dict, summary: dict, data_layout: JointLayout) -> Optiona
 
 
 def match_joints(source: SequenceSource, layout: Optional[JointLayout]):
-    """(source seen with the run's joints, note dict) - see the module docstring."""
+    """How to score a run whose joints are `layout` on `source`.
+
+    Returns (source restricted to the scored joints, the run's codec or None, index of the
+    scored joints in the run's output or None, note dict or None). The run's 2D input joints
+    must all be in the data (ValueError naming the missing ones); its output is scored on the
+    joints whose names the data also has, which must include its root.
+    """
     data_layout = source.codec.layout
     if layout is None or tuple(layout.names) == tuple(data_layout.names):
-        return source, None
+        return source, None, None, None
     missing = [n for n in layout.names if n not in data_layout.names]
     if missing:
         raise ValueError(f"the run reads joints {missing} of layout {layout.name} that the "
                          f"data ({data_layout.name}) lacks: it cannot be scored on this data")
+    shared = [n for n in layout.names if n in data_layout.names]
     unscored = [n for n in data_layout.names if n not in layout.names]
-    note = (f"Scored on the {layout.num_joints} joints that the run's layout {layout.name} "
-            f"and the data's layout {data_layout.name} share by name: "
-            f"{', '.join(layout.names)}"
+    note = (f"Scored on the {len(shared)} joints that the run's layout {layout.name} "
+            f"and the data's layout {data_layout.name} share by name: {', '.join(shared)}"
             + (f"; the data's {', '.join(unscored)} are not predicted" if unscored else "")
             + ". Shared names need not mean identical joint definitions.")
-    return JointSubsetSource(source, layout), {
-        "run_layout": layout.name, "data_layout": data_layout.name,
-        "scored": list(layout.names), "not_scored": unscored, "note": note}
+    scored = subset_layout(layout, shared, name=layout.name)
+    return (JointSubsetSource(source, scored), PoseCodec(layout),
+            np.array([layout.index(n) for n in shared]),
+            {"run_layout": layout.name, "data_layout": data_layout.name, "scored": shared,
+             "not_scored": unscored, "note": note})
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -240,8 +253,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             layout=option("layout"), image_size=option("image_size"),
             estimate_cameras=bool(option("estimate_cameras", False)))
         source = test_source if args.side == "test" else train_source
-        source, joints = match_joints(source, run_layout(config, summary, source.codec.layout))
-        noise = noise_from_config(source.codec.layout, args.noise_2d, args.noise_2d_level)
+        source, run_codec, output_index, joints = match_joints(
+            source, run_layout(config, summary, source.codec.layout))
+        noise = noise_from_config((run_codec or source.codec).layout, args.noise_2d,
+                                  args.noise_2d_level)
         if not source.has_3d:
             raise ValueError("no 3D targets to score against (without a cameras file pass "
                              "--estimate-cameras, or add data_cameras_<name>.json)")
@@ -249,7 +264,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         raise SystemExit(f"{dataset}: {error}") from None
     lifter = load_lifter(args.model or args.run_dir / "model.keras")
     result = evaluate_source(lifter, source, flip_tta=args.flip_tta, noise=noise,
-                             noise_seed=args.noise_seed)
+                             noise_seed=args.noise_seed, run_codec=run_codec,
+                             output_index=output_index)
     result.update({"dataset": str(dataset), "split": split, "side": args.side,
                    "flip_tta": args.flip_tta, "noise_2d": args.noise_2d,
                    "noise_2d_level": args.noise_2d_level if noise else 0.0,
