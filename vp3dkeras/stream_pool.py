@@ -89,9 +89,12 @@ def keras_stream_step(stream_model) -> StreamStep:
 
         step = tf.function(step, reduce_retracing=True)
 
+    def numpy(tensor):
+        return tensor.numpy() if hasattr(tensor, "numpy") else keras.ops.convert_to_numpy(tensor)
+
     def run(frames, state, fresh):
         poses, state = step(frames, state, fresh)
-        return keras.ops.convert_to_numpy(poses), keras.ops.convert_to_numpy(state)
+        return numpy(poses), numpy(state)
 
     return run
 
