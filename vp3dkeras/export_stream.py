@@ -16,10 +16,11 @@ Signature `serving_default` (also `loaded.step(keypoints_2d, state, fresh)`):
     keypoints_2d: (B, J_in, in_features) float32, normalised (`PoseCodec.normalize_2d`);
     state: (B, state_size) float32; fresh: (B,) bool.
     Returns {"poses_3d": (B, J_out, 3) float32, "state": (B, state_size) float32}.
-A tensor of another rank, J, C, state size or dtype is refused by the signature (ValueError or
-TypeError) when called through `loaded.step`; the loaded `serving_default` signature refuses
-a wrong dtype and raises InvalidArgumentError ("wrong input shapes: expected ...; got ...")
-for a wrong rank, J, C, state size or unequal B across the three inputs.
+Wrong inputs are refused, never crash the server: arrays whose shape does not fit the specs
+are refused when bound to the signature ("Can not cast TensorSpec(shape=...) to
+TensorSpec(...)"); TensorFlow tensors of a wrong dtype are refused by name; a wrong rank, J,
+C, state size or unequal B across the three inputs reaching the function raises
+InvalidArgumentError "wrong input shapes: expected ...; got [shapes]".
 Metadata: `receptive_field`, `state_size`, `num_joints_in`, `in_features`, `num_joints_out`
 (scalar int32 variables).
 
