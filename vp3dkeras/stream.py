@@ -155,7 +155,10 @@ def serve_stdin(streamer: TrackStreamer, lines, out) -> int:
         if reset:
             streamer.reset()
         start = time.perf_counter()
-        pose, _ = streamer.lift(points, scores)
+        try:
+            pose, _ = streamer.lift(points, scores)
+        except ValueError as error:
+            raise ValueError(f"stdin line {number}: {error}") from None
         latency = (time.perf_counter() - start) * 1e3
         record = {"frame": frame, "poses_3d": None if pose is None else
                   np.round(pose.astype(np.float64), 5).tolist(), "latency_ms": round(latency, 3)}

@@ -1,0 +1,104 @@
+"""`python -m vp3dkeras.stream` lifts real detector tracks frame by frame, as `infer` would."""
+import io
+import json
+
+import numpy as np
+import pytest
+
+from conftest import shared_dir
+from test_streaming_model import trained_causal_model
+from vp3dkeras import infer, stream
+from vp3dkeras.export_stream import export_stream_model
+from vp3dkeras.models import TemporalModel
+
+CASES = shared_dir() / "cases" / "real_inputs"
+COCO_TRACK = CASES / "09_coco_results_missing_frames" / "coco_results_full.json"
+NAN_TRACK = CASES / "14_nan_frames_npz" / "track_nan_frames.npz"
+SIZE = ["--width", "640", "--height", "480"]
+
+
+@pytest.fixture(scope="module")
+def causal_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("stream_cli") / "causal.keras"
+    model = trained_causal_model((3, 3, 3))
+    model.save(path)
+    return model, path
+
+
+@pytest.fixture(scope="module")
+def offline_poses(causal_model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("offline") / "poses.npz"
+    assert infer.main([str(causal_model[1]), "--keypoints", str(COCO_TRACK), *SIZE,
+                       "--out", str(out)]) == 0
+    return np.load(out)
+
+
+def test_stream_command_equals_infer_on_a_real_track(causal_model, offline_poses, tmp_path,
+                                                     capsys):
+    out = tmp_path / "stream.npz"
+    assert stream.main([str(causal_model[1]), "--keypoints", str(COCO_TRACK), *SIZE,
+                        "--out", str(out)]) == 0
+    assert "40 frames streamed" in capsys.readouterr().out
+    result = np.load(out)
+    np.testing.assert_allclose(result["poses_3d"], offline_poses["poses_3d"], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(result["keypoints_2d"], offline_poses["keypoints_2d"], atol=1e-4)
+    assert result["latency_ms"].shape == (40,)
+    assert np.all(result["latency_ms"] > 0) and np.all(np.isfinite(result["latency_ms"]))
+
+
+def test_streaming_saved_model_gives_the_same_poses(causal_model, offline_poses, tmp_path):
+    export_stream_model(causal_model[0], tmp_path / "served")
+    out = tmp_path / "stream.npz"
+    assert stream.main([str(tmp_path / "served"), "--keypoints", str(COCO_TRACK), *SIZE,
+                        "--out", str(out)]) == 0
+    np.testing.assert_allclose(np.load(out)["poses_3d"], offline_poses["poses_3d"], rtol=0,
+                               atol=1e-5)
+
+
+def test_stdin_json_lines_stream_with_a_reset(causal_model, offline_poses, tmp_path,
+                                              monkeypatch, capsys):
+    detections = json.loads(COCO_TRACK.read_text())
+    lines = [json.dumps({"keypoints": d["keypoints"], **({"reset": True} if i == 20 else {})})
+             for i, d in enumerate(detections)]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
+    assert stream.main([str(causal_model[1]), "--stdin", *SIZE]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["frame"] for r in records] == list(range(40))
+    poses = np.array([r["poses_3d"] for r in records], np.float32)
+    np.testing.assert_allclose(poses[:20], offline_poses["poses_3d"][:20], rtol=0, atol=2e-5)
+    # After the reset the stream starts again: as offline inference of frames 20..39 alone.
+    second_half = tmp_path / "second_half.json"
+    second_half.write_text(json.dumps(detections[20:]))
+    out = tmp_path / "second_half.npz"
+    assert infer.main([str(causal_model[1]), "--keypoints", str(second_half), *SIZE,
+                       "--out", str(out)]) == 0
+    np.testing.assert_allclose(poses[20:], np.load(out)["poses_3d"], rtol=0, atol=2e-5)
+    assert not np.allclose(poses[20:], offline_poses["poses_3d"][20:], atol=1e-3)
+
+
+def test_a_bad_stdin_line_is_a_one_line_error(causal_model, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO('[[1, 2]]\n{"keypoints": "oops"}\n'))
+    with pytest.raises(SystemExit, match=r"^stdin line 1: COCO-17 keypoints must be"):
+        stream.main([str(causal_model[1]), "--stdin", *SIZE])
+    monkeypatch.setattr("sys.stdin", io.StringIO("not json\n"))
+    with pytest.raises(SystemExit, match=r"^stdin line 1: Expecting value"):
+        stream.main([str(causal_model[1]), "--stdin", *SIZE])
+
+
+def test_missing_keypoints_hold_their_last_position(causal_model, tmp_path):
+    out = tmp_path / "nan.npz"
+    assert stream.main([str(causal_model[1]), "--keypoints", str(NAN_TRACK),
+                        "--out", str(out)]) == 0
+    result = np.load(out)
+    assert np.isfinite(result["poses_3d"]).all()
+    for frame in (12, 13, 14):  # NaN in the file: frame 11's keypoints are held
+        np.testing.assert_array_equal(result["keypoints_2d"][frame], result["keypoints_2d"][11])
+
+
+def test_a_symmetric_model_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "symmetric.keras"
+    model = TemporalModel(17, 2, 17, (3, 3), channels=8)
+    model.build((None, None, 17, 2))
+    model.save(path)
+    with pytest.raises(SystemExit, match=r"symmetric.keras: only a causal TemporalModel"):
+        stream.main([str(path), "--keypoints", str(COCO_TRACK), *SIZE])
