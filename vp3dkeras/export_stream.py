@@ -58,7 +58,8 @@ def _constant(value, name):
 class StreamLifter(tf.Module):
     """`tf.Module` around a `StreamingTemporalModel` with a validated streaming signature."""
 
-    def __init__(self, stream_model: StreamingTemporalModel, name=None):
+    def __init__(self, stream_model: StreamingTemporalModel, jit_compile: bool = True,
+                 name=None):
         super().__init__(name=name)
         self.model = stream_model
         j, c, s = stream_model.num_joints_in, stream_model.in_features, stream_model.state_size
@@ -72,6 +73,9 @@ class StreamLifter(tf.Module):
         specs = [tf.TensorSpec([None, j, c], tf.float32, name=INPUT_NAME),
                  tf.TensorSpec([None, s], tf.float32, name=STATE_NAME),
                  tf.TensorSpec([None], tf.bool, name=FRESH_NAME)]
+        # XLA fuses the state bookkeeping around the matrix products (see `stream_pool`); the
+        # shape check stays outside it (XLA drops Assert).
+        self._compute = tf.function(stream_model.step, jit_compile=jit_compile)
         self.step = tf.function(self._step, input_signature=specs)
         self.serve = tf.function(self._serve, input_signature=specs)
 
@@ -90,24 +94,25 @@ class StreamLifter(tf.Module):
         check = tf.debugging.Assert(
             ok, [f"wrong input shapes: expected {self._expected}; got", *shapes], summarize=8)
         with tf.control_dependencies([check]):
-            poses, new_state = self.model.step(keypoints_2d, state, fresh)
-        return poses, new_state
+            keypoints_2d, state, fresh = (tf.identity(t) for t in (keypoints_2d, state, fresh))
+        return self._compute(keypoints_2d, state, fresh)
 
     def _serve(self, keypoints_2d, state, fresh):
         poses, new_state = self._step(keypoints_2d, state, fresh)
         return {OUTPUT_NAME: poses, STATE_NAME: new_state}
 
 
-def export_stream_model(model, path) -> StreamLifter:
+def export_stream_model(model, path, jit_compile: bool = True) -> StreamLifter:
     """Writes the streaming SavedModel of `model` at `path` (written to a temporary folder
     beside it, then renamed).
 
     model: a causal `TemporalModel` (or an already built `StreamingTemporalModel`).
+    jit_compile: serve through XLA (compiled on first use for each batch size).
     Returns the `StreamLifter` that was saved. Raises ValueError for a symmetric model.
     """
     if not isinstance(model, StreamingTemporalModel):
         model = StreamingTemporalModel.from_temporal_model(model)
-    lifter = StreamLifter(model)
+    lifter = StreamLifter(model, jit_compile)
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
