@@ -107,3 +107,42 @@ def test_round_trips_through_a_keras_file(tmp_path):
     for expected, got in zip(streaming.step(frame, state, fresh),
                              reloaded.step(frame, state, fresh)):
         np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
+
+
+JAX_SCRIPT = """
+import sys
+import keras
+import numpy as np
+from vp3dkeras import models  # noqa: F401  (registers the classes for loading)
+from vp3dkeras.stream_pool import StreamPool, keras_stream_step
+assert keras.backend.backend() == "jax"
+folder = sys.argv[1]
+model = keras.saving.load_model(f"{folder}/streaming.keras", safe_mode=True)
+frames = np.load(f"{folder}/frames.npy")
+pool = StreamPool(keras_stream_step(model), model.state_size)
+pool.open(0)
+pool.open(1)
+np.save(f"{folder}/jax.npy", np.stack([pool.push([0, 1], frames[:, t])
+                                      for t in range(frames.shape[1])], axis=1))
+"""
+
+
+def test_streams_on_the_jax_backend(tmp_path):
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed")
+    model = trained_causal_model((3, 3, 3))
+    streaming = StreamingTemporalModel.from_temporal_model(model)
+    streaming.save(tmp_path / "streaming.keras")
+    frames = np.random.default_rng(4).normal(0, 0.5, (2, 30, 17, 2)).astype("float32")
+    np.save(tmp_path / "frames.npy", frames)
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    result = subprocess.run([sys.executable, "-c", JAX_SCRIPT, str(tmp_path)], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_allclose(np.load(tmp_path / "jax.npy"), keras_lifter(model)(frames),
+                               rtol=0, atol=1e-5)
