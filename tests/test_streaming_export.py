@@ -124,3 +124,14 @@ def test_symmetric_model_is_not_exported(tmp_path):
         export_stream_model(model, tmp_path / "saved_model")
     assert not (tmp_path / "saved_model").exists()
 
+
+
+def test_export_command_checks_the_reloaded_stream(tmp_path, capsys):
+    from vp3dkeras import export_stream
+
+    path = tmp_path / "causal.keras"
+    trained_causal_model((3, 3)).save(path)
+    assert export_stream.main([str(path), "--out", str(tmp_path / "served")]) == 0
+    assert "streamed output differs from the offline model by" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="missing.keras"):
+        export_stream.main([str(tmp_path / "missing.keras"), "--out", str(tmp_path / "x")])

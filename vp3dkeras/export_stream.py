@@ -140,10 +140,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from vp3dkeras.padding import pad_replicate
 
     path = args.model / "model.keras" if args.model.is_dir() else args.model
-    model = keras.saving.load_model(path, safe_mode=True)
     try:
+        model = keras.saving.load_model(path, safe_mode=True)
         export_stream_model(model, args.out)
-    except ValueError as error:
+    except (OSError, ValueError) as error:
         raise SystemExit(f"{path}: {error}")
     loaded = tf.saved_model.load(str(args.out))
     frames = int(loaded.receptive_field) + 5
