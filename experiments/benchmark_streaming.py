@@ -11,7 +11,12 @@ channels) of a causal `TemporalModel` (random weights: speed does not depend on 
   that computes only the frames one output needs;
 - the memory-bandwidth limit of batch 1: the bytes of weights one step reads (batch norm
   folded: kernels and biases, float32) divided by a memory bandwidth measured in this run
-  (a 256 MiB NumPy copy, counted as read + write bytes; best of 5), and p99 / limit.
+  (a 256 MiB NumPy copy, counted as read + write bytes; best of 5), and p99 / limit. The
+  limit binds when the weights do not fit in the caches (1024 channels: 34-68 MB); 256-channel
+  weights (2-4 MB) stay cached, and their latency is set by per-call overhead instead.
+
+At batch 1 the sliding window also reads every weight once per new frame, so its cost over
+streaming grows with the frames it recomputes: small at 27 frames, large at 243.
 
 The machine is shared: the load average is printed with the results. Every time is the wall
 clock of the step including the transfer of the pose and the new state back to NumPy.

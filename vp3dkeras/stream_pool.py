@@ -79,18 +79,27 @@ class StreamPool:
 
 
 def keras_stream_step(stream_model, jit_compile: bool = True) -> StreamStep:
-    """The step of a `StreamingTemporalModel`, traced once with TensorFlow when that is the
-    Keras backend (eager op-by-op calls cost more than the arithmetic at batch 1), compiled
-    with XLA when `jit_compile` (it fuses the state bookkeeping around the matrix products:
-    at 243 frames and 1024 channels, batch 1, about 2.2 ms a frame here against 3-4 ms
-    without, `experiments/benchmark_streaming.py`). XLA compiles once per batch size."""
+    """The step of a `StreamingTemporalModel`, compiled once for the Keras backend (eager
+    op-by-op calls cost more than the arithmetic at batch 1).
+
+    TensorFlow: a `tf.function`, with XLA when `jit_compile` (it fuses the state bookkeeping
+    around the matrix products: at 243 frames and 1024 channels, batch 1, about 2.2 ms a frame
+    here against 3-4 ms without, `experiments/benchmark_streaming.py`). JAX: `jax.jit` (the
+    weights are read as constants at the first call: rebuild the step after changing them).
+    Both compile once per batch size.
+    """
     import keras
 
     step = stream_model.step
-    if keras.backend.backend() == "tensorflow":
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
         import tensorflow as tf
 
         step = tf.function(step, jit_compile=jit_compile, reduce_retracing=True)
+    elif backend == "jax" and jit_compile:
+        import jax
+
+        step = jax.jit(step)
 
     def numpy(tensor):
         return tensor.numpy() if hasattr(tensor, "numpy") else keras.ops.convert_to_numpy(tensor)
