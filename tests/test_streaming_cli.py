@@ -102,3 +102,24 @@ def test_a_symmetric_model_is_refused_in_one_line(tmp_path):
     model.save(path)
     with pytest.raises(SystemExit, match=r"symmetric.keras: only a causal TemporalModel"):
         stream.main([str(path), "--keypoints", str(COCO_TRACK), *SIZE])
+
+
+def test_the_command_pipes_json_lines(causal_model, offline_poses):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT
+
+    detections = json.loads(COCO_TRACK.read_text())[:5]
+    lines = "".join(json.dumps({"keypoints": d["keypoints"]}) + "\n" for d in detections)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO_ROOT)}
+    command = [sys.executable, "-m", "vp3dkeras.stream", str(causal_model[1]), "--stdin", *SIZE]
+    result = subprocess.run(command, input=lines + "[1, 2\n", capture_output=True, text=True,
+                            env=env, cwd=REPO_ROOT, timeout=300)
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    poses = np.array([r["poses_3d"] for r in records], np.float32)
+    np.testing.assert_allclose(poses, offline_poses["poses_3d"][:5], rtol=0, atol=2e-5)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("stdin line 6: ")
+    assert "Traceback" not in result.stderr

@@ -1,6 +1,6 @@
 """The causal `TemporalModel` run frame by frame: one 2D frame in, one 3D pose out.
 
-A causal VideoPose3D model (Pavllo et al., CVPR 2019, section 3: "causal convolutions" for
+A causal VideoPose3D model (Pavllo et al., CVPR 2019, who offer causal convolutions for
 real-time use) sees, for its newest output, only past frames. Run offline it recomputes every
 hidden activation of the whole receptive field for each new frame. `StreamingTemporalModel`
 keeps, for each dilated convolution of width W and dilation D, exactly the last (W - 1) * D
