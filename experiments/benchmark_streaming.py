@@ -10,8 +10,9 @@ channels) of a causal `TemporalModel` (random weights: speed does not depend on 
   over it; also the strided single-frame twin on the same window, a smarter offline baseline
   that computes only the frames one output needs;
 - the memory-bandwidth limit of batch 1: the bytes of weights one step reads (batch norm
-  folded: kernels and biases, float32) divided by a memory bandwidth measured in this run
-  (a 256 MiB NumPy copy, counted as read + write bytes; best of 5), and p99 / limit. The
+  folded: kernels and biases, float32) divided by a memory bandwidth measured just before that
+  model's latency (a 256 MiB NumPy copy, counted as read + write bytes; best of 5), so both
+  see the same load on a shared machine, and p99 / limit. The
   limit binds when the weights do not fit in the caches (1024 channels: 34-68 MB); 256-channel
   weights (2-4 MB) stay cached, and their latency is set by per-call overhead instead.
 
@@ -85,12 +86,15 @@ def window_times(model, steps: int, rng) -> np.ndarray:
     return np.array(times)
 
 
-def benchmark(frames: int, channels: int, steps: int, bandwidth: float, rng) -> dict:
+def benchmark(frames: int, channels: int, steps: int, rng) -> dict:
     model = TemporalModel(JOINTS, 2, JOINTS, WIDTHS[frames], causal=True, channels=channels)
     model.build((None, None, JOINTS, 2))
     streaming = StreamingTemporalModel.from_temporal_model(model)
     step = keras_stream_step(streaming)
     row = {"frames": frames, "channels": channels, "weight_mb": streaming.weight_bytes() / 1e6}
+    # Measured right before the latency on this shared machine, so both see the same load.
+    bandwidth = memory_bandwidth()
+    row["bandwidth_gbs"] = bandwidth / 1e9
     single = step_times(step, 1, streaming.state_size, steps, rng)
     row["p50_ms"], row["p99_ms"] = np.percentile(single, [50, 99]) * 1e3
     for batch in STREAMS:
@@ -114,6 +118,7 @@ COLUMNS = [("frames", "frames", "{:d}"), ("channels", "channels", "{:d}"),
            ("naive_ms", "sliding window ms", "{:.2f}"), ("speedup", "speed-up", "{:.0f}x"),
            ("twin_ms", "strided twin ms", "{:.2f}"), ("speedup_twin", "speed-up vs twin",
                                                       "{:.1f}x"),
+           ("bandwidth_gbs", "bandwidth GB/s", "{:.1f}"),
            ("limit_ms", "bandwidth limit ms", "{:.2f}"), ("p99_over_limit", "p99 / limit",
                                                           "{:.2f}")]
 
@@ -132,21 +137,22 @@ def main() -> None:
                         choices=sorted(WIDTHS))
     parser.add_argument("--channels", type=int, nargs="+", default=[256, 1024])
     parser.add_argument("--steps", type=int, default=300, help="timed frames per stream")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="TensorFlow intra-op threads (0: one per core)")
     parser.add_argument("--out", type=pathlib.Path, help="also write the table (markdown)")
     args = parser.parse_args()
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     rng = np.random.default_rng(0)
-    bandwidth = memory_bandwidth()
     load_before = os.getloadavg()
     rows = []
     for channels in args.channels:
         for frames in args.frames:
-            rows.append(benchmark(frames, channels, args.steps, bandwidth, rng))
+            rows.append(benchmark(frames, channels, args.steps, rng))
             print(table(rows[-1:]).splitlines()[-1], flush=True)
-    bandwidth_after = memory_bandwidth()
     header = (f"{os.cpu_count()} CPUs, load average {load_before[0]:.1f} before and "
-              f"{os.getloadavg()[0]:.1f} after; memory bandwidth (NumPy copy, read + write) "
-              f"{bandwidth / 1e9:.1f} GB/s before, {bandwidth_after / 1e9:.1f} GB/s after; "
-              f"TensorFlow {tf.__version__}, XLA step")
+              f"{os.getloadavg()[0]:.1f} after; memory bandwidth: NumPy copy (read + write), "
+              f"best of 5, before each model; TensorFlow {tf.__version__}, XLA step, intra-op threads "
+              f"{args.threads or os.cpu_count()}")
     report = header + "\n\n" + table(rows)
     print("\n" + report)
     if args.out:
