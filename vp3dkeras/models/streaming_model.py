@@ -34,6 +34,7 @@ import numpy as np
 from keras import ops
 
 from vp3dkeras.models.layers import register
+from vp3dkeras.models.temporal_model import TemporalModel
 
 
 def _dilations(filter_widths: Sequence[int], dense: bool) -> List[int]:
@@ -120,9 +121,12 @@ class StreamingTemporalModel(keras.Model):
     def from_temporal_model(cls, model, name=None) -> "StreamingTemporalModel":
         """The streaming form of a trained causal `TemporalModel`, batch norm folded.
 
-        Raises ValueError if `model` is not a built causal `TemporalModel`-like model.
+        Raises ValueError if `model` is not a causal `TemporalModel`.
         """
-        if not getattr(model, "causal", False):
+        if not isinstance(model, TemporalModel):
+            raise ValueError(f"only a causal TemporalModel can be streamed, got "
+                             f"{type(model).__name__}")
+        if not model.causal:
             raise ValueError("only a causal TemporalModel can be streamed (its outputs use "
                              "no future frames); this model is symmetric")
         if not model.built:
