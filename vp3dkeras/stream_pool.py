@@ -72,8 +72,13 @@ class StreamPool:
         frames = np.asarray(frames, np.float32)
         if len(frames) != len(rows):
             raise ValueError(f"{len(rows)} streams but {len(frames)} frames")
-        poses, state = self._step(frames, self._state[rows], self._fresh[rows])
-        self._state[rows] = state
+        if np.array_equal(rows, np.arange(len(self._state))):  # every stream, in order
+            poses, state = self._step(frames, self._state, self._fresh)
+            state = np.asarray(state, np.float32)
+            self._state = state if state.flags.writeable else state.copy()
+        else:
+            poses, state = self._step(frames, self._state[rows], self._fresh[rows])
+            self._state[rows] = state
         self._fresh[rows] = False
         return poses
 
