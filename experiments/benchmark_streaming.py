@@ -4,6 +4,8 @@ For each receptive field (27, 81, 243 frames: widths 3x3, 3x4, 3x5) and width (2
 channels) of a causal `TemporalModel` (random weights: speed does not depend on them) prints:
 - latency per frame of one stream, p50 and p99 (`StreamPool`-style step with XLA, NumPy in and
   out, i.e. what `python -m vp3dkeras.stream` pays per model call);
+- the CPU time of the process per frame of that stream, all threads together: a figure
+  the other jobs on a shared machine change much less than the wall-clock latency;
 - throughput in frames/s for 1, 8 and 64 streams stepped together (B / median step time);
 - the naive alternative in the same run: the offline model (compiled) over a sliding window
   of the last `receptive_field()` frames for each new frame, and the speed-up of streaming
@@ -57,19 +59,22 @@ def memory_bandwidth(mib: int = 256, repeats: int = 5) -> float:
     return 2 * source.nbytes / best
 
 
-def step_times(step, batch: int, state_size: int, steps: int, rng) -> np.ndarray:
-    """Seconds per call of a streaming step for `batch` streams, after a warm-up."""
+def step_times(step, batch: int, state_size: int, steps: int, rng):
+    """(seconds per call of a streaming step for `batch` streams after a warm-up, process CPU
+    seconds of those calls)."""
     frames = rng.normal(0, 0.3, (steps + 10, batch, JOINTS, 2)).astype(np.float32)
     state = np.zeros((batch, state_size), np.float32)
     fresh = np.ones(batch, bool)
     times = []
     for t, frame in enumerate(frames):
+        if t == 10:  # the first calls compile
+            cpu_start = time.process_time()
         start = time.perf_counter()
         _, state = step(frame, state, fresh)
-        if t >= 10:  # the first calls compile
+        if t >= 10:
             times.append(time.perf_counter() - start)
         fresh = np.zeros(batch, bool)
-    return np.array(times)
+    return np.array(times), time.process_time() - cpu_start
 
 
 def window_times(model, steps: int, rng) -> np.ndarray:
@@ -95,11 +100,12 @@ def benchmark(frames: int, channels: int, steps: int, rng) -> dict:
     # Measured right before the latency on this shared machine, so both see the same load.
     bandwidth = memory_bandwidth()
     row["bandwidth_gbs"] = bandwidth / 1e9
-    single = step_times(step, 1, streaming.state_size, steps, rng)
+    single, cpu = step_times(step, 1, streaming.state_size, steps, rng)
+    row["cpu_ms"] = cpu / steps * 1e3
     row["p50_ms"], row["p99_ms"] = np.percentile(single, [50, 99]) * 1e3
     for batch in STREAMS:
         times = single if batch == 1 else step_times(
-            step, batch, streaming.state_size, max(steps // batch, 20), rng)
+            step, batch, streaming.state_size, max(steps // batch, 20), rng)[0]
         row[f"fps_{batch}"] = batch / np.median(times)
     naive_steps = max(5, steps // (10 if channels > 256 else 3))
     row["naive_ms"] = np.median(window_times(model, naive_steps, rng)) * 1e3
@@ -113,7 +119,7 @@ def benchmark(frames: int, channels: int, steps: int, rng) -> dict:
 
 COLUMNS = [("frames", "frames", "{:d}"), ("channels", "channels", "{:d}"),
            ("weight_mb", "weights MB", "{:.1f}"), ("p50_ms", "p50 ms", "{:.2f}"),
-           ("p99_ms", "p99 ms", "{:.2f}"), ("fps_1", "fps 1 stream", "{:.0f}"),
+           ("p99_ms", "p99 ms", "{:.2f}"), ("cpu_ms", "CPU ms", "{:.2f}"), ("fps_1", "fps 1 stream", "{:.0f}"),
            ("fps_8", "fps 8 streams", "{:.0f}"), ("fps_64", "fps 64 streams", "{:.0f}"),
            ("naive_ms", "sliding window ms", "{:.2f}"), ("speedup", "speed-up", "{:.0f}x"),
            ("twin_ms", "strided twin ms", "{:.2f}"), ("speedup_twin", "speed-up vs twin",
