@@ -10,8 +10,11 @@ latency, and writes a GIF of the two side by side, the ground truth in grey behi
     python experiments/streaming_demo.py --causal RUN_DIR --symmetric RUN_DIR \
         --dataset DATASET [--clip KEY] [--camera 0] [--out streaming_demo.gif]
 
-The README's GIF came from two 27-frame, 256-channel models trained for 30 epochs on HDM05
-actor bd (one avatar, three cameras, 25 fps) and a clip of the held-out actor mm.
+The README's GIF: 47 HDM05 clips of actor bd and 10 of actor mm (throwBasketball_011 among
+them) rendered with `python -m synth.render MOCAP --out DATASET --avatars ava --cameras 3
+--fps 25`; two runs of `python -m vp3dkeras.train --dataset DATASET --split
+actor_out_hdm05_mm --filter-widths 3,3,3 --channels 256 --epochs 120 --batch-size 128
+--lr 2e-3` (one with `--causal`); then this script with its default clip.
 """
 from __future__ import annotations
 
