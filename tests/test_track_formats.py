@@ -211,3 +211,54 @@ def test_unreadable_files_are_one_line_naming_the_file(tmp_path):
 
 def test_frame_lists_are_written_as_ranges():
     assert format_frames([14, 3, 12, 13]) == "3, 12-14"
+
+
+def test_mmpose_per_image_folder(tmp_path):
+    track = _coco_track(6)
+    for t in range(6):
+        instances = [] if t == 3 else [{"keypoints": track[t, :, :2].tolist(),
+                                        "keypoint_scores": track[t, :, 2].tolist(),
+                                        "bbox": [[0, 0, 10, 10]], "bbox_score": 0.9}]
+        (tmp_path / f"frame_{t:05d}.json").write_text(json.dumps(instances))
+    result = read_track(tmp_path)
+    assert result.source == "mmpose" and result.filled_frames == (3,)
+    np.testing.assert_allclose(result.keypoints[5], track[5, :, :2], atol=1e-4)
+
+
+def test_coco_annotation_file_gives_frames_and_image_size(tmp_path):
+    track = _coco_track(5)
+    images = [{"id": 100 + t, "file_name": f"clip/{t:04d}.jpg", "width": 1280, "height": 720}
+              for t in range(5)]
+    annotations = [{"id": t, "image_id": 100 + t, "category_id": 1, "num_keypoints": 17,
+                    "keypoints": np.concatenate([track[t, :, :2], np.full((17, 1), 2)], 1)
+                    .ravel().tolist()} for t in (4, 0, 1, 3)]  # image 2 not annotated
+    path = tmp_path / "person_keypoints_clip.json"
+    path.write_text(json.dumps({"images": images, "annotations": annotations,
+                                "categories": [{"id": 1, "name": "person"}]}))
+    result = read_track(path)
+    assert result.source == "coco-annotations" and result.image_size == (1280, 720)
+    assert result.filled_frames == (2,)
+    np.testing.assert_allclose(result.keypoints[4], track[4, :, :2], atol=1e-4)
+
+
+def test_videopose3d_detectron_npz(tmp_path):
+    track = _coco_track(6)
+    boxes, keypoints = [], []
+    for t in range(6):
+        if t == 2:
+            boxes.append([[], []])
+            keypoints.append([[], []])
+            continue
+        rows = np.stack([track[t, :, 0], track[t, :, 1], np.zeros(17), track[t, :, 2]])
+        other = rows + np.array([[300.0], [0], [0], [0]])
+        boxes.append([[], np.array([[0, 0, 1, 1, 0.4], [0, 0, 1, 1, 0.99]])])
+        keypoints.append([[], np.stack([other, rows])])
+    path = tmp_path / "walk.mp4.npz"
+    as_objects = lambda rows: np.array(rows + [None], dtype=object)[:-1]  # ragged lists
+    np.savez_compressed(path, boxes=as_objects(boxes), segments=as_objects([None] * 6),
+                        keypoints=as_objects(keypoints), metadata={"w": 1920, "h": 1080})
+    result = read_track(path)
+    assert result.source == "detectron-vp3d" and result.image_size == (1920, 1080)
+    assert result.filled_frames == (2,)
+    np.testing.assert_allclose(result.keypoints[3], track[3, :, :2], atol=1e-4)
+    np.testing.assert_allclose(result.scores[3], track[3, :, 2], atol=1e-6)

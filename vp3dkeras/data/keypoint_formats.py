@@ -14,7 +14,16 @@ carries it, and the frames that were filled in. Formats (`FORMATS` names them):
   A keypoint OpenPose did not find is written (0, 0, 0).
 - ``mmpose``: MMPose's `MMPoseInferencer` predictions for a video (``pred_out_dir``): a list
   of ``{"frame_id", "instances": [{"keypoints": [[x, y]], "keypoint_scores": [s], "bbox",
-  "bbox_score"}]}``; also the inferencer's raw results ``[{"predictions": [[instance]]}]``.
+  "bbox_score"}]}``; also the inferencer's raw results ``[{"predictions": [[instance]]}]``,
+  and a folder of its per-image files (``<image>.json``: a list of instances; the frame
+  number is the last digits of the name).
+- ``coco-annotations``: a COCO keypoint annotation file (``{"images": [{"id", "file_name",
+  "width", "height"}], "annotations": [{"image_id", "keypoints", "num_keypoints"}]}``, as
+  annotation tools export it); frames are the images in file-name order, the image size
+  comes from the file.
+- ``detectron-vp3d``: the per-video npz of VideoPose3D's ``infer_video_d2.py`` (Detectron2):
+  ``boxes[frame][1]`` (N, 5) person boxes with score, ``keypoints[frame][1]`` (N, 4, 17) rows
+  x, y, logit, probability, ``metadata`` {"w", "h"}; read with the restricted unpickler.
 - ``vp3d-custom``: VideoPose3D's in-the-wild ``data_2d_custom_<name>.npz``:
   ``positions_2d[video]["custom"][0]`` (T, 17, 2) COCO order, ``metadata["video_metadata"]
   [video]`` = {"w", "h"}. Its pickled dicts are read with the restricted unpickler.
@@ -47,6 +56,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
+import pickle
 import re
 import zipfile
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -199,9 +209,9 @@ def _assemble(per_frame: Dict[int, np.ndarray], path, source, layout, image_size
               max_gap) -> Track:
     """Frame number -> (J, 3) points of the chosen person; absent frames inside the range
     become NaN and are filled."""
-    if not per_frame:
+    if not any(points is not None for points in per_frame.values()):
         raise TrackError(f"no detections in {path}")
-    counts = {len(points) for points in per_frame.values()}
+    counts = {len(points) for points in per_frame.values() if points is not None}
     if len(counts) != 1:
         raise TrackError(f"{path}: detections have different keypoint counts {sorted(counts)}")
     joints = counts.pop()
@@ -209,7 +219,8 @@ def _assemble(per_frame: Dict[int, np.ndarray], path, source, layout, image_size
     frames = np.arange(first, last + 1)
     data = np.full((len(frames), joints, 3), np.nan)
     for frame, points in per_frame.items():
-        data[frame - first] = points
+        if points is not None:
+            data[frame - first] = points
     data = _not_found_to_nan(data)
     layout = layout or _layout_for_count(joints, path)
     keypoints, scores, filled = fill_missing(data[..., :2], data[..., 2], frames, path,
@@ -270,6 +281,70 @@ def read_coco_results(path, data: list, max_gap=None) -> Track:
     source = "alphapose" if data and isinstance(data[0].get("image_id"), str) \
         else "coco-results"
     return _assemble(_best_per_frame(candidates), path, source, None, None, max_gap)
+
+
+def read_coco_annotations(path, data: dict, max_gap=None) -> Track:
+    """COCO keypoint annotations (module docstring): one frame per image, file-name order."""
+    images = sorted(data.get("images", []), key=lambda image: str(image.get("file_name", "")))
+    frame_of = {image["id"]: frame for frame, image in enumerate(images)}
+    candidates = []
+    for i, annotation in enumerate(data.get("annotations", [])):
+        if annotation.get("image_id") not in frame_of:
+            raise TrackError(f"{path}: annotation {i} names image_id "
+                             f"{annotation.get('image_id')!r}, which is not in 'images'")
+        points = _points(annotation["keypoints"], path, f"annotation {i}")
+        points[points[:, 2] == 0, 2] = 0.0  # v = 0: not labelled
+        candidates.append((frame_of[annotation["image_id"]],
+                           float(annotation.get("score", annotation.get("num_keypoints", 0))),
+                           points))
+    sizes = {(image.get("width"), image.get("height")) for image in images}
+    image_size = None
+    if len(sizes) == 1 and None not in next(iter(sizes)):
+        image_size = tuple(float(v) for v in sizes.pop())
+    return _assemble(_best_per_frame(candidates), path, "coco-annotations", None,
+                     image_size, max_gap)
+
+
+def read_detectron_vp3d(path, max_gap=None) -> Track:
+    """VideoPose3D's infer_video_d2.py npz (module docstring)."""
+    from vp3dkeras.data.vp3d_format import restricted_load_npz
+
+    data = restricted_load_npz(path)
+    boxes, keypoints = data["boxes"], data["keypoints"]
+    metadata = data.get("metadata") or {}
+    candidates = []
+    for frame, (frame_boxes, frame_points) in enumerate(zip(boxes, keypoints)):
+        people_boxes = np.asarray(frame_boxes[1], np.float64)
+        people = np.asarray(frame_points[1], np.float64)
+        if people_boxes.size == 0 or people.size == 0:
+            continue
+        if people.ndim != 3 or people.shape[1] != 4:
+            raise TrackError(f"{path}: frame {frame}: keypoints shaped {people.shape}, "
+                             f"expected (N, 4, J)")
+        best = int(np.argmax(people_boxes[:, 4]))
+        rows = people[best]
+        candidates.append((frame, 1.0, np.stack([rows[0], rows[1], rows[3]], axis=1)))
+    image_size = (float(metadata["w"]), float(metadata["h"])) if "w" in metadata else None
+    if not candidates:
+        raise TrackError(f"no detections in {path}")
+    per_frame = _best_per_frame(candidates)
+    per_frame.setdefault(0, None)
+    per_frame.setdefault(len(boxes) - 1, None)  # frames without anyone at either end count
+    return _assemble(per_frame, path, "detectron-vp3d", None, image_size, max_gap)
+
+
+def read_mmpose_folder(folder, files, max_gap=None) -> Track:
+    """MMPoseInferencer per-image predictions: a folder of <image>.json instance lists."""
+    frames = []
+    for file in files:
+        try:
+            instances = json.loads(file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise TrackError(f"{file}: not JSON ({error})") from None
+        if not isinstance(instances, list):
+            raise TrackError(f"{file}: not an MMPose prediction (a list of instances)")
+        frames.append({"frame_id": frame_number(file.name, file), "instances": instances})
+    return read_mmpose(folder, frames, max_gap)
 
 
 def read_mmpose(path, data: list, max_gap=None) -> Track:
@@ -404,19 +479,21 @@ def read_npz(path, max_gap=None) -> Track:
     return _plain(path, keypoints, scores, info, "npz", max_gap)
 
 
-def _is_vp3d_npz(path) -> bool:
+def _npz_members(path) -> set:
     try:
         with zipfile.ZipFile(path) as archive:
-            return "positions_2d.npy" in archive.namelist()
+            return set(archive.namelist())
     except zipfile.BadZipFile:
-        return False
+        raise TrackError(f"{path}: not an npz file (not a zip archive)") from None
 
 
 FORMATS: Dict[str, str] = {
     "coco-results": "COCO keypoint results list (image_id = frame number)",
     "alphapose": "AlphaPose results (image_id = image file name)",
     "openpose": "folder of OpenPose *_keypoints.json (BODY_25 or COCO-18)",
-    "mmpose": "MMPoseInferencer predictions",
+    "mmpose": "MMPoseInferencer predictions (video JSON or per-image folder)",
+    "coco-annotations": "COCO keypoint annotation file (images + annotations)",
+    "detectron-vp3d": "VideoPose3D infer_video_d2.py npz (boxes, keypoints, metadata)",
     "vp3d-custom": "VideoPose3D in-the-wild data_2d_custom_*.npz",
     "npz": "npz with keypoints, scores, width, height, layout",
     "json": '{"keypoints": [T][J][2|3], "width", "height", "layout"}',
@@ -433,14 +510,24 @@ def read_track(path, max_gap: Optional[int] = None, video: Optional[str] = None)
     """
     path = pathlib.Path(path)
     if path.is_dir():
-        return read_openpose(path, max_gap)
+        if any(_OPENPOSE_NAME.search(p.name) for p in path.iterdir()):
+            return read_openpose(path, max_gap)
+        files = sorted(path.glob("*.json"))
+        if files:
+            return read_mmpose_folder(path, files, max_gap)
+        raise TrackError(f"{path}: a folder without OpenPose *_keypoints.json or MMPose "
+                         f"per-image .json files")
     if not path.is_file():
         raise TrackError(f"{path}: no such file or folder")
     if path.stat().st_size == 0:
         raise TrackError(f"no detections in {path} (empty file)")
     if path.suffix == ".npz":
-        return read_vp3d_custom(path, max_gap, video) if _is_vp3d_npz(path) \
-            else read_npz(path, max_gap)
+        members = _npz_members(path)
+        if "positions_2d.npy" in members:
+            return _guarded(read_vp3d_custom, path, max_gap, video)
+        if {"boxes.npy", "keypoints.npy", "metadata.npy"} <= members:
+            return _guarded(read_detectron_vp3d, path, max_gap)
+        return read_npz(path, max_gap)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -455,18 +542,30 @@ def read_track(path, max_gap: Optional[int] = None, video: Optional[str] = None)
         elif isinstance(first, dict) and "keypoints" in first:
             reader = read_coco_results
     elif isinstance(data, dict):
-        if "people" in data:
+        if "annotations" in data and "images" in data:
+            reader = read_coco_annotations
+        elif "people" in data:
             raise TrackError(f"{path}: one OpenPose frame; pass the folder holding all "
                              f"frames' *_keypoints.json")
-        if "keypoints" in data:
+        elif "keypoints" in data:
             info = {k: data[k] for k in ("width", "height", "layout") if k in data}
             return _plain(path, data["keypoints"], data.get("scores"), info, "json", max_gap)
     if reader is None:
         raise TrackError(f"{path}: not a known 2D track format ({', '.join(FORMATS)})")
+    return _guarded(reader, path, data, max_gap)
+
+
+def _guarded(reader: Callable, path, *args) -> Track:
+    """Runs a reader; any error but our own becomes one TrackError line naming the file."""
     try:
-        return reader(path, data, max_gap)
-    except (KeyError, TypeError, AttributeError) as error:
-        raise TrackError(f"{path}: malformed {reader.__name__[5:]} file ({error!r})") from None
+        return reader(path, *args)
+    except TrackError:
+        raise
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError,
+            pickle.UnpicklingError) as error:
+        message = str(error).splitlines()[0] if str(error) else repr(error)
+        raise TrackError(f"{path}: malformed {reader.__name__[5:].replace('_', '-')} file "
+                         f"({type(error).__name__}: {message})") from None
 
 
 # -- conversions -----------------------------------------------------------------------------
