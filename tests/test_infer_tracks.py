@@ -111,3 +111,20 @@ def test_cli_refuses_a_long_gap_naming_the_frames(coco_run, tmp_path, capsys):
     assert infer_main([str(coco_run), "--keypoints", str(path), "--max-gap", "2",
                        "--out", str(tmp_path / "p.npz")]) == 2
     assert "frames 12-14 have no usable keypoints" in capsys.readouterr().err
+
+
+def test_cli_lifts_with_a_videopose3d_checkpoint(tmp_path, capsys):
+    checkpoint = _case("15_vp3d_checkpoint_with_random_state/vp3d_style_checkpoint.bin")
+    track = _case("10_alphapose_results/alphapose-results.json")
+    out = tmp_path / "poses.npz"
+    assert infer_main([str(checkpoint), "--keypoints", str(track), "--keypoints-in", "coco17",
+                       "--width", "640", "--height", "480", "--out", str(out)]) == 0
+    from vp3dkeras.convert import load_videopose3d
+    from vp3dkeras.data.keypoint_formats import read_track
+
+    lifter = keras_lifter(load_videopose3d(checkpoint))
+    keypoints = PoseCodec(COCO_17).normalize_2d(read_track(track).keypoints, (640, 480))
+    expected = predict_poses(lifter, keypoints, PoseCodec(H36M_17), True,
+                             input_codec=PoseCodec(COCO_17))
+    with np.load(out) as result:
+        np.testing.assert_allclose(result["poses_3d"], expected, atol=1e-6)

@@ -5,7 +5,9 @@
         [--out poses.npz] [--png pose.png [--frame N]] [--gif poses.gif [--fps 25]]
         [--min-score 0.3] [--no-flip-tta]
 
-MODEL: a run directory, a `.keras` model or an exported SavedModel. TRACK: one person's 2D
+MODEL: a run directory, a `.keras` model, an exported SavedModel or a VideoPose3D checkpoint
+(`.bin`, e.g. its in-the-wild `pretrained_h36m_detectron_coco.bin` with `--keypoints-in
+coco17`). TRACK: one person's 2D
 track in pixels, in any format `vp3dkeras.data.keypoint_formats.read_track` reads (COCO or
 AlphaPose results, an OpenPose JSON folder, MMPose predictions, VideoPose3D's
 `data_2d_custom_*.npz`, our npz/json); the format and the track's keypoint convention are
@@ -85,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m vp3dkeras.infer",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("model", type=pathlib.Path,
-                        help="run directory, .keras file or SavedModel folder")
+                        help="run directory, .keras file, SavedModel folder or VideoPose3D "
+                             ".bin checkpoint")
     parser.add_argument("--keypoints", type=pathlib.Path, required=True,
                         help="2D track, pixels: .json, .npz or an OpenPose JSON folder")
     parser.add_argument("--layout", choices=sorted(LAYOUTS), default=None,

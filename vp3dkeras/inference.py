@@ -47,10 +47,15 @@ def saved_model_lifter(path) -> Lifter:
 
 
 def load_lifter(path) -> Lifter:
-    """A lifter from a `.keras` file, a run directory (its model.keras) or a SavedModel."""
+    """A lifter from a `.keras` file, a run directory (its model.keras), a SavedModel or a
+    VideoPose3D checkpoint (`.bin`/`.pth`/`.pt`, its "model_pos"; `vp3dkeras.convert`)."""
     path = pathlib.Path(path)
     if path.is_dir() and (path / "saved_model.pb").is_file():
         return saved_model_lifter(path)
+    if path.suffix in (".bin", ".pth", ".pt"):
+        from vp3dkeras.convert import load_videopose3d
+
+        return keras_lifter(load_videopose3d(path))
     if path.is_dir():
         path = path / "model.keras"
     return keras_lifter(keras.saving.load_model(path))
