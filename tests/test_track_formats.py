@@ -195,7 +195,11 @@ def test_unreadable_files_are_one_line_naming_the_file(tmp_path):
     bad = {"garbage.json": "{not json", "null.json": '{"keypoints": [[[null, 1]]]}',
            "empty.npz": "", "dict.json": '{"frames": []}',
            "one_frame.json": '{"version": 1.3, "people": []}',
-           "strange_id.json": '[{"image_id": "cover.jpg", "keypoints": [1, 2, 1]}]'}
+           "strange_id.json": '[{"image_id": "cover.jpg", "keypoints": [1, 2, 1]}]',
+           "far_apart.json": json.dumps([{"image_id": i, "keypoints": [1.0] * 51}
+                                         for i in (0, 10 ** 12)]),
+           "wrong_length.json": '[{"image_id": 0, "keypoints": [1, 2, 3, 4]}]',
+           "not_a_track.json": "[1, 2, 3]"}
     for name, text in bad.items():
         path = tmp_path / name
         path.write_text(text)
@@ -203,10 +207,14 @@ def test_unreadable_files_are_one_line_naming_the_file(tmp_path):
             read_track(path)
         message = str(error.value)
         assert str(path) in message and "\n" not in message, message
-    with pytest.raises(TrackError, match="missing in every frame"):
-        (tmp_path / "blind.json").write_text(json.dumps(
-            {"keypoints": [[[np.nan, 1.0]] * 17] * 3}))
+    blind = np.ones((3, 17, 2))
+    blind[:, 5] = np.nan  # one keypoint never seen
+    (tmp_path / "blind.json").write_text(json.dumps({"keypoints": blind.tolist()}))
+    with pytest.raises(TrackError, match=r"keypoints \[5\] are missing in every frame"):
         read_track(tmp_path / "blind.json")
+    (tmp_path / "dark.json").write_text(json.dumps({"keypoints": (blind * np.nan).tolist()}))
+    with pytest.raises(TrackError, match="only 0 of 3 frames have keypoints"):
+        read_track(tmp_path / "dark.json")
 
 
 def test_frame_lists_are_written_as_ranges():

@@ -70,6 +70,8 @@ _COCO = {name: i for i, name in enumerate(COCO_17)}
 _SHARED = ("r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "l_shoulder",
            "l_elbow", "l_wrist", "r_shoulder", "r_elbow", "r_wrist")
 HEAD_ABOVE_EARS = 0.5
+#: A track is refused when it spans more than this many frames per detected frame.
+MIN_COVERAGE_RATIO = 10
 
 #: OpenPose output index of each COCO-17 keypoint (OpenPose doc/02_output.md, "Pose Output
 #: Format"): BODY_25 0 Nose, 1 Neck, 2-4 right arm, 5-7 left arm, 8 MidHip, 9-11 right leg,
@@ -145,6 +147,10 @@ def fill_missing(keypoints, scores, frames, path, max_gap: Optional[int] = None)
         missing |= ~np.isfinite(scores)
     if not missing.any():
         return keypoints, scores, ()
+    seen = int((~missing.all(axis=1)).sum())
+    if len(keypoints) > MIN_COVERAGE_RATIO * seen + 2:
+        raise TrackError(f"{path}: only {seen} of {len(keypoints)} frames have keypoints; "
+                         f"too few to interpolate a track")
     never = np.flatnonzero(missing.all(axis=0))
     if len(never):
         raise TrackError(f"{path}: keypoints {never.tolist()} are missing in every frame")
@@ -216,6 +222,10 @@ def _assemble(per_frame: Dict[int, np.ndarray], path, source, layout, image_size
         raise TrackError(f"{path}: detections have different keypoint counts {sorted(counts)}")
     joints = counts.pop()
     first, last = min(per_frame), max(per_frame)
+    detected = sum(points is not None for points in per_frame.values())
+    if last - first + 1 > MIN_COVERAGE_RATIO * detected + 2:
+        raise TrackError(f"{path}: only {detected} of frames {first}-{last} have a detection; "
+                         f"too few to interpolate a track")
     frames = np.arange(first, last + 1)
     data = np.full((len(frames), joints, 3), np.nan)
     for frame, points in per_frame.items():
@@ -250,7 +260,8 @@ def _best_per_frame(candidates: List[Tuple[int, float, np.ndarray]]) -> Dict[int
 def _person_score(points: np.ndarray, score) -> float:
     if score is not None:
         return float(score)
-    return float(np.nanmean(points[:, 2]))
+    finite = points[np.isfinite(points[:, 2]), 2]
+    return float(finite.mean()) if len(finite) else 0.0
 
 
 # -- readers ---------------------------------------------------------------------------------
