@@ -78,3 +78,23 @@ def test_pre_zip_pytorch_files_load_with_only_numpy_globals_allowed(tmp_path):
     with pytest.raises(pickle.UnpicklingError, match="evil_legacy.bin"):
         read_torch_checkpoint(evil)
     assert not (tmp_path / "pwned").exists()
+
+
+def test_damaged_checkpoints_are_one_line_naming_the_file(tmp_path):
+    pytest.importorskip("torch")  # a file that is no zip archive goes to PyTorch's reader
+    data = _case("vp3d_style_checkpoint.bin").read_bytes()
+    truncated = tmp_path / "truncated.bin"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError) as error:
+        load_videopose3d(truncated)
+    assert str(truncated) in str(error.value) and "\n" not in str(error.value)
+    import zipfile
+
+    missing = tmp_path / "missing_storage.bin"
+    with zipfile.ZipFile(_case("vp3d_style_checkpoint.bin")) as source, \
+            zipfile.ZipFile(missing, "w") as target:
+        for name in source.namelist():
+            if not name.endswith("/data/3"):
+                target.writestr(name, source.read(name))
+    with pytest.raises(ValueError, match=r"missing_storage.bin: damaged PyTorch checkpoint"):
+        load_videopose3d(missing)

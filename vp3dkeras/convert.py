@@ -164,17 +164,21 @@ def read_torch_checkpoint(path) -> Dict[str, object]:
     path = os.fspath(path)
     if not zipfile.is_zipfile(path):
         return _read_legacy_checkpoint(path)
-    with zipfile.ZipFile(path) as archive:
-        pickles = [n for n in archive.namelist() if n.endswith("/data.pkl")]
-        if len(pickles) != 1:
-            raise ValueError(f"{path}: not a PyTorch checkpoint (no single data.pkl)")
-        prefix = pickles[0][: -len("/data.pkl")]
-        order = archive.read(f"{prefix}/byteorder").decode().strip() \
-            if f"{prefix}/byteorder" in archive.namelist() else "little"
-        if order != "little":
-            raise ValueError(f"{path}: {order}-endian checkpoints are not supported")
-        data = io.BytesIO(archive.read(pickles[0]))
-        return _CheckpointUnpickler(data, archive, prefix, path).load()
+    try:
+        with zipfile.ZipFile(path) as archive:
+            pickles = [n for n in archive.namelist() if n.endswith("data.pkl")]
+            if len(pickles) != 1:
+                raise ValueError(f"{path}: not a PyTorch checkpoint (no single data.pkl)")
+            prefix = pickles[0][: -len("data.pkl")].rstrip("/")
+            order = archive.read(f"{prefix}/byteorder").decode().strip() \
+                if f"{prefix}/byteorder" in archive.namelist() else "little"
+            if order != "little":
+                raise ValueError(f"{path}: {order}-endian checkpoints are not supported")
+            data = io.BytesIO(archive.read(pickles[0]))
+            return _CheckpointUnpickler(data, archive, prefix, path).load()
+    except (KeyError, EOFError, IndexError, TypeError, zipfile.BadZipFile, OSError) as error:
+        raise ValueError(f"{path}: damaged PyTorch checkpoint ({type(error).__name__}: "
+                         f"{str(error).splitlines()[0] if str(error) else ''})") from None
 
 
 def _read_legacy_checkpoint(path) -> Dict[str, object]:
@@ -192,6 +196,9 @@ def _read_legacy_checkpoint(path) -> Dict[str, object]:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         raise pickle.UnpicklingError(f"{path}: {str(error).splitlines()[0]}") from None
+    except (RuntimeError, OSError, EOFError, ValueError, KeyError) as error:
+        raise ValueError(f"{path}: not a PyTorch checkpoint, or a damaged one "
+                         f"({type(error).__name__}: {str(error).splitlines()[0]})") from None
 
 
 def _to_numpy(value) -> np.ndarray:
