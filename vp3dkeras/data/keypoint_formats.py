@@ -422,7 +422,11 @@ def read_vp3d_custom(path, max_gap=None, video: Optional[str] = None) -> Track:
         video = next(iter(positions))
     if video not in positions:
         raise TrackError(f"{path}: no video {video!r}; it holds {sorted(positions)}")
-    views = positions[video].get("custom", next(iter(positions[video].values()), None))
+    if "custom" not in positions[video]:
+        raise TrackError(f"{path}: a VideoPose3D dataset file (positions_2d[subject][action]"
+                         f"[camera]), not an in-the-wild track; train or evaluate on its "
+                         f"folder with --dataset")
+    views = positions[video]["custom"]
     if not views:
         raise TrackError(f"no detections in {path}")
     array = np.asarray(views[0], np.float64)
