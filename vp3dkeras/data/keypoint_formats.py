@@ -415,6 +415,10 @@ def read_vp3d_custom(path, max_gap=None, video: Optional[str] = None) -> Track:
     positions, metadata = data["positions_2d"], data.get("metadata", {}) or {}
     if not positions:
         raise TrackError(f"no detections in {path}")
+    if not all(isinstance(v, dict) and "custom" in v for v in positions.values()):
+        raise TrackError(f"{path}: a VideoPose3D dataset file (positions_2d[subject][action]"
+                         f"[camera]), not an in-the-wild track; train or evaluate on its "
+                         f"folder with --dataset")
     if video is None:
         if len(positions) != 1:
             raise TrackError(f"{path} holds {len(positions)} videos {sorted(positions)}; "
@@ -422,10 +426,6 @@ def read_vp3d_custom(path, max_gap=None, video: Optional[str] = None) -> Track:
         video = next(iter(positions))
     if video not in positions:
         raise TrackError(f"{path}: no video {video!r}; it holds {sorted(positions)}")
-    if "custom" not in positions[video]:
-        raise TrackError(f"{path}: a VideoPose3D dataset file (positions_2d[subject][action]"
-                         f"[camera]), not an in-the-wild track; train or evaluate on its "
-                         f"folder with --dataset")
     views = positions[video]["custom"]
     if not views:
         raise TrackError(f"no detections in {path}")
