@@ -181,3 +181,16 @@ def test_semi_supervised_projection_uses_the_declared_lens_model(tmp_path):
     normalized = source.load(0).normalized_intrinsics()
     np.testing.assert_allclose(sampler._fields()["intrinsics"][2](normalized)[7],
                                -normalized[7])
+
+
+def test_humaneva_folder_gets_camera_space_3d_from_the_shipped_calibration():
+    if not HUMANEVA.is_dir():
+        pytest.fail(f"{HUMANEVA} not found; set VP3D_SHARED_DIR to the shared/ folder")
+    source = open_vp3d(HUMANEVA)
+    assert source.has_3d and source.lens_model == "opencv" and len(source) == 231
+    for index in (0, 100, 230):
+        seq = source.load(index)
+        joints = (seq.poses_3d + seq.trajectory[:, None]).astype("float64")
+        pixels = camera.project_to_2d_np(joints, seq.intrinsics.astype("float64"))
+        truth = source.codec.denormalize_2d(seq.keypoints_2d, seq.image_size)
+        assert np.abs(pixels - truth).max() < 0.5
