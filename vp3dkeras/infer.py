@@ -144,6 +144,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {args.model}: the model gave non-finite poses", file=sys.stderr)
         return 1
     out_layout = load_layout(keypoints_out)
+    if poses.shape[1] != out_layout.num_joints:
+        print(f"error: {args.model}: predicts {poses.shape[1]} joints, {keypoints_out} has "
+              f"{out_layout.num_joints}; pass --keypoints-out", file=sys.stderr)
+        return 2
     out = args.out or args.keypoints.with_suffix(".poses3d.npz")
     tmp = out.with_name(out.name + ".tmp.npz")
     np.savez(tmp, poses_3d=poses, keypoints_2d=model_input.astype(np.float32),
