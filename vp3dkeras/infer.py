@@ -54,33 +54,38 @@ def to_model_input(keypoints, scores, track_layout: str, model_layout: str):
     raise ValueError(f"a {track_layout} track cannot feed a model that reads {model_layout}")
 
 
-def lift_track(lifter, keypoints, scores, image_size: Tuple[float, float],
-               track_layout: str = COCO_17.name, keypoints_in: str = H36M_17.name,
-               keypoints_out: str = H36M_17.name, min_score: Optional[float] = None,
-               flip_tta: bool = True):
+def model_conventions(model_path) -> Tuple[str, str]:
+    """(input, output) keypoint conventions of a model: from its run directory's config.json
+    (the directory itself, or the folder of a model file; `keypoints_in`, `keypoints_out`),
+    else Human3.6M-17 for both. `--keypoints-in/--keypoints-out` override them."""
+    model_path = pathlib.Path(model_path)
+    run_dir = model_path if model_path.is_dir() else model_path.parent
+    config = {}
+    if (run_dir / "config.json").is_file():
+        config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    out = config.get("keypoints_out") or H36M_17.name
+    return config.get("keypoints_in") or out, out
+
+
+def lift_track(lifter, keypoints, scores, width: float, height: float,
+               layout: str = COCO_17.name, min_score: Optional[float] = None,
+               flip_tta: bool = True, keypoints_in: str = H36M_17.name,
+               keypoints_out: str = H36M_17.name):
     """Lifts one track.
 
-    keypoints (T, J, 2) pixels in `track_layout`; scores (T, J) or None; image_size (w, h).
-    keypoints_in / keypoints_out: the model's input and output conventions; flip test-time
-    augmentation mirrors each side with its own left/right pairs.
-    Returns (poses_3d (T, J_out, 3) metres root-relative, model input (T, J_in, 2) pixels).
+    keypoints (T, J, 2) pixels in the convention `layout`; scores (T, J) or None; width,
+    height: the image size in pixels. keypoints_in / keypoints_out: the model's input and
+    output conventions; flip test-time augmentation mirrors each side with its own left/right
+    pairs. Returns (poses_3d (T, J_out, 3) metres root-relative, the model's input
+    (T, J_in, 2) pixels).
     """
-    keypoints, scores = to_model_input(keypoints, scores, track_layout, keypoints_in)
+    keypoints, scores = to_model_input(keypoints, scores, layout, keypoints_in)
     if scores is not None and min_score is not None:
         keypoints = fill_low_confidence(keypoints, scores, min_score)
     input_codec, output_codec = PoseCodec(keypoints_in), PoseCodec(keypoints_out)
-    poses = predict_poses(lifter, input_codec.normalize_2d(keypoints, image_size),
+    poses = predict_poses(lifter, input_codec.normalize_2d(keypoints, (width, height)),
                           output_codec, flip_tta, input_codec=input_codec)
     return poses, keypoints
-
-
-def _run_conventions(model: pathlib.Path) -> Tuple[Optional[str], Optional[str]]:
-    config = model / "config.json" if model.is_dir() else model.parent / "config.json"
-    if not config.is_file():
-        return None, None
-    data = json.loads(config.read_text(encoding="utf-8"))
-    layout = data.get("layout")
-    return data.get("keypoints_in", layout), data.get("keypoints_out", layout)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,9 +133,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {args.keypoints}: the image size is needed: pass --width and --height",
               file=sys.stderr)
         return 2
-    config_in, config_out = _run_conventions(args.model)
-    keypoints_in = args.keypoints_in or config_in or H36M_17.name
-    keypoints_out = args.keypoints_out or config_out or H36M_17.name
+    config_in, config_out = model_conventions(args.model)
+    keypoints_in = args.keypoints_in or config_in
+    keypoints_out = args.keypoints_out or config_out
     layout = args.layout or track.layout
     try:
         to_model_input(track.keypoints[:1], None, layout, keypoints_in)
@@ -138,8 +143,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {args.keypoints}: {error}", file=sys.stderr)
         return 2
     poses, model_input = lift_track(load_lifter(args.model), track.keypoints, track.scores,
-                                    (float(width), float(height)), layout, keypoints_in,
-                                    keypoints_out, args.min_score, args.flip_tta)
+                                    float(width), float(height), layout, args.min_score,
+                                    args.flip_tta, keypoints_in, keypoints_out)
     if not np.isfinite(poses).all():
         print(f"error: {args.model}: the model gave non-finite poses", file=sys.stderr)
         return 1

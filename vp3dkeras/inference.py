@@ -77,9 +77,9 @@ def predict_poses(lifter: Lifter, keypoints_2d, codec: PoseCodec,
     keypoints_2d = np.asarray(keypoints_2d, np.float32)
     if keypoints_2d.ndim != 3:
         raise ValueError(f"keypoints_2d must be (T, J, 2), got {keypoints_2d.shape}")
-    input_codec = input_codec or codec
+    flip_input = input_codec.flip if input_codec is not None else codec.flip
     if flip_tta:
-        both = lifter(np.stack([keypoints_2d, input_codec.flip(keypoints_2d)]))
+        both = lifter(np.stack([keypoints_2d, flip_input(keypoints_2d)]))
         poses = (both[0] + codec.flip(both[1])) / 2
     else:
         poses = lifter(keypoints_2d[None])[0]
