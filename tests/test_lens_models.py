@@ -11,7 +11,7 @@ from conftest import shared_dir
 from posecontract.layouts import H36M_17
 from vp3dkeras import camera
 from vp3dkeras.cameras_file import main as cameras_file_main
-from vp3dkeras.data.calibration import cameras_from_calibration, load_calibration
+from vp3dkeras.data.published_cameras import cameras_from_calibration, load_calibration
 from vp3dkeras.data.codec import PoseCodec
 from vp3dkeras.data.vp3d_format import open_vp3d, restricted_load_npz
 

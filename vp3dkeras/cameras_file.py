@@ -3,9 +3,9 @@
     python -m vp3dkeras.cameras_file CALIBRATION OUT [--name NAME]
 
 CALIBRATION: a shipped calibration (`h36m`: Human3.6M; `humaneva15`: HumanEva-I) or a
-calibration JSON in the form `vp3dkeras.data.calibration` documents (intrinsics per camera,
-extrinsics per subject as a quaternion + camera centre or as R + T, the lens model and the
-length unit). OUT: a folder (the file is named `data_cameras_<name>.json`, name defaulting to
+calibration JSON in the form `vp3dkeras.data.published_cameras` documents (intrinsics per
+camera, extrinsics per subject as a quaternion + camera centre or as R + T, the lens model
+and the length unit). OUT: a folder (the file is named `data_cameras_<name>.json`, name defaulting to
 the calibration's) or a `.json` path. The file says which lens model its distortion
 coefficients follow; training and the semi-supervised projection use that model.
 """
@@ -16,8 +16,8 @@ import pathlib
 import sys
 from typing import Optional, Sequence
 
-from vp3dkeras.data.calibration import (load_calibration, shipped_calibrations,
-                                        write_cameras_file)
+from vp3dkeras.data.published_cameras import (load_calibration, shipped_calibrations,
+                                              write_cameras_file)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

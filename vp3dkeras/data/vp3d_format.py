@@ -14,7 +14,7 @@
 
 VideoPose3D keeps Human3.6M's and HumanEva-I's cameras in its code, so its files come without
 a cameras file. When the folder has none, the calibration shipped for the dataset name
-(`vp3dkeras.data.calibration`: `h36m`, `humaneva15`) is used.
+(`vp3dkeras.data.published_cameras`: `h36m`, `humaneva15`) is used.
 
 The nested dicts are stored as 0-d object arrays, i.e. pickles. Files from elsewhere are read
 with `restricted_load_npz`, whose unpickler only rebuilds dicts, lists, strings, numbers and
@@ -37,8 +37,8 @@ from typing import Dict, Optional, Sequence as Seq, Tuple
 import numpy as np
 
 from vp3dkeras.camera import check_lens_model
-from vp3dkeras.data.calibration import (CALIBRATIONS_DIR, cameras_from_calibration,
-                                        load_calibration, shipped_calibrations)
+from vp3dkeras.data.published_cameras import (CALIBRATIONS_DIR, cameras_from_calibration,
+                                              load_calibration, shipped_calibrations)
 from vp3dkeras.data.codec import PoseCodec, load_layout
 from vp3dkeras.data.sequences import Sequence, SequenceRef, SequenceSource, make_sequence
 from posecontract.layouts import H36M_17, HUMANEVA_15, JointLayout

@@ -1,4 +1,4 @@
-"""Published camera calibrations -> our cameras format (`data_cameras_<name>.json`).
+"""Published camera calibrations (Human3.6M, HumanEva-I, ...) -> our cameras format.
 
 A calibration JSON (`calibrations/<name>.json` ships Human3.6M's and HumanEva-I's) holds:
 
