@@ -123,13 +123,8 @@ class Track:
 
 def format_frames(frames: Sequence[int]) -> str:
     """[3, 12, 13, 14] -> "3, 12-14"."""
-    runs: List[List[int]] = []
-    for frame in sorted(int(f) for f in frames):
-        if runs and frame == runs[-1][1] + 1:
-            runs[-1][1] = frame
-        else:
-            runs.append([frame, frame])
-    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+    return ", ".join(str(a) if a == b else f"{a}-{b}"
+                     for a, b in _runs(sorted(int(f) for f in frames)))
 
 
 # -- filling ---------------------------------------------------------------------------------
@@ -175,6 +170,7 @@ def fill_missing(keypoints, scores, frames, path, max_gap: Optional[int] = None)
 
 
 def _runs(indices) -> List[Tuple[int, int]]:
+    """Sorted integers -> (first, last) of each run of consecutive ones."""
     runs: List[List[int]] = []
     for i in indices:
         if runs and i == runs[-1][1] + 1:
