@@ -130,7 +130,8 @@ def test_openpose_folders_map_to_coco17(tmp_path, layout):
             flat = np.asarray(people[0]["pose_keypoints_2d"]).reshape(-1, 3)
             flat[4] = 0  # the right wrist in both formats
             people[0]["pose_keypoints_2d"] = flat.ravel().tolist()
-        (tmp_path / f"walk_{t:012d}_keypoints.json").write_text(
+        name = f"walk_{t:012d}" if layout == "body25" else f"frame{t:04d}"  # video / images
+        (tmp_path / f"{name}_keypoints.json").write_text(
             json.dumps({"version": 1.3, "people": people}))
     result = read_track(tmp_path)
     assert result.source == "openpose" and result.layout == "coco17"

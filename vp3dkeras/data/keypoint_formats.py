@@ -371,7 +371,7 @@ def read_mmpose(path, data: list, max_gap=None) -> Track:
     return _assemble(_best_per_frame(candidates), path, "mmpose", None, None, max_gap)
 
 
-_OPENPOSE_NAME = re.compile(r"_(\d+)_keypoints\.json$")
+_OPENPOSE_NAME = re.compile(r"(\d+)_keypoints\.json$")
 
 
 def read_openpose(path, max_gap=None) -> Track:
