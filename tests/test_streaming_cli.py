@@ -78,30 +78,52 @@ def test_stdin_json_lines_stream_with_a_reset(causal_model, offline_poses, tmp_p
 
 def test_a_bad_stdin_line_is_a_one_line_error(causal_model, monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO('[[1, 2]]\n{"keypoints": "oops"}\n'))
-    with pytest.raises(SystemExit, match=r"^stdin line 1: COCO-17 keypoints must be"):
-        stream.main([str(causal_model[1]), "--stdin", *SIZE])
+    assert stream.main([str(causal_model[1]), "--stdin", *SIZE]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: stdin line 1: a coco17 frame must be (17, 2) keypoints, got (1, 2)")
     monkeypatch.setattr("sys.stdin", io.StringIO("not json\n"))
-    with pytest.raises(SystemExit, match=r"^stdin line 1: Expecting value"):
-        stream.main([str(causal_model[1]), "--stdin", *SIZE])
+    assert stream.main([str(causal_model[1]), "--stdin", *SIZE]) == 2
+    assert capsys.readouterr().err.startswith("error: stdin line 1: Expecting value")
 
 
-def test_missing_keypoints_hold_their_last_position(causal_model, tmp_path):
-    out = tmp_path / "nan.npz"
+def test_a_file_with_nan_frames_streams_as_infer_lifts_it(causal_model, tmp_path):
+    offline, streamed = tmp_path / "offline.npz", tmp_path / "streamed.npz"
+    assert infer.main([str(causal_model[1]), "--keypoints", str(NAN_TRACK),
+                       "--out", str(offline)]) == 0
     assert stream.main([str(causal_model[1]), "--keypoints", str(NAN_TRACK),
-                        "--out", str(out)]) == 0
-    result = np.load(out)
+                        "--out", str(streamed)]) == 0
+    result = np.load(streamed)
     assert np.isfinite(result["poses_3d"]).all()
-    for frame in (12, 13, 14):  # NaN in the file: frame 11's keypoints are held
-        np.testing.assert_array_equal(result["keypoints_2d"][frame], result["keypoints_2d"][11])
+    assert result["interpolated_frames"].tolist() == [12, 13, 14]  # the reader fills them
+    np.testing.assert_allclose(result["poses_3d"], np.load(offline)["poses_3d"], rtol=0,
+                               atol=1e-5)
 
 
-def test_a_symmetric_model_is_refused_in_one_line(tmp_path):
+def test_live_keypoints_missing_or_below_min_score_are_held(causal_model):
+    from vp3dkeras.stream_pool import load_stream_pool
+
+    pool, _ = load_stream_pool(causal_model[1])
+    streamer = stream.TrackStreamer(pool, 640, 480, layout="h36m17", min_score=0.5)
+    first = np.random.default_rng(5).uniform(100, 400, (17, 2)).astype("float32")
+    assert streamer.lift(first)[0] is not None
+    second = first + 10
+    second[3] = np.nan          # not found
+    scores = np.ones(17, "float32")
+    scores[5] = 0.1             # unsure
+    held = streamer.prepare(second, scores)
+    np.testing.assert_array_equal(held[[3, 5]], first[[3, 5]])
+    np.testing.assert_array_equal(np.delete(held, [3, 5], 0), np.delete(second, [3, 5], 0))
+
+
+def test_a_symmetric_model_is_refused_in_one_line(tmp_path, capsys):
     path = tmp_path / "symmetric.keras"
     model = TemporalModel(17, 2, 17, (3, 3), channels=8)
     model.build((None, None, 17, 2))
     model.save(path)
-    with pytest.raises(SystemExit, match=r"symmetric.keras: only a causal TemporalModel"):
-        stream.main([str(path), "--keypoints", str(COCO_TRACK), *SIZE])
+    assert stream.main([str(path), "--keypoints", str(COCO_TRACK), *SIZE]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {path}: only a causal TemporalModel can be streamed (its outputs use no "
+        f"future frames); this model is symmetric")
 
 
 def test_the_command_pipes_json_lines(causal_model, offline_poses):
@@ -120,6 +142,18 @@ def test_the_command_pipes_json_lines(causal_model, offline_poses):
     records = [json.loads(line) for line in result.stdout.splitlines()]
     poses = np.array([r["poses_3d"] for r in records], np.float32)
     np.testing.assert_allclose(poses, offline_poses["poses_3d"][:5], rtol=0, atol=2e-5)
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1].startswith("stdin line 6: ")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: stdin line 6: ")
     assert "Traceback" not in result.stderr
+
+
+def test_a_coco_input_model_streams_as_infer_lifts_it(causal_model, tmp_path):
+    """VideoPose3D's in-the-wild convention: COCO-17 2D in, Human3.6M-17 3D out."""
+    flags = ["--keypoints", str(COCO_TRACK), *SIZE, "--keypoints-in", "coco17"]
+    offline, streamed = tmp_path / "offline.npz", tmp_path / "streamed.npz"
+    assert infer.main([str(causal_model[1]), *flags, "--out", str(offline)]) == 0
+    assert stream.main([str(causal_model[1]), *flags, "--out", str(streamed)]) == 0
+    np.testing.assert_allclose(np.load(streamed)["poses_3d"], np.load(offline)["poses_3d"],
+                               rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(np.load(streamed)["keypoints_2d"],
+                                  np.load(offline)["keypoints_2d"])
