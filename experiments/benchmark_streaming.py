@@ -119,7 +119,8 @@ def benchmark(frames: int, channels: int, steps: int, rng) -> dict:
 
 COLUMNS = [("frames", "frames", "{:d}"), ("channels", "channels", "{:d}"),
            ("weight_mb", "weights MB", "{:.1f}"), ("p50_ms", "p50 ms", "{:.2f}"),
-           ("p99_ms", "p99 ms", "{:.2f}"), ("cpu_ms", "CPU ms", "{:.2f}"), ("fps_1", "fps 1 stream", "{:.0f}"),
+           ("p99_ms", "p99 ms", "{:.2f}"), ("cpu_ms", "CPU ms", "{:.2f}"),
+           ("fps_1", "fps 1 stream", "{:.0f}"),
            ("fps_8", "fps 8 streams", "{:.0f}"), ("fps_64", "fps 64 streams", "{:.0f}"),
            ("naive_ms", "sliding window ms", "{:.2f}"), ("speedup", "speed-up", "{:.1f}x"),
            ("twin_ms", "strided twin ms", "{:.2f}"), ("speedup_twin", "speed-up vs twin",
@@ -157,7 +158,8 @@ def main() -> None:
             print(table(rows[-1:]).splitlines()[-1], flush=True)
     header = (f"{os.cpu_count()} CPUs, load average {load_before[0]:.1f} before and "
               f"{os.getloadavg()[0]:.1f} after; memory bandwidth: NumPy copy (read + write), "
-              f"best of 5, before each model; TensorFlow {tf.__version__}, XLA step, intra-op threads "
+              f"best of 5, before each model; TensorFlow {tf.__version__}, XLA step, "
+              f"intra-op threads "
               f"{args.threads or os.cpu_count()}")
     report = header + "\n\n" + table(rows)
     print("\n" + report)
