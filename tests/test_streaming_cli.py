@@ -81,6 +81,11 @@ def test_a_bad_stdin_line_is_a_one_line_error(causal_model, monkeypatch, capsys)
     assert stream.main([str(causal_model[1]), "--stdin", *SIZE]) == 2
     assert capsys.readouterr().err.strip() == (
         "error: stdin line 1: a coco17 frame must be (17, 2) keypoints, got (1, 2)")
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(
+        {"keypoints": [[1, 2]] * 17, "scores": [1] * 16}) + "\n"))
+    assert stream.main([str(causal_model[1]), "--stdin", *SIZE]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: stdin line 1: a coco17 frame needs 17 scores, got (16,)")
     monkeypatch.setattr("sys.stdin", io.StringIO("not json\n"))
     assert stream.main([str(causal_model[1]), "--stdin", *SIZE]) == 2
     assert capsys.readouterr().err.startswith("error: stdin line 1: Expecting value")

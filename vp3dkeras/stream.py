@@ -96,7 +96,12 @@ class TrackStreamer:
         if keypoints.shape != (expected, 2):
             raise ValueError(f"a {self.layout} frame must be ({expected}, 2) keypoints, got "
                              f"{keypoints.shape}")
-        scores = None if scores is None else np.asarray(scores, np.float32)[None]
+        if scores is not None:
+            scores = np.asarray(scores, np.float32)
+            if scores.shape != (expected,):
+                raise ValueError(f"a {self.layout} frame needs {expected} scores, got "
+                                 f"{scores.shape}")
+            scores = scores[None]
         keypoints, scores = to_model_input(keypoints[None], scores, self.layout,
                                            self.keypoints_in)
         keypoints = keypoints[0]
