@@ -162,3 +162,21 @@ def test_a_coco_input_model_streams_as_infer_lifts_it(causal_model, tmp_path):
                                rtol=0, atol=1e-5)
     np.testing.assert_array_equal(np.load(streamed)["keypoints_2d"],
                                   np.load(offline)["keypoints_2d"])
+
+
+def test_stdin_serves_several_streams_each_with_its_own_past(causal_model, offline_poses,
+                                                             monkeypatch, capsys):
+    detections = json.loads(COCO_TRACK.read_text())
+    lines = []
+    for t, detection in enumerate(detections):  # camera "b" joins at frame 10
+        lines.append(json.dumps({"stream": "a", "keypoints": detection["keypoints"]}))
+        if t >= 10:
+            lines.append(json.dumps({"stream": "b", "keypoints": detections[t - 10]["keypoints"]}))
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
+    assert stream.main([str(causal_model[1]), "--stdin", *SIZE]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    for name, count in (("a", 40), ("b", 30)):
+        mine = [r for r in records if r["stream"] == name]
+        assert [r["frame"] for r in mine] == list(range(count))
+        np.testing.assert_allclose(np.array([r["poses_3d"] for r in mine], np.float32),
+                                   offline_poses["poses_3d"][:count], rtol=0, atol=2e-5)

@@ -29,9 +29,11 @@ pixels; `frames`, `interpolated_frames` (as `vp3dkeras.infer`), `joint_names`,
 
 `--stdin` reads one JSON object per line, {"keypoints": [[x, y] or [x, y, score], ...]}
 (or a flat [x, y, score, ...] list, or the bare nested list) in the `--layout` convention
-(default coco17), with an optional "scores" list and `"reset": true` to start a new person;
-it writes one JSON line per frame to standard output, {"frame": i, "poses_3d": [[x, y, z],
-...] or null, "latency_ms": ...}, flushed at once.
+(default coco17), with an optional "scores" list, `"reset": true` to start a new person, and
+`"stream": ID` (a string or integer) for one of several cameras or people served by the
+same process, each with its own state (lines without it form one default stream). It writes
+one JSON line per frame to standard output, {"stream": ID (if given), "frame": i (counted
+per stream), "poses_3d": [[x, y, z], ...] or null, "latency_ms": ...}, flushed at once.
 
 Unreadable input is one line naming the file (or the stdin line) on standard error, exit 2.
 """
@@ -43,7 +45,7 @@ import os
 import pathlib
 import sys
 import time
-from typing import Optional, Sequence
+from typing import Callable, Dict, Hashable, Optional, Sequence
 
 import numpy as np
 
@@ -149,11 +151,15 @@ def stream_track(streamer: TrackStreamer, keypoints, scores=None):
 
 
 def _parse_line(line: str, number: int):
-    """(keypoints (J, 2), scores (J,) or None, reset flag) of one JSON line."""
+    """(keypoints (J, 2), scores (J,) or None, stream id or None, reset flag) of one line."""
     try:
         data = json.loads(line)
+        stream_id = None
         if isinstance(data, dict):
             points, scores, reset = data["keypoints"], data.get("scores"), data.get("reset")
+            stream_id = data.get("stream")
+            if stream_id is not None and not isinstance(stream_id, (str, int)):
+                raise ValueError(f"stream must be a string or an integer, got {stream_id!r}")
         else:
             points, scores, reset = data, None, False
         points = np.asarray(points, np.float32)
@@ -163,32 +169,43 @@ def _parse_line(line: str, number: int):
             raise ValueError(f"keypoints must be (J, 2) or (J, 3), got {points.shape}")
         if points.shape[1] == 3 and scores is None:
             scores = points[:, 2]
-        return points[:, :2], None if scores is None else np.asarray(scores, np.float32), bool(
-            reset)
+        scores = None if scores is None else np.asarray(scores, np.float32)
+        return points[:, :2], scores, stream_id, bool(reset)
     except (ValueError, KeyError, TypeError) as error:
         raise ValueError(f"stdin line {number}: {error}") from None
 
 
-def serve_stdin(streamer: TrackStreamer, lines, out) -> int:
-    """Lifts JSON lines as they come (see the module docstring); returns frames lifted."""
-    frame = lifted = 0
+def serve_stdin(make_streamer: Callable[[Hashable], TrackStreamer], lines, out) -> int:
+    """Lifts JSON lines as they come (see the module docstring); returns frames lifted.
+
+    make_streamer(stream id) opens the `TrackStreamer` of a stream the first time a line
+    names it (lines without "stream" belong to one default stream)."""
+    streamers: Dict[Hashable, TrackStreamer] = {}
+    frames: Dict[Hashable, int] = {}
+    lifted = 0
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        points, scores, reset = _parse_line(line, number)
-        if reset:
-            streamer.reset()
+        points, scores, stream_id, reset = _parse_line(line, number)
+        if stream_id not in streamers:
+            streamers[stream_id] = make_streamer(
+                "track" if stream_id is None else ("stream", stream_id))
+            frames[stream_id] = 0
+        elif reset:
+            streamers[stream_id].reset()
         start = time.perf_counter()
         try:
-            pose, _ = streamer.lift(points, scores)
+            pose, _ = streamers[stream_id].lift(points, scores)
         except ValueError as error:
             raise ValueError(f"stdin line {number}: {error}") from None
         latency = (time.perf_counter() - start) * 1e3
-        record = {"frame": frame, "poses_3d": None if pose is None else
-                  np.round(pose.astype(np.float64), 5).tolist(), "latency_ms": round(latency, 3)}
+        record = {} if stream_id is None else {"stream": stream_id}
+        record.update({"frame": frames[stream_id], "poses_3d": None if pose is None else
+                       np.round(pose.astype(np.float64), 5).tolist(),
+                       "latency_ms": round(latency, 3)})
         out.write(json.dumps(record) + "\n")
         out.flush()
-        frame += 1
+        frames[stream_id] += 1
         lifted += pose is not None
     return lifted
 
@@ -270,14 +287,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       f"{keypoints_out} has {load_layout(keypoints_out).num_joints}; pass "
                       f"--keypoints-out")
     layout = args.layout or (track.layout if track is not None else COCO_17.name)
+
+    def make_streamer(name="track"):
+        return TrackStreamer(pool, float(width), float(height), layout, args.min_score,
+                             args.flip_tta, keypoints_in, keypoints_out, name=name)
+
     try:
-        streamer = TrackStreamer(pool, float(width), float(height), layout, args.min_score,
-                                 args.flip_tta, keypoints_in, keypoints_out)
+        streamer = make_streamer()
     except ValueError as error:
         return _error(f"{args.keypoints or 'stdin'}: {error}")
     if args.stdin:
         try:
-            lifted = serve_stdin(streamer, sys.stdin, sys.stdout)
+            lifted = serve_stdin(lambda name: streamer if name == "track" else
+                                 make_streamer(name), sys.stdin, sys.stdout)
         except ValueError as error:
             return _error(str(error))
         print(f"{lifted} frames lifted", file=sys.stderr)
