@@ -143,6 +143,17 @@ def missing_feature(row: dict, config: dict):
     return None
 
 
+def _real_options(real: dict) -> list:
+    """Data options of the real set: its file name and 2D source, and for a set without
+    cameras (file or shipped calibration) the image size and `--estimate-cameras`."""
+    options = ["--vp3d-name", real["vp3d_name"], "--keypoints", real["keypoints"]]
+    if real.get("image_size"):
+        options += ["--image-size", real["image_size"]]
+    if real.get("estimate_cameras"):
+        options.append("--estimate-cameras")
+    return options
+
+
 def train_row(row: dict, config: dict, datasets: dict, run_dir: pathlib.Path,
               logs: pathlib.Path) -> None:
     summary = run_dir / "summary.json"
@@ -153,9 +164,7 @@ def train_row(row: dict, config: dict, datasets: dict, run_dir: pathlib.Path,
     else:
         real = config["real"]
         if row["train_on"] == "real":
-            data = ["--dataset", real["dataset"], "--split", real["split"],
-                    "--vp3d-name", real["vp3d_name"], "--keypoints", real["keypoints"],
-                    "--image-size", real["image_size"], "--estimate-cameras"]
+            data = ["--dataset", real["dataset"], "--split", real["split"], *_real_options(real)]
         else:
             data = ["--dataset", datasets[row["train_on"]], "--split", "random"]
         if row.get("joints"):
@@ -179,8 +188,7 @@ def evaluate_row(run_dir: pathlib.Path, evaluation: dict, config: dict,
         real = config["real"]
         command = [sys.executable, "-m", "vp3dkeras.evaluate", run_dir,
                    "--dataset", real["dataset"], "--split", real["split"],
-                   "--vp3d-name", real["vp3d_name"], "--keypoints", real["keypoints"],
-                   "--image-size", real["image_size"], "--estimate-cameras", "--name", name]
+                   *_real_options(real), "--name", name]
         if evaluation.get("noise_2d", "off") == "on":
             command += ["--noise-2d", "on", "--noise-2d-level",
                         str(evaluation.get("noise_2d_level", 1)),
@@ -201,8 +209,11 @@ def write_tables(results: list, config: dict, out: pathlib.Path, skipped=()) -> 
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     lines = [f"# Sim-to-real: {config['name']}", "",
              f"Real set: `{config['real']['dataset']}` ({config['real']['vp3d_name']}), "
-             f"split `{config['real']['split']}`; cameras estimated from the ground-truth 2D "
-             f"when the folder has no cameras file. Training options: "
+             f"split `{config['real']['split']}`; cameras: "
+             + ("estimated from the ground-truth 2D (`--estimate-cameras`)"
+                if config["real"].get("estimate_cameras") else
+                "the folder's cameras file or the calibration shipped for the set")
+             + ". Training options: "
              f"`{' '.join(config['training'])}`. mm; PCK in %; flip TTA.", "",
              "| row | 2D at test | train min | P1 | P2 | P3 | MPJVE | PCK150 | bone err | "
              "P1 / real P1 |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]

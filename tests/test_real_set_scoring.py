@@ -11,6 +11,7 @@ from conftest import shared_dir
 from posecontract.layouts import H36M_17, HUMANEVA_15
 from vp3dkeras.data import open_split
 from vp3dkeras.data.calibration import decompose_projection, estimate_cameras, projection_matrix
+from vp3dkeras.data.published_cameras import cameras_from_calibration, load_calibration
 from vp3dkeras.data.joint_subset import JointSubsetSource
 from vp3dkeras.data.sources import parse_subject_split
 from vp3dkeras.data.vp3d_format import restricted_load_npz
@@ -21,7 +22,7 @@ from vp3dkeras.train import main as train_main, parse_image_size
 HUMANEVA_SUBJECTS = ["Train/S1", "Train/S2", "Train/S3", "Validate/S1", "Validate/S2",
                      "Validate/S3"]
 HUMANEVA_SPLIT = "subjects:Train/S1,Train/S2,Train/S3/Validate/S1,Validate/S2,Validate/S3"
-HUMANEVA_OPTIONS = ["--vp3d-name", "humaneva15", "--image-size", "640x480"]
+HUMANEVA_OPTIONS = ["--vp3d-name", "humaneva15"]
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,17 @@ def test_dlt_recovers_a_known_camera():
         projection_matrix(world[:5], pixels[:5])
 
 
-def test_humaneva_cameras_estimated_from_ground_truth_2d(humaneva_dir):
+@pytest.fixture
+def unnamed_humaneva(humaneva_dir, tmp_path):
+    """HumanEva-I under a name no calibration ships for: cameras must come from elsewhere."""
+    folder = tmp_path / "he"
+    folder.mkdir()
+    (folder / "data_3d_he.npz").symlink_to(humaneva_dir / "data_3d_humaneva15.npz")
+    (folder / "data_2d_he_gt.npz").symlink_to(humaneva_dir / "data_2d_humaneva15_gt.npz")
+    return folder
+
+
+def test_humaneva_cameras_estimated_from_ground_truth_2d(humaneva_dir, unnamed_humaneva):
     positions_3d = restricted_load_npz(humaneva_dir / "data_3d_humaneva15.npz")["positions_3d"]
     positions_2d = restricted_load_npz(humaneva_dir / "data_2d_humaneva15_gt.npz")["positions_2d"]
     cameras, report = estimate_cameras(positions_3d, positions_2d, (640, 480))
@@ -82,9 +93,20 @@ def test_humaneva_cameras_estimated_from_ground_truth_2d(humaneva_dir):
         assert np.linalg.det(rotation) == pytest.approx(1.0)
         fx, fy = entry["intrinsics"][:2]
         assert 650 < fx < 800 and abs(fx - fy) < 10  # HumanEva-I's 640x480 colour cameras
+    # Near the published calibration (shipped with the package), not on it: the linear fit
+    # without distortion trades pose against lens.
+    published = cameras_from_calibration(load_calibration("humaneva15"))
+    for subject, entries in cameras.items():
+        for estimated, truth in zip(entries, published[subject]):
+            relative = np.array(estimated["rotation"]) @ np.array(truth["rotation"]).T
+            angle = np.degrees(np.arccos(np.clip((np.trace(relative) - 1) / 2, -1, 1)))
+            assert angle < 6.0
+            assert np.linalg.norm(np.subtract(estimated["translation"],
+                                              truth["translation"])) < 0.5
     # Every camera-space target lies in front of its camera, a few metres away.
-    train, test = open_split(humaneva_dir, HUMANEVA_SPLIT, vp3d_name="humaneva15",
-                             image_size=[640, 480], estimate_cameras=True)
+    with pytest.warns(UserWarning, match="cameras estimated"):
+        train, test = open_split(unnamed_humaneva, HUMANEVA_SPLIT, image_size=[640, 480],
+                                 estimate_cameras=True)
     assert {r.subject for r in train.refs} == set(HUMANEVA_SUBJECTS[:3])
     assert {r.subject for r in test.refs} == set(HUMANEVA_SUBJECTS[3:])
     depths = np.concatenate([test.load(i).trajectory[:, 2] for i in range(len(test))])
@@ -117,7 +139,8 @@ def test_joint_subset_picks_joints_by_name(tiny_synth_dataset):
 
 
 def test_run_scored_on_humaneva_on_the_joints_it_shares(tiny_synth_dataset, tiny_run,
-                                                       humaneva_dir, tmp_path, capsys):
+                                                       humaneva_dir, unnamed_humaneva,
+                                                       tmp_path, capsys):
     run = tmp_path / "he15"
     assert train_main(["--dataset", str(tiny_synth_dataset), "--split", "actor_out_hdm05_mm",
                        "--joints", "humaneva15", "--filter-widths", "3,3", "--channels", "8",
@@ -125,12 +148,17 @@ def test_run_scored_on_humaneva_on_the_joints_it_shares(tiny_synth_dataset, tiny
                        "--noise-2d", "on", "--out", str(run), "--quiet"]) == 0
     config = json.loads((run / "config.json").read_text())
     assert config["joints"] == "humaneva15" and config["noise_2d"] == "on"
-    # No cameras file: refused with a one-line hint unless the cameras are estimated.
+    # No cameras file and no shipped calibration: refused with a one-line hint unless the
+    # cameras are estimated.
     with pytest.raises(SystemExit, match="--estimate-cameras"):
-        evaluate_main([str(run), "--dataset", str(humaneva_dir), "--split", HUMANEVA_SPLIT,
-                       *HUMANEVA_OPTIONS])
+        evaluate_main([str(run), "--dataset", str(unnamed_humaneva), "--split", HUMANEVA_SPLIT,
+                       "--image-size", "640x480"])
+    assert evaluate_main([str(run), "--dataset", str(unnamed_humaneva), "--split",
+                          HUMANEVA_SPLIT, "--image-size", "640x480", "--estimate-cameras",
+                          "--name", "estimated"]) == 0
+    # HumanEva-I itself: its published calibration ships with the package.
     assert evaluate_main([str(run), "--dataset", str(humaneva_dir), "--split", HUMANEVA_SPLIT,
-                          *HUMANEVA_OPTIONS, "--estimate-cameras"]) == 0
+                          *HUMANEVA_OPTIONS]) == 0
     clean = json.loads((run / "eval_humaneva_subjects_Train_S1_Train_S2_Train_S3_Validate_S1_"
                                "Validate_S2_Validate_S3_test.json").read_text())
     assert clean["num_sequences"] == 126 and clean["num_frames"] == 14544
@@ -139,15 +167,18 @@ def test_run_scored_on_humaneva_on_the_joints_it_shares(tiny_synth_dataset, tiny
     assert len(clean["bones"]["per_bone"]) == 14 and clean["bones"]["error"] > 0
     assert "joints" not in clean  # the run's joints are the data's: nothing to say
     assert evaluate_main([str(run), "--dataset", str(humaneva_dir), "--split", HUMANEVA_SPLIT,
-                          *HUMANEVA_OPTIONS, "--estimate-cameras", "--noise-2d", "on",
+                          *HUMANEVA_OPTIONS, "--noise-2d", "on",
                           "--name", "noisy"]) == 0
     noisy = json.loads((run / "eval_noisy.json").read_text())
     assert noisy["noise_2d"] == "on" and noisy["metrics"]["P1"] != clean["metrics"]["P1"]
+    estimated = json.loads((run / "eval_estimated.json").read_text())
+    assert estimated["num_frames"] == clean["num_frames"]
+    assert estimated["metrics"]["P1"] != clean["metrics"]["P1"]  # other cameras, other targets
 
     # A 17-joint Human3.6M-layout run reads spine and neck/nose, which HumanEva lacks.
     with pytest.raises(SystemExit, match=r"\['spine', 'neck_nose'\].*cannot be scored"):
         evaluate_main([str(tiny_run), "--dataset", str(humaneva_dir), "--split",
-                       HUMANEVA_SPLIT, *HUMANEVA_OPTIONS, "--estimate-cameras"])
+                       HUMANEVA_SPLIT, *HUMANEVA_OPTIONS])
     # A humaneva15 run scored on 17-joint synthetic data: the 15 shared joints, said so.
     assert evaluate_main([str(run), "--dataset", str(tiny_synth_dataset), "--split",
                           "actor_out_hdm05_mm", "--name", "synth17"]) == 0
