@@ -72,7 +72,24 @@ HUMANEVA_15 = JointLayout(
             "wrist": (4, 7), "knee": (9, 12), "ankle": (10, 13)},
 )
 
-LAYOUTS = {layout.name: layout for layout in (H36M_17, HUMANEVA_15)}
+#: Today's joints (the Acclaim skeleton's joint centres) in Human3.6M's order, so that a
+#: dataset can hold them beside Human3.6M's own definitions (`posecontract.conventions`).
+ACCLAIM_17 = dataclasses.replace(H36M_17, name="acclaim17")
+
+#: COCO's 17 keypoints in COCO order (Lin et al. 2014). COCO has no kinematic tree; the
+#: parents chain the face to the nose and the limbs to the shoulders and hips, with the
+#: hips hanging from the shoulders, so every keypoint has a path to the nose (root).
+COCO_17 = JointLayout(
+    name="coco17",
+    names=("nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_shoulder", "r_shoulder", "l_elbow",
+           "r_elbow", "l_wrist", "r_wrist", "l_hip", "r_hip", "l_knee", "r_knee", "l_ankle",
+           "r_ankle"),
+    parents=(-1, 0, 0, 1, 2, 0, 0, 5, 6, 7, 8, 5, 6, 11, 12, 13, 14),
+    groups={"hip": (11, 12), "shoulder": (5, 6), "head": (0, 1, 2, 3, 4), "elbow": (7, 8),
+            "wrist": (9, 10), "knee": (13, 14), "ankle": (15, 16)},
+)
+
+LAYOUTS = {layout.name: layout for layout in (H36M_17, HUMANEVA_15, ACCLAIM_17, COCO_17)}
 
 
 def get_layout(name: str) -> JointLayout:
