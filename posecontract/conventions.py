@@ -246,6 +246,11 @@ def _h36m_definitions() -> Dict[str, Definition]:
     # joints (29-52 mm) is a mean asymmetry of the recordings and is not reproduced.
     # Spine: Human3.6M's pelvis->spine bone is 233 mm (mean bone lengths of its 17-joint
     # skeleton, as in VideoPose3D's H36M skeleton), straight above the pelvis.
+    # Thorax, neck/nose and head hang from nearby landmarks on the same bone (so torso and
+    # head proportions carry over); their offsets were set with
+    # `experiments/convention_geometry.py --calibrate` on real CMU walks retargeted onto the
+    # built-in avatars, to put the means on the targets. Human3.6M's means include sitting
+    # and bending actions, so in an upright pose these points may sit a little forward.
     origin = "pelvis_centre"
     return {
         "hip": Landmark("pelvis_centre"),
@@ -254,9 +259,9 @@ def _h36m_definitions() -> Dict[str, Definition]:
         "r_knee": Joint("r_knee"), "l_knee": Joint("l_knee"),
         "r_ankle": Joint("r_ankle"), "l_ankle": Joint("l_ankle"),
         "spine": BonePoint("abdomen", _mm(0, 0, 233), origin),
-        "thorax": BonePoint("chest", _mm(0, 0, 478), origin),
-        "neck_nose": BonePoint("head", _mm(0, 82, 549), origin),
-        "head": BonePoint("head", _mm(0, 38, 640), origin),
+        "thorax": BonePoint("chest", _mm(0, 32, -63), "neck_base"),
+        "neck_nose": BonePoint("head", _mm(0, 81, -88), "chin"),
+        "head": BonePoint("head", _mm(0, -13, -70), "nose"),
         "l_shoulder": Joint("l_shoulder"), "r_shoulder": Joint("r_shoulder"),
         "l_elbow": Joint("l_elbow"), "r_elbow": Joint("r_elbow"),
         "l_wrist": Joint("l_wrist"), "r_wrist": Joint("r_wrist"),
@@ -265,23 +270,27 @@ def _h36m_definitions() -> Dict[str, Definition]:
 
 def _humaneva_definitions() -> Dict[str, Definition]:
     # Targets: mean positions of HumanEva-I's 15 joints in its pelvis frame (x towards the
-    # right hip, z up towards the thorax), measured on all Train/ and Validate/ chunks of
-    # ../shared/real/humaneva/data_3d_humaneva15.npz (9,577 frames): hips (+-47, 50, -4) mm,
-    # thorax (7, 0, 482), head (32, 20, 741), shoulders (+-172, -35, 462). Its pelvis lies
-    # 50 mm behind the mid-hip point and its hips are 94 mm apart, narrower than the femoral
-    # heads.
+    # right hip, z up towards the thorax), measured on the Train/ chunks of
+    # ../shared/real/humaneva/data_3d_humaneva15.npz (4,729 frames; Validate/ is kept for
+    # checking, experiments/convention_geometry.py): hips (+-47, 50, -4) mm, thorax
+    # (6, 0, 480), head (28, 20, 721), shoulders (-155, -41, 474) and (190, -28, 448). Its
+    # pelvis lies 50 mm behind the mid-hip point, its hips are 94 mm apart (narrower than the
+    # femoral heads) and its shoulders about 100 mm below the glenohumeral centres. Offsets
+    # were set with `experiments/convention_geometry.py --calibrate` on real CMU walks
+    # retargeted onto the built-in avatars.
     origin = "pelvis_centre"
     return {
         "hip": BonePoint("pelvis", _mm(0, -50, 4), origin),
-        "thorax": BonePoint("chest", _mm(0, -50, 486), origin),
-        "l_shoulder": Joint("l_shoulder"), "r_shoulder": Joint("r_shoulder"),
+        "thorax": BonePoint("chest", _mm(0, -18, -59), "neck_base"),
         "l_elbow": Joint("l_elbow"), "r_elbow": Joint("r_elbow"),
         "l_wrist": Joint("l_wrist"), "r_wrist": Joint("r_wrist"),
         "l_hip": BonePoint("pelvis", _mm(-47, 0, 0), origin),
         "r_hip": BonePoint("pelvis", _mm(47, 0, 0), origin),
         "l_knee": Joint("l_knee"), "r_knee": Joint("r_knee"),
         "l_ankle": Joint("l_ankle"), "r_ankle": Joint("r_ankle"),
-        "head": BonePoint("head", _mm(0, -30, 745), origin),
+        "head": BonePoint("head", _mm(0, 37, -152), "head_top"),
+        "l_shoulder": BonePoint("l_clavicle", _mm(0, -40, -118), "l_shoulder_centre"),
+        "r_shoulder": BonePoint("r_clavicle", _mm(0, -40, -118), "r_shoulder_centre"),
     }
 
 
@@ -336,8 +345,8 @@ BODY_FRAME_TARGETS: Dict[str, Dict[str, Tuple[float, float, float]]] = {
                "thorax": (0.0, 0.0, 0.478), "neck_nose": (0.0, 0.082, 0.549),
                "head": (0.0, 0.038, 0.640)},
     "humaneva15": {"r_hip": (0.047, 0.050, -0.004), "l_hip": (-0.047, 0.050, -0.004),
-                   "thorax": (0.007, 0.0, 0.482), "head": (0.032, 0.020, 0.741),
-                   "r_shoulder": (0.191, -0.028, 0.449), "l_shoulder": (-0.154, -0.041, 0.476)},
+                   "thorax": (0.006, 0.0, 0.480), "head": (0.028, 0.020, 0.721),
+                   "r_shoulder": (0.190, -0.028, 0.448), "l_shoulder": (-0.155, -0.041, 0.474)},
 }
 
 
