@@ -10,35 +10,63 @@ person's track in pixels; COCO-17 tracks (the default `--layout`) are converted 
 Human3.6M layout (see that module for the approximated joints). The image size (of the video
 the keypoints come from) is needed to normalise them; the file may carry it.
 
-Writes an npz with `poses_3d` (T, 17, 3) float32, metres, camera space (x right, y down,
-z forward) relative to the pelvis; `keypoints_2d` (T, 17, 2) the converted input in pixels;
-`joint_names` and `joint_parents`. `--png` draws one frame, `--gif` the whole sequence.
+A run directory's config.json names the keypoint conventions the model was trained with
+(`keypoints_in`, `keypoints_out`, see `vp3dkeras.train`); other models are taken as Human3.6M
+17 in and out. A track already in the model's input convention (e.g. COCO-17 for a model
+trained with `--keypoints-in coco17`) is fed as it is; a COCO-17 track for a Human3.6M-input
+model is converted as above.
+
+Writes an npz with `poses_3d` (T, J, 3) float32, metres, camera space (x right, y down,
+z forward) relative to the root, in the model's output convention; `keypoints_2d` (T, K, 2)
+the model's input in pixels; `joint_names` and `joint_parents` of the output.
+`--png` draws one frame, `--gif` the whole sequence.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import pathlib
 import sys
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
 from vp3dkeras.data.codec import PoseCodec
 from vp3dkeras.data.keypoint_formats import coco_to_h36m, fill_low_confidence, load_keypoints
 from vp3dkeras.inference import load_lifter, predict_poses
+from posecontract.conventions import get_convention
 from posecontract.layouts import H36M_17
 
 
+def model_conventions(model_path) -> Tuple[str, str]:
+    """(input, output) keypoint conventions of a model: from its run directory's config.json
+    (the directory itself, or the folder of a `.keras` file; `keypoints_in`,
+    `keypoints_out`), else Human3.6M-17 for both."""
+    model_path = pathlib.Path(model_path)
+    run_dir = model_path if model_path.is_dir() else model_path.parent
+    config_path = run_dir / "config.json"
+    config = {}
+    if config_path.is_file():
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    out = config.get("keypoints_out") or H36M_17.name
+    return config.get("keypoints_in") or out, out
+
+
 def lift_track(lifter, keypoints, scores, width: float, height: float, layout: str = "coco17",
-               min_score: Optional[float] = None, flip_tta: bool = True):
-    """(poses_3d (T, 17, 3) metres root-relative, keypoints (T, 17, 2) H36M-layout pixels)."""
-    if layout == "coco17":
-        keypoints, scores = coco_to_h36m(keypoints, scores)
-    elif layout != H36M_17.name:
-        raise ValueError(f"layout must be coco17 or {H36M_17.name}, got {layout!r}")
+               min_score: Optional[float] = None, flip_tta: bool = True,
+               keypoints_in: str = H36M_17.name, keypoints_out: str = H36M_17.name):
+    """(poses_3d (T, J, 3) metres root-relative in `keypoints_out`, keypoints (T, K, 2)
+    pixels in `keypoints_in`, the model's input). `layout`: the track's keypoints."""
+    if layout != keypoints_in:
+        if layout == "coco17" and keypoints_in == H36M_17.name:
+            keypoints, scores = coco_to_h36m(keypoints, scores)
+        else:
+            raise ValueError(f"the track is {layout}, the model takes {keypoints_in}: give a "
+                             f"{keypoints_in} track (or coco17 for an h36m17 model)")
     if scores is not None and min_score is not None:
         keypoints = fill_low_confidence(keypoints, scores, min_score)
-    codec = PoseCodec(H36M_17)
+    codec = PoseCodec(get_convention(keypoints_out).layout,
+                      input_layout=get_convention(keypoints_in).layout)
     poses = predict_poses(lifter, codec.normalize_2d(keypoints, (width, height)), codec,
                           flip_tta)
     return poses, keypoints
@@ -51,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="run directory, .keras file or SavedModel folder")
     parser.add_argument("--keypoints", type=pathlib.Path, required=True,
                         help="2D track (.npz or .json), pixels")
-    parser.add_argument("--layout", choices=["coco17", H36M_17.name], default=None,
+    parser.add_argument("--layout", choices=["coco17", H36M_17.name, "humaneva15", "acclaim17"],
+                        default=None,
                         help="keypoint layout of the file (default: the file's, else coco17)")
     parser.add_argument("--width", type=float, help="image width in pixels")
     parser.add_argument("--height", type=float, help="image height in pixels")
@@ -73,22 +102,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not width or not height:
         raise SystemExit("the image size is needed: pass --width and --height")
     layout = args.layout or info.get("layout", "coco17")
-    poses, keypoints_h36m = lift_track(load_lifter(args.model), keypoints, scores,
-                                       float(width), float(height), layout, args.min_score,
-                                       args.flip_tta)
+    keypoints_in, keypoints_out = model_conventions(args.model)
+    output_layout = get_convention(keypoints_out).layout
+    try:
+        poses, keypoints_in_px = lift_track(load_lifter(args.model), keypoints, scores,
+                                            float(width), float(height), layout,
+                                            args.min_score, args.flip_tta, keypoints_in,
+                                            keypoints_out)
+    except ValueError as error:
+        raise SystemExit(f"error: {args.keypoints}: {error}") from None
     out = args.out or args.keypoints.with_suffix(".poses3d.npz")
-    np.savez(out, poses_3d=poses, keypoints_2d=keypoints_h36m.astype(np.float32),
-             joint_names=np.array(H36M_17.names), joint_parents=np.array(H36M_17.parents))
+    np.savez(out, poses_3d=poses, keypoints_2d=keypoints_in_px.astype(np.float32),
+             joint_names=np.array(output_layout.names),
+             joint_parents=np.array(output_layout.parents))
     print(f"{len(poses)} frames lifted -> {out}")
     if args.png or args.gif:
         from vp3dkeras.visualize import save_pose_gif, save_pose_png
 
         if args.png:
             frame = min(max(args.frame, 0), len(poses) - 1)
-            save_pose_png(poses[frame], H36M_17, args.png, title=f"frame {frame}")
+            save_pose_png(poses[frame], output_layout, args.png, title=f"frame {frame}")
             print(f"picture -> {args.png}")
         if args.gif:
-            save_pose_gif(poses, H36M_17, args.gif, fps=args.fps)
+            save_pose_gif(poses, output_layout, args.gif, fps=args.fps)
             print(f"animation -> {args.gif}")
     return 0
 

@@ -60,14 +60,16 @@ def predict_poses(lifter: Lifter, keypoints_2d, codec: PoseCodec,
                   flip_tta: bool = True) -> np.ndarray:
     """Root-relative 3D poses of one sequence.
 
-    keypoints_2d: (T, J, 2) normalised screen coordinates (`PoseCodec.normalize_2d`).
-    Returns (T, J, 3) float32 in the training targets' unit (metres), root exactly 0.
+    keypoints_2d: (T, J_in, 2) normalised screen coordinates (`PoseCodec.normalize_2d`) in
+    the codec's input layout.
+    Returns (T, J, 3) float32 in the codec's output layout and the training targets' unit
+    (metres), root exactly 0.
     """
     keypoints_2d = np.asarray(keypoints_2d, np.float32)
     if keypoints_2d.ndim != 3:
         raise ValueError(f"keypoints_2d must be (T, J, 2), got {keypoints_2d.shape}")
     if flip_tta:
-        both = lifter(np.stack([keypoints_2d, codec.flip(keypoints_2d)]))
+        both = lifter(np.stack([keypoints_2d, codec.flip_2d(keypoints_2d)]))
         poses = (both[0] + codec.flip(both[1])) / 2
     else:
         poses = lifter(keypoints_2d[None])[0]
