@@ -125,6 +125,13 @@ def main() -> None:
             print(f"  {keypoint:11s} {str(np.round(ours[k] * 1000).astype(int)):18s} | "
                   f"{str(np.round(real[k] * 1000).astype(int)):18s} | {errors[k]:.0f}")
         print(f"  mean distance {errors[1:].mean():.0f} mm over the 14 non-root keypoints")
+        print("  relative to the thorax (trunk length aside): ours | real | distance")
+        for k in (2, 5, 14):
+            rel_ours, rel_real = (ours[k] - ours[1]) * 1000, (real[k] - real[1]) * 1000
+            print(f"  {get_convention('humaneva15').names[k]:11s} "
+                  f"{str(np.round(rel_ours).astype(int)):18s} | "
+                  f"{str(np.round(rel_real).astype(int)):18s} | "
+                  f"{np.linalg.norm(rel_ours - rel_real):.0f}")
         hips = np.linalg.norm(ours[11] - ours[8]) * 1000, np.linalg.norm(real[11] - real[8]) * 1000
         print(f"  hip width: ours {hips[0]:.0f} mm, real {hips[1]:.0f} mm; head above thorax: "
               f"ours {(ours[14, 2] - ours[1, 2]) * 1000:.0f} mm, "

@@ -239,29 +239,38 @@ ACCLAIM17 = KeypointConvention(
 
 
 def _h36m_definitions() -> Dict[str, Definition]:
-    # Targets: mean positions of Human3.6M's 17 joints in its pelvis frame (issue 9, measured
-    # on S1-S11 ground truth): pelvis at the mid-hip point, hips (+-133, 0, 0) mm, thorax
-    # (29, 0, 478), neck/nose (38, 82, 549), head (52, 38, 640); shoulders, elbows, wrists,
-    # knees and ankles agree with joint centres within 12-37 mm. The x of the mid-line
-    # joints (29-52 mm) is a mean asymmetry of the recordings and is not reproduced.
-    # Spine: Human3.6M's pelvis->spine bone is 233 mm (mean bone lengths of its 17-joint
-    # skeleton, as in VideoPose3D's H36M skeleton), straight above the pelvis.
-    # Thorax, neck/nose and head hang from nearby landmarks on the same bone (so torso and
-    # head proportions carry over); their offsets were set with
-    # `experiments/convention_geometry.py --calibrate` on real CMU walks retargeted onto the
-    # built-in avatars, to put the means on the targets. Human3.6M's means include sitting
-    # and bending actions, so in an upright pose these points may sit a little forward.
-    origin = "pelvis_centre"
+    # Human3.6M (issue 9, mean positions in its pelvis frame over S1-S11 ground truth): pelvis
+    # at the mid-hip point, hips (+-133, 0, 0) mm: 266 mm apart, level with the pelvis, wider
+    # than the femoral heads; thorax (29, 0, 478), neck/nose (38, 82, 549), head (52, 38, 640);
+    # shoulders, elbows, wrists, knees and ankles agree with joint centres within 12-37 mm.
+    # Each point is defined relative to the anatomy next to it, so that it sits right on any
+    # body whatever its trunk length (body proportions are the bodies' business):
+    # - pelvis at the midpoint of the hip joint centres, hips 133 mm to each side, level;
+    # - thorax 15 mm below the shoulders' level (478 vs about 493 mm for the shoulders, which
+    #   agree with ours) and 10 mm in front of them: from our neck base (the canonical thorax
+    #   joint, 25 mm below the glenohumeral centres in the rest pose) (0, 10, 10) mm;
+    # - neck/nose and head keep their measured offsets from the thorax, (0, 82, 71) and
+    #   (0, 38, 162) mm, and turn with the head; the rest-pose offsets, (0, 129, 77) and
+    #   (0, 65, 166) mm from the thorax, put the means there on real CMU walks retargeted
+    #   onto the built-in avatars (`experiments/convention_geometry.py`): the head pitches
+    #   forward of our rest pose while walking. Human3.6M's means include sitting and bending
+    #   actions, so upright, these points may sit a little forward.
+    # - spine: Human3.6M's pelvis->spine and spine->thorax bones are 233 and 257 mm (mean bone
+    #   lengths, as in VideoPose3D's Human3.6M skeleton): 0.475 of the way up, 261 mm above
+    #   the pelvis at our mean pelvis-to-thorax distance (549 mm at 1.75 m).
+    # The x of the mid-line joints (29-52 mm) is a mean asymmetry of the recordings and is
+    # not reproduced.
+    pelvis = "pelvis_centre"
     return {
         "hip": Landmark("pelvis_centre"),
-        "r_hip": BonePoint("pelvis", _mm(133, 0, 0), origin),
-        "l_hip": BonePoint("pelvis", _mm(-133, 0, 0), origin),
+        "r_hip": BonePoint("pelvis", _mm(133, 0, 0), pelvis),
+        "l_hip": BonePoint("pelvis", _mm(-133, 0, 0), pelvis),
         "r_knee": Joint("r_knee"), "l_knee": Joint("l_knee"),
         "r_ankle": Joint("r_ankle"), "l_ankle": Joint("l_ankle"),
-        "spine": BonePoint("abdomen", _mm(0, 0, 233), origin),
-        "thorax": BonePoint("chest", _mm(0, 32, -63), "neck_base"),
-        "neck_nose": BonePoint("head", _mm(0, 81, -88), "chin"),
-        "head": BonePoint("head", _mm(0, -13, -70), "nose"),
+        "spine": BonePoint("abdomen", _mm(0, 0, 261), pelvis),
+        "thorax": BonePoint("chest", _mm(0, 10, 10), "neck_base"),
+        "neck_nose": BonePoint("head", _mm(0, 139, 87), "neck_base"),
+        "head": BonePoint("head", _mm(0, 75, 176), "neck_base"),
         "l_shoulder": Joint("l_shoulder"), "r_shoulder": Joint("r_shoulder"),
         "l_elbow": Joint("l_elbow"), "r_elbow": Joint("r_elbow"),
         "l_wrist": Joint("l_wrist"), "r_wrist": Joint("r_wrist"),
@@ -269,28 +278,33 @@ def _h36m_definitions() -> Dict[str, Definition]:
 
 
 def _humaneva_definitions() -> Dict[str, Definition]:
-    # Targets: mean positions of HumanEva-I's 15 joints in its pelvis frame (x towards the
-    # right hip, z up towards the thorax), measured on the Train/ chunks of
+    # HumanEva-I: mean positions of its 15 joints in its pelvis frame (x towards the right
+    # hip, z up towards the thorax), measured on the Train/ chunks of
     # ../shared/real/humaneva/data_3d_humaneva15.npz (4,729 frames; Validate/ is kept for
     # checking, experiments/convention_geometry.py): hips (+-47, 50, -4) mm, thorax
-    # (6, 0, 480), head (28, 20, 721), shoulders (-155, -41, 474) and (190, -28, 448). Its
-    # pelvis lies 50 mm behind the mid-hip point, its hips are 94 mm apart (narrower than the
-    # femoral heads) and its shoulders about 100 mm below the glenohumeral centres. Offsets
-    # were set with `experiments/convention_geometry.py --calibrate` on real CMU walks
-    # retargeted onto the built-in avatars.
-    origin = "pelvis_centre"
+    # (6, 0, 480), head (28, 20, 721), shoulders (-155, -41, 474) and (190, -28, 448).
+    # Relative to the anatomy next to each point:
+    # - hips 94 mm apart (narrower than the femoral heads), level with the hip joint centres;
+    #   the pelvis 50 mm behind their midpoint and 4 mm above;
+    # - shoulders at the glenohumeral centres (their height above the hips, 461 mm, is the
+    #   anthropometric one: Drillis & Contini acromion 0.818 H minus trochanter 0.530 H, less
+    #   about 40 mm from acromion to joint centre, is 464 mm at 1.75 m);
+    # - thorax 19 mm above the shoulders' mean height and 35 mm in front of them: from our
+    #   neck base (25 mm below the shoulders) (0, 35, 44) mm;
+    # - head (0, 20, 241) mm from the thorax, turning with the head (rest-pose offset
+    #   (0, 57, 254) mm, set like Human3.6M's head).
+    pelvis = "pelvis_centre"
     return {
-        "hip": BonePoint("pelvis", _mm(0, -50, 4), origin),
-        "thorax": BonePoint("chest", _mm(0, -18, -59), "neck_base"),
+        "hip": BonePoint("pelvis", _mm(0, -50, 4), pelvis),
+        "thorax": BonePoint("chest", _mm(0, 35, 44), "neck_base"),
+        "l_shoulder": Joint("l_shoulder"), "r_shoulder": Joint("r_shoulder"),
         "l_elbow": Joint("l_elbow"), "r_elbow": Joint("r_elbow"),
         "l_wrist": Joint("l_wrist"), "r_wrist": Joint("r_wrist"),
-        "l_hip": BonePoint("pelvis", _mm(-47, 0, 0), origin),
-        "r_hip": BonePoint("pelvis", _mm(47, 0, 0), origin),
+        "l_hip": BonePoint("pelvis", _mm(-47, 0, 0), pelvis),
+        "r_hip": BonePoint("pelvis", _mm(47, 0, 0), pelvis),
         "l_knee": Joint("l_knee"), "r_knee": Joint("r_knee"),
         "l_ankle": Joint("l_ankle"), "r_ankle": Joint("r_ankle"),
-        "head": BonePoint("head", _mm(0, 37, -152), "head_top"),
-        "l_shoulder": BonePoint("l_clavicle", _mm(0, -40, -118), "l_shoulder_centre"),
-        "r_shoulder": BonePoint("r_clavicle", _mm(0, -40, -118), "r_shoulder_centre"),
+        "head": BonePoint("head", _mm(0, 92, 298), "neck_base"),
     }
 
 
@@ -340,7 +354,9 @@ DEFAULT_CONVENTIONS: Tuple[str, ...] = ("h36m17", "coco17")
 
 #: Targets of the conventions' geometry: convention -> keypoint -> mean position in the
 #: convention's own pelvis frame (body frame axes, origin at its root keypoint, x towards
-#: its right hip), metres, with the measured source in each definition function above.
+#: its right hip), metres, as measured on the real datasets (sources in the definition
+#: functions above). Points of the upper body sit where our bodies' trunks put them; compare
+#: them relative to the thorax (`tests/test_keypoint_conventions.py`).
 BODY_FRAME_TARGETS: Dict[str, Dict[str, Tuple[float, float, float]]] = {
     "h36m17": {"r_hip": (0.133, 0.0, 0.0), "l_hip": (-0.133, 0.0, 0.0),
                "thorax": (0.0, 0.0, 0.478), "neck_nose": (0.0, 0.082, 0.549),

@@ -68,15 +68,39 @@ def test_h36m_hips_are_wide_level_and_centred_on_the_pelvis(walk_evaluators):
 
 @pytest.mark.parametrize("name", sorted(BODY_FRAME_TARGETS))
 def test_convention_geometry_matches_its_targets(walk_evaluators, name):
+    """Hips in the pelvis frame, upper-body points relative to the thorax (where the trunk
+    ends is the body's proportion, not the convention's definition)."""
     layout = get_convention(name).layout
     means = _mean_at_reference(walk_evaluators, name)
-    for keypoint, target in BODY_FRAME_TARGETS[name].items():
+    targets = {k: np.array(v) for k, v in BODY_FRAME_TARGETS[name].items()}
+    thorax = means[layout.index("thorax")]
+    for keypoint, target in targets.items():
         ours = means[layout.index(keypoint)]
-        # The mid-line targets' x is a recording asymmetry we do not reproduce; shoulders
-        # of real HumanEva-I are themselves 36 mm asymmetric.
-        # Head points vary with the clip's head carriage (about 25 mm between these walks).
-        tolerance = 0.04 if "shoulder" in keypoint or keypoint in ("head", "neck_nose") else 0.02
-        assert np.linalg.norm(ours[1:] - np.array(target)[1:]) < tolerance, (keypoint, ours)
+        if keypoint.endswith("hip"):
+            error = np.linalg.norm(ours - target)
+            tolerance = 0.012
+        elif keypoint != "thorax":
+            ours, target = ours - thorax, target - targets["thorax"]
+            # The mid-line targets' x is a recording asymmetry we do not reproduce; real
+            # HumanEva-I's shoulders are themselves 35 mm asymmetric, its head 37 mm higher
+            # on Validate/ than on Train/.
+            error = np.linalg.norm(ours[1:] - target[1:])
+            tolerance = 0.045 if "shoulder" in keypoint or name == "humaneva15" else 0.03
+        else:
+            continue
+        assert error < tolerance, (keypoint, ours, target)
+
+
+def test_thorax_sits_by_the_shoulders_as_in_the_real_data(walk_evaluators):
+    # Human3.6M: thorax about 15 mm below the shoulders (issue 9); HumanEva-I Train/: 19 mm
+    # above them and 35 mm in front.
+    for name, (dz, dy) in (("h36m17", (-0.015, 0.010)), ("humaneva15", (0.019, 0.035))):
+        layout = get_convention(name).layout
+        means = _mean_at_reference(walk_evaluators, name)
+        shoulders = 0.5 * (means[layout.index("l_shoulder")] + means[layout.index("r_shoulder")])
+        thorax = means[layout.index("thorax")]
+        assert abs((thorax - shoulders)[2] - dz) < 0.02, name
+        assert abs((thorax - shoulders)[1] - dy) < 0.03, name
 
 
 def test_humaneva_hips_are_narrow_and_its_head_high(walk_evaluators):
@@ -87,6 +111,8 @@ def test_humaneva_hips_are_narrow_and_its_head_high(walk_evaluators):
     # Real HumanEva-I: the head is about 240-280 mm above the thorax.
     rise = means[layout.index("head"), 2] - means[layout.index("thorax"), 2]
     assert 0.22 < rise < 0.30
+    # Its pelvis lies behind the hips: 50 mm.
+    assert abs(means[layout.index("l_hip"), 1] - 0.050) < 0.01
 
 
 def test_coco_face_points_sit_on_the_head_where_annotators_put_them(walk_evaluators):
