@@ -76,9 +76,9 @@ HUMANEVA_15 = JointLayout(
 #: dataset can hold them beside Human3.6M's own definitions (`posecontract.conventions`).
 ACCLAIM_17 = dataclasses.replace(H36M_17, name="acclaim17")
 
-#: COCO's 17 keypoints in COCO order (Lin et al. 2014). COCO has no kinematic tree; the
-#: parents chain the face to the nose and the limbs to the shoulders and hips, with the
-#: hips hanging from the shoulders, so every keypoint has a path to the nose (root).
+#: The 17 keypoints of the COCO person category in COCO's order (Lin et al. 2014,
+#: cocodataset.org "keypoints" of category 1), what most 2D detectors output. COCO has no
+#: pelvis: the parents here (nose as root, hips hanging from the shoulders) only serve drawing.
 COCO_17 = JointLayout(
     name="coco17",
     names=("nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_shoulder", "r_shoulder", "l_elbow",

@@ -2,6 +2,7 @@
 
     python -m synth.render MOCAP_DIR --out DATASET_DIR [--fps 50] [--avatars ava,ben]
         [--cameras 4] [--seed 0] [--workers 2] [--shard K/N] [--no-resume] [--limit N]
+        [--bvh-scale auto] [--bvh-up auto|y|z] [--joint-map MAP.json ...]
         [--keypoints h36m17,coco17]
         [--images [--image-scale S] [--frame-step N] [--depth] [--mask] [--no-preview]
          [--renderer auto|osmesa|egl]]
@@ -12,7 +13,11 @@ holds the canonical joint centres (`acclaim17`) and the 2D and 3D keypoints of e
 convention named by `--keypoints` (`posecontract.conventions`; default h36m17,coco17: the
 usual 3D output and the 2D detectors' input, so an in-the-wild lifter can be trained from
 COCO 2D to Human3.6M 3D). A clip that
-cannot be read is skipped and reported; finished clips are skipped on a re-run (resume).
+cannot be read is skipped and reported; finished clips are skipped on a re-run (resume),
+and a finished clip stays in the manifest even when a later run cannot read it (another
+joint map, a moved file). `--joint-map` may be given several times (several rigs in one
+folder): each clip takes the first map that fits its skeleton, else a built-in one.
+Leading frames that break continuity (a T-pose first frame) are dropped and counted.
 With `--shard K/N` a run takes every N-th clip starting at K and writes its entries under
 `manifests/`; `python -m synth.merge DATASET_DIR` joins the shards into the manifest.
 With `--images` every clip and avatar is also rendered (`synth.rendering`): images under
@@ -44,7 +49,7 @@ from posecontract.conventions import DEFAULT_CONVENTIONS, get_convention, parse_
 
 from .avatars import CANONICAL_JOINTS, get_avatars
 from .cameras import place_cameras
-from .joint_maps import JointMap, find_rig, get_joint_map, joint_indices
+from .joint_maps import JointMap, choose_joint_map, get_joint_map, joint_indices
 from .mocap_io import find_clips, load_motion
 from .motion import MocapError, Motion
 from .record import build_record, local_rotation_arrays, record_metadata, validate_record
@@ -65,7 +70,8 @@ class RenderSettings:
     seed: int = 0
     min_frames: int = 10
     bvh_scale: str = "auto"
-    joint_map: Optional[str] = None  # path of a JSON joint map for rigs not built in
+    bvh_up: str = "auto"  # "auto", "y" or "z" (`synth.bvh.read_bvh`)
+    joint_maps: Tuple[str, ...] = ()  # JSON joint maps for rigs not built in, tried in order
     labels: Optional[str] = None  # CMU trials.csv, found automatically when None
     images: Optional[ImageSettings] = None  # render images too (`--images`)
     keypoints: Tuple[str, ...] = DEFAULT_CONVENTIONS  # keypoint conventions (`--keypoints`)
@@ -92,17 +98,14 @@ def clip_rng(seed: int, clip_key: str, avatar_index: int, stream: int = 0
     return np.random.default_rng(entropy)
 
 
-def canonical_indices(motion: Motion, joint_map_spec: Optional[str]) -> np.ndarray:
-    """(19,) indices of `CANONICAL_JOINTS` in the clip's skeleton. A given joint map is used
-    where the skeleton has its joints, else the built-in map that fits; a rig without toes
-    uses its ankles for floor contact."""
+def canonical_indices(motion: Motion, joint_map_specs: Sequence[str] = ()) -> np.ndarray:
+    """(19,) indices of `CANONICAL_JOINTS` in the clip's skeleton. The first given joint map
+    whose joints the skeleton has is used, else the built-in map that fits; a rig without
+    toes uses its ankles for floor contact."""
     skeleton = motion.skeleton
-    joint_map: Optional[JointMap] = None
-    if joint_map_spec is not None:
-        joint_map = get_joint_map(joint_map_spec)
-        if joint_map.missing_joints(skeleton):
-            joint_map = None
-    joint_map = joint_map or find_rig(skeleton)
+    if isinstance(joint_map_specs, (str, JointMap)):
+        joint_map_specs = [joint_map_specs]
+    joint_map = choose_joint_map(skeleton, [get_joint_map(s) for s in joint_map_specs or ()])
     if joint_map is None:
         raise MocapError(motion.source.get("path", ""),
                          "skeleton fits no built-in joint map; give one with --joint-map")
@@ -116,7 +119,7 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
     """Reads one clip and writes its records; returns their manifest entries and whether
     the clip was already finished (resume). Raises MocapError for unusable clips."""
     motion = load_motion(path, labels=settings.labels, bvh_scale=settings.bvh_scale,
-                         joint_map=settings.joint_map)
+                         joint_map=settings.joint_maps, bvh_up=settings.bvh_up)
     key = clip_key_for(motion)
     if resume:
         entries = ds.finished_entries(out_dir, key, settings.avatars)
@@ -132,7 +135,7 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
     if motion.num_frames < settings.min_frames:
         raise MocapError(path, f"clip too short: {motion.num_frames} frames at "
                                f"{settings.fps:g} fps, need at least {settings.min_frames}")
-    retargeter = Retargeter(motion, canonical_indices(motion, settings.joint_map))
+    retargeter = Retargeter(motion, canonical_indices(motion, settings.joint_maps))
     rotations = local_rotation_arrays(motion)
     entries = []
     for avatar_index, avatar in enumerate(get_avatars(settings.avatars)):
@@ -157,9 +160,29 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
         if images is not None:
             entry["images"] = images
         entry["sha256"] = ds.write_record(record_file, record)
+        entry.update(_source_notes(motion, retargeter))
         entries.append(entry)
     ds.write_json(ds.sidecar_path(out_dir, key), entries)
     return entries, False
+
+
+def _source_notes(motion: Motion, retargeter: Retargeter) -> dict:
+    """The manifest entry's ``source_path`` and ``source_notes``: how the source was read
+    where that was not plain (BVH up axis, joints dropped above the root, leading frames
+    dropped, zero-length end sites extended)."""
+    notes = {}
+    if motion.source.get("up_axis"):
+        notes["up_axis"] = motion.source["up_axis"]
+    if motion.source.get("dropped_root_joints"):
+        notes["dropped_root_joints"] = motion.source["dropped_root_joints"].split(",")
+    if motion.source.get("dropped_leading_frames"):
+        notes["dropped_leading_frames"] = int(motion.source["dropped_leading_frames"])
+    if retargeter.extended_ends:
+        notes["extended_ends"] = list(retargeter.extended_ends)
+    entry = {"source_path": motion.source.get("path", "")}
+    if notes:
+        entry["source_notes"] = notes
+    return entry
 
 
 def _init_worker() -> None:
@@ -242,7 +265,11 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
             executor.shutdown()
 
     failures.sort(key=lambda f: f["path"])
+    done_clips = len({e["clip_key"] for e in entries})
+    kept_clips: List[str] = []
     if shard is None:
+        entries, failures, kept_clips = ds.keep_finished_clips(out_dir, entries, failures,
+                                                               settings.avatars)
         ds.write_manifest(out_dir, entries, settings.to_json())
         ds.write_json(out_dir / ds.FAILURES, failures)
         split_names = (ds.replace_splits(out_dir, make_splits(entries, seed=settings.seed))
@@ -252,8 +279,11 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
         ds.write_manifest(out_dir, entries, settings.to_json(), name=f"manifests/{name}.json")
         ds.write_json(out_dir / "manifests" / f"{name}.failures.json", failures)
         split_names = []
-    return {"clips": len(paths), "done_clips": len({e["clip_key"] for e in entries}),
-            "resumed_clips": resumed_clips, "records": len(entries), "failed": len(failures),
+    return {"clips": len(paths), "done_clips": done_clips,
+            "resumed_clips": resumed_clips, "kept_clips": len(kept_clips),
+            "dropped_leading": sorted({e["clip_key"] for e in entries
+                                       if e.get("source_notes", {}).get("dropped_leading_frames")}),
+            "records": len(entries), "failed": len(failures),
             "frames": sum(e["num_frames"] for e in entries),
             "camera_frames": sum(e["num_frames"] * e["num_cameras"] for e in entries),
             "splits": split_names, "seconds": time.perf_counter() - started,
@@ -289,7 +319,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, default=None, help="first N clips only")
     parser.add_argument("--bvh-scale", default="auto",
                         help="BVH length unit in metres, or 'auto' (from the skeleton height)")
-    parser.add_argument("--joint-map", default=None, help="JSON joint map for other rigs")
+    parser.add_argument("--bvh-up", choices=("auto", "y", "z"), default="auto",
+                        help="BVH up axis: 'auto' (head above feet), 'y' or 'z' (Blender)")
+    parser.add_argument("--joint-map", action="append", default=[], metavar="MAP.json",
+                        help="JSON joint map for other rigs; repeat for several rigs in one "
+                             "folder (each clip takes the first map that fits)")
     parser.add_argument("--labels", default=None, help="CMU trials.csv (found automatically)")
     parser.add_argument("--keypoints", default=",".join(DEFAULT_CONVENTIONS),
                         help="comma-separated keypoint conventions to write, of "
@@ -317,6 +351,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args.mocap_dir.is_dir():
         print(f"error: {args.mocap_dir} is not a folder", file=sys.stderr)
         return 2
+    try:  # a broken map is one error now, not one per clip later
+        for spec in args.joint_map:
+            get_joint_map(spec)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     avatars = tuple(a.name for a in get_avatars(
         args.avatars.split(",") if args.avatars else None))
     images = None
@@ -335,9 +375,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     settings = RenderSettings(fps=args.fps, avatars=avatars, num_cameras=args.cameras,
-                              seed=args.seed, bvh_scale=args.bvh_scale,
-                              joint_map=args.joint_map, labels=args.labels, images=images,
-                              keypoints=keypoints)
+                              seed=args.seed, bvh_scale=args.bvh_scale, bvh_up=args.bvh_up,
+                              joint_maps=tuple(args.joint_map), labels=args.labels,
+                              images=images, keypoints=keypoints)
     summary = render_dataset(args.mocap_dir, args.out, settings, workers=args.workers,
                              shard=args.shard, resume=args.resume, limit=args.limit,
                              progress=not args.quiet)
@@ -347,9 +387,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f"{summary['camera_frames']} camera frames) in {summary['seconds']:.1f} s; "
           f"{summary['failed']} failed"
           + (f" (see {args.out / ds.FAILURES})" if summary["failed"] and not args.shard else ""))
+    if summary["kept_clips"]:
+        print(f"{summary['kept_clips']} finished clips of earlier runs kept in the manifest "
+              f"(this run did not produce them)")
+    if summary["dropped_leading"]:
+        print(f"{len(summary['dropped_leading'])} clips started with frames that break "
+              f"continuity (a T-pose), dropped: {', '.join(summary['dropped_leading'][:5])}"
+              + (" ..." if len(summary["dropped_leading"]) > 5 else ""))
     if summary["splits"]:
         print(f"splits: {', '.join(summary['splits'])}")
-    return 0 if summary["done_clips"] or not summary["clips"] else 1
+    return 0 if summary["done_clips"] or summary["kept_clips"] or not summary["clips"] else 1
 
 
 if __name__ == "__main__":
