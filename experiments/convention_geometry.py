@@ -23,8 +23,9 @@ from typing import Dict, List
 
 import numpy as np
 
-from posecontract.conventions import (BODY_FRAME_TARGETS, REFERENCE_HEIGHT, BonePoint,
-                                      get_convention)
+from posecontract.conventions import (BODY_FRAME_TARGETS, REFERENCE_HEIGHT, BonePoint, Joint,
+                                      KeypointConvention, get_convention)
+from posecontract.layouts import HUMANEVA_15
 from synth.avatars import get_avatars
 from synth.keypoints import ConventionEvaluator, pelvis_frame
 from synth.mocap_io import load_motion
@@ -32,15 +33,39 @@ from synth.render import canonical_indices
 from synth.resample import resample
 from synth.retarget import Retargeter
 
+#: HumanEva-I's 15 names on the canonical joint centres: what datasets held before
+#: conventions, for comparison.
+JOINT_CENTRES_AS_HUMANEVA = KeypointConvention(
+    "joint_centres_as_humaneva15", HUMANEVA_15, tuple(Joint(n) for n in HUMANEVA_15.names))
+
 #: Real CMU walks (subject, trial), `trials.csv` description "walk".
 WALKS = (("02", "01"), ("02", "02"), ("05", "01"), ("16", "15"), ("16", "21"), ("16", "31"))
 
 
-def frame_of(convention: str, positions: np.ndarray) -> np.ndarray:
+def frame_of(convention, positions: np.ndarray) -> np.ndarray:
     """(T, K, 3) -> the convention's pelvis frame (root, hips, thorax)."""
     layout = get_convention(convention).layout
     return pelvis_frame(positions, 0, layout.index("r_hip"), layout.index("l_hip"),
                         layout.index("thorax"))
+
+
+def _idx(name: str) -> int:
+    return HUMANEVA_15.index(name)
+
+
+#: Definition-level measures of HumanEva-I's skeleton, on (15, 3) pelvis-frame means.
+LOCAL_MEASURES = {
+    "hip width": lambda p: np.linalg.norm(p[_idx("l_hip")] - p[_idx("r_hip")]),
+    "hips in front of the pelvis": lambda p: 0.5 * (p[_idx("l_hip")] + p[_idx("r_hip")])[1],
+    "hips above the pelvis": lambda p: 0.5 * (p[_idx("l_hip")] + p[_idx("r_hip")])[2],
+    "thorax above the shoulders": lambda p: (
+        p[_idx("thorax")] - 0.5 * (p[_idx("l_shoulder")] + p[_idx("r_shoulder")]))[2],
+    "thorax in front of the shoulders": lambda p: (
+        p[_idx("thorax")] - 0.5 * (p[_idx("l_shoulder")] + p[_idx("r_shoulder")]))[1],
+    "head above the thorax": lambda p: (p[_idx("head")] - p[_idx("thorax")])[2],
+    "head in front of the thorax": lambda p: (p[_idx("head")] - p[_idx("thorax")])[1],
+    "shoulder width": lambda p: np.linalg.norm(p[_idx("l_shoulder")] - p[_idx("r_shoulder")]),
+}
 
 
 def synthetic_means(cmu_dir: pathlib.Path, conventions: List[str], calibrate: bool = False
@@ -58,6 +83,10 @@ def synthetic_means(cmu_dir: pathlib.Path, conventions: List[str], calibrate: bo
                 convention = get_convention(name)
                 positions = evaluator.positions(convention)
                 sums.setdefault(name, []).append(frame_of(name, positions).mean(0) * scale)
+                if name == "humaneva15":
+                    centres = evaluator.positions(JOINT_CENTRES_AS_HUMANEVA)
+                    sums.setdefault("centres", []).append(
+                        frame_of(name, centres).mean(0) * scale)
                 if calibrate:
                     bare = []
                     for keypoint, d in zip(convention.names, convention.definitions):
@@ -133,6 +162,11 @@ def main() -> None:
                   f"{str(np.round(rel_real).astype(int)):18s} | "
                   f"{np.linalg.norm(rel_ours - rel_real):.0f}")
         hips = np.linalg.norm(ours[11] - ours[8]) * 1000, np.linalg.norm(real[11] - real[8]) * 1000
+        print("  local geometry (mm): real | humaneva15 | canonical joint centres named as "
+              "HumanEva-I's")
+        for label, measure in LOCAL_MEASURES.items():
+            values = [measure(p) * 1000 for p in (real, ours, means["centres"])]
+            print(f"  {label:34s} {values[0]:6.0f} | {values[1]:6.0f} | {values[2]:6.0f}")
         print(f"  hip width: ours {hips[0]:.0f} mm, real {hips[1]:.0f} mm; head above thorax: "
               f"ours {(ours[14, 2] - ours[1, 2]) * 1000:.0f} mm, "
               f"real {(real[14, 2] - real[1, 2]) * 1000:.0f} mm")
