@@ -149,7 +149,8 @@ def main() -> None:
         real = humaneva_means(real_path)
         ours = means["humaneva15"]
         errors = np.linalg.norm(real - ours, axis=-1) * 1000
-        print("humaneva15 against real HumanEva-I Validate/ (pelvis frame, mm): ours | real | distance")
+        print("humaneva15 against real HumanEva-I Validate/ (pelvis frame, mm): "
+              "ours | real | distance")
         for k, keypoint in enumerate(get_convention("humaneva15").names):
             print(f"  {keypoint:11s} {str(np.round(ours[k] * 1000).astype(int)):18s} | "
                   f"{str(np.round(real[k] * 1000).astype(int)):18s} | {errors[k]:.0f}")

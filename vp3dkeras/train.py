@@ -1,7 +1,8 @@
 """Train a lifting model on a synth dataset or VideoPose3D-format data.
 
     python -m vp3dkeras.train --dataset DIR --split NAME --out RUN_DIR
-        [--keypoints-in coco17] [--keypoints-out h36m17] [--model temporal|refiner] [--filter-widths 3,3,3] [--channels 1024] [--dropout 0.25]
+        [--keypoints-in coco17] [--keypoints-out h36m17]
+        [--model temporal|refiner] [--filter-widths 3,3,3] [--channels 1024] [--dropout 0.25]
         [--causal] [--training-mode single-frame|chunked] [--chunk-length 64]
         [--kernel-size 3] [--num-layers 3] [--dilated] [--max-frames 256]
         [--epochs 20] [--batch-size N] [--lr 1e-3] [--lr-decay 0.95] [--seed 0]
