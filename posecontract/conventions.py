@@ -21,6 +21,12 @@ right, y forward (where the person faces), z up, in the rest pose; it is right-h
 generator's rest pose (`synth.avatars.Avatar.rest_positions`) faces -Y with the person's left
 at +X, so a body-frame vector (x, y, z) is (-x, -y, z) there (`body_to_rest`).
 
+A body (the capsule avatars of `synth.avatars`, Anny bodies, ...) offers `name`, `height`
+(stature, metres), `rest_positions()` ((19, 3) `CANONICAL_JOINTS`, metres) and `landmarks()`
+(landmark name -> (3,) rest position, same frame). A convention that needs a landmark the
+body lacks is refused by `KeypointConvention.check_body` with one line naming the
+convention, the keypoint, the landmark and the body.
+
 Pure data and NumPy: both `synth` (which evaluates conventions on retargeted clips,
 `synth.keypoints`) and `vp3dkeras` (which trains between conventions) import it, and it
 imports neither.

@@ -41,6 +41,8 @@ def _mean_at_reference(evaluators, name):
 
 
 def test_every_avatar_provides_every_landmark():
+    from posecontract.conventions import CANONICAL_JOINTS as CONVENTION_JOINTS
+    assert CONVENTION_JOINTS == CANONICAL_JOINTS
     for avatar in get_avatars():
         landmarks = avatar.landmarks()
         assert set(landmarks) == set(LANDMARKS)
