@@ -10,6 +10,7 @@ HumanEva-I's published calibration), full sequences with flip TTA: P1 and P2 in 
 
     python experiments/humaneva_conventions.py [--shared ../shared] [--out /tmp/he_conv]
         [--subjects 02,05,16] [--epochs 6] [--windows 20000] [--time-budget-minutes 4]
+        [--seed 0]
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--windows", type=int, default=20000, help="windows per epoch")
     parser.add_argument("--time-budget-minutes", type=float, default=4.0)
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     pc.CONVENTIONS[CENTRES.name] = CENTRES  # this process only: a comparison, not a product
 
@@ -64,9 +66,9 @@ def main() -> None:
     for name in ("humaneva15", CENTRES.name):
         config = TrainConfig(dataset=str(dataset), split="random", keypoints_in=name,
                              keypoints_out=name, filter_widths=[3, 3, 3], channels=256,
-                             epochs=args.epochs, batch_size=512, seed=0,
+                             epochs=args.epochs, batch_size=512, seed=args.seed,
                              max_windows_per_epoch=args.windows, val_windows=0)
-        run_dir = args.out / f"run_{name}"
+        run_dir = args.out / f"run_{name}_seed{args.seed}"
         run = train(config, run_dir, time_budget_s=args.time_budget_minutes * 60, verbose=0)
         import keras
 
@@ -77,7 +79,7 @@ def main() -> None:
         print(f"{name}: P1 {scores['P1']:.1f} mm, P2 {scores['P2']:.1f} mm on real HumanEva-I "
               f"Validate/ ({run['epochs_done']} epochs, {run['train_seconds']:.0f} s)",
               flush=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (args.out / f"results_seed{args.seed}.json").write_text(json.dumps(results, indent=1) + "\n")
 
 
 if __name__ == "__main__":
