@@ -5,7 +5,8 @@
         [--estimate-cameras] [--noise-2d off|on] [--noise-2d-level 1] [--noise-seed 0]
         [--model FILE] [--no-flip-tta] [--name NAME]
 
-Dataset, split and data options default to the run's config.json; with another `--dataset`
+Dataset, split and data options, and the keypoint conventions of the 2D input and 3D output
+(`keypoints_in` / `keypoints_out`), default to the run's config.json; with another `--dataset`
 (any synth dataset or VideoPose3D-format folder, e.g. HumanEva-I with
 `--split "subjects:Train/S1,Train/S2,Train/S3/Validate/S1,Validate/S2,Validate/S3"`) the data
 options describe that folder and `--split` is required. When the run's joints (its layout,
@@ -29,16 +30,18 @@ import json
 import pathlib
 import sys
 from collections import defaultdict
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from posecontract.dataset_format import safe_name
+from posecontract.conventions import get_convention
 from posecontract.layouts import LAYOUTS, JointLayout
 from vp3dkeras.data import SequenceSource, open_split
 from vp3dkeras.data.codec import PoseCodec, load_layout
 from vp3dkeras.data.detector_noise import DetectorNoise, noise_from_config
 from vp3dkeras.data.joint_subset import JointSubsetSource, subset_layout
+from vp3dkeras.data.synth_source import is_synth_dataset
 from vp3dkeras.inference import Lifter, load_lifter, predict_poses
 from vp3dkeras.metrics import bone_length_report, evaluate_poses, mpjve
 from vp3dkeras.train import parse_image_size
@@ -182,48 +185,59 @@ def _read_json(path: pathlib.Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
-def run_layout(config: dict, summary: dict, data_layout: JointLayout) -> Optional[JointLayout]:
-    """The joints the run reads and predicts: its `joints` option, else summary.json's
-    layout (a known name, or its joint names picked from the data's layout); None when the
-    run does not say (older runs: assumed to match the data)."""
+def run_layout(config: dict, summary: dict, data_layout: JointLayout
+               ) -> Tuple[Optional[JointLayout], Optional[JointLayout]]:
+    """(2D input, 3D output) joints of the run: its `joints` option (both), else its keypoint
+    conventions (`keypoints_in` / `keypoints_out`), else summary.json's layout (a known
+    name, or its joint names picked from the data's layout); (None, None) when the run does
+    not say (older runs: assumed to match the data)."""
     if config.get("joints"):
-        return load_layout(config["joints"])
+        return (load_layout(config["joints"]),) * 2
+    if config.get("keypoints_in") and config.get("keypoints_out"):
+        return (get_convention(config["keypoints_in"]).layout,
+                get_convention(config["keypoints_out"]).layout)
     names = summary.get("joint_names")
     if not names:
-        return None
+        return None, None
     name = summary.get("layout", "")
     if name in LAYOUTS and list(LAYOUTS[name].names) == list(names):
-        return LAYOUTS[name]
+        return (LAYOUTS[name],) * 2
     missing = [n for n in names if n not in data_layout.names]
     if missing:
         raise ValueError(f"the run reads joints {missing} that the data's layout "
                          f"{data_layout.name} lacks")
-    return subset_layout(data_layout, names, name=name or "run")
+    return (subset_layout(data_layout, names, name=name or "run"),) * 2
 
 
-def match_joints(source: SequenceSource, layout: Optional[JointLayout]):
-    """How to score a run whose joints are `layout` on `source`.
+def match_joints(source: SequenceSource, input_layout: Optional[JointLayout],
+                 layout: Optional[JointLayout]):
+    """How to score a run whose 2D input is `input_layout` and 3D output `layout` on `source`.
 
     Returns (source restricted to the scored joints, the run's codec or None, index of the
     scored joints in the run's output or None, note dict or None). The run's 2D input joints
     must all be in the data (ValueError naming the missing ones); its output is scored on the
     joints whose names the data also has, which must include its root.
     """
-    data_layout = source.codec.layout
-    if layout is None or tuple(layout.names) == tuple(data_layout.names):
+    data_layout, data_input = source.codec.layout, source.codec.input_layout
+    if layout is None or (tuple(layout.names) == tuple(data_layout.names)
+                          and tuple(input_layout.names) == tuple(data_input.names)):
         return source, None, None, None
-    missing = [n for n in layout.names if n not in data_layout.names]
+    missing = [n for n in input_layout.names if n not in data_input.names]
     if missing:
-        raise ValueError(f"the run reads joints {missing} of layout {layout.name} that the "
-                         f"data ({data_layout.name}) lacks: it cannot be scored on this data")
+        raise ValueError(f"the run reads joints {missing} of layout {input_layout.name} that "
+                         f"the data ({data_input.name}) lacks: it cannot be scored on this data")
     shared = [n for n in layout.names if n in data_layout.names]
+    if layout.names[0] not in shared:
+        raise ValueError(f"the data ({data_layout.name}) lacks the run's root joint "
+                         f"{layout.names[0]!r}: it cannot be scored on this data")
     unscored = [n for n in data_layout.names if n not in layout.names]
     note = (f"Scored on the {len(shared)} joints that the run's layout {layout.name} "
             f"and the data's layout {data_layout.name} share by name: {', '.join(shared)}"
             + (f"; the data's {', '.join(unscored)} are not predicted" if unscored else "")
             + ". Shared names need not mean identical joint definitions.")
     scored = subset_layout(layout, shared, name=layout.name)
-    return (JointSubsetSource(source, scored), PoseCodec(layout),
+    return (JointSubsetSource(source, scored, input_layout),
+            PoseCodec(layout, input_layout=input_layout),
             np.array([layout.index(n) for n in shared]),
             {"run_layout": layout.name, "data_layout": data_layout.name, "scored": shared,
              "not_scored": unscored, "note": note})
@@ -248,14 +262,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return config.get(name, default) if own else default
 
     try:
+        # A synth dataset holds several conventions: read the run's (or, for a run that
+        # picked joints by name, the ones it picked them from).
+        conventions = {}
+        if is_synth_dataset(dataset):
+            conventions = {"keypoints_in": config.get("keypoints_in"),
+                           "keypoints_out": config.get("keypoints_out")}
         train_source, test_source = open_split(
             dataset, split, vp3d_name=option("vp3d_name"), keypoints=option("keypoints", "gt"),
             layout=option("layout"), image_size=option("image_size"),
-            estimate_cameras=bool(option("estimate_cameras", False)))
+            estimate_cameras=bool(option("estimate_cameras", False)), **conventions)
         source = test_source if args.side == "test" else train_source
         source, run_codec, output_index, joints = match_joints(
-            source, run_layout(config, summary, source.codec.layout))
-        noise = noise_from_config((run_codec or source.codec).layout, args.noise_2d,
+            source, *run_layout(config, summary, source.codec.layout))
+        noise = noise_from_config((run_codec or source.codec).input_layout, args.noise_2d,
                                   args.noise_2d_level)
         if not source.has_3d:
             raise ValueError("no 3D targets to score against (without a cameras file pass "

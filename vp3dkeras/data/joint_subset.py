@@ -43,33 +43,46 @@ def subset_layout(layout: JointLayout, names: Seq[str], name: str = "") -> Joint
                        parents=tuple(parents), groups={g: j for g, j in groups.items() if j})
 
 
-class JointSubsetSource(SequenceSource):
-    """The sequences of `base` restricted and reordered to `layout`'s joint names.
+def _indices(names: Seq[str], layout: JointLayout, what: str, where: str) -> np.ndarray:
+    missing = [n for n in names if n not in layout.names]
+    if missing:
+        raise ValueError(f"{where}: its {what} joints ({layout.name}) lack {missing}")
+    return np.array([layout.index(n) for n in names])
 
-    base:   any `SequenceSource`; layout: a JointLayout or layout name whose every joint name
-            the base layout has (ValueError naming the missing ones otherwise); its root must
-            be the base root's name, so root-relative poses stay root-relative.
-    2D keypoints are sliced; 3D poses are rebuilt in camera space and re-encoded.
+
+class JointSubsetSource(SequenceSource):
+    """The sequences of `base` restricted and reordered to other layouts' joint names.
+
+    base:         any `SequenceSource`.
+    layout:       the 3D output joints (JointLayout or name), picked by name from the base's
+                  output layout; its root must be the base root's name, so root-relative
+                  poses stay root-relative.
+    input_layout: the 2D input keypoints, picked from the base's input layout (default:
+                  `layout`).
+    A name the base lacks raises ValueError naming it. 2D keypoints are sliced; 3D poses are
+    rebuilt in camera space and re-encoded.
     """
 
-    def __init__(self, base: SequenceSource, layout):
+    def __init__(self, base: SequenceSource, layout, input_layout=None):
         layout = load_layout(layout)
-        base_layout = base.codec.layout
-        missing = [n for n in layout.names if n not in base_layout.names]
-        if missing:
-            raise ValueError(f"{base.name}: its joints ({base_layout.name}) lack {missing} of "
-                             f"layout {layout.name}")
+        input_layout = layout if input_layout is None else load_layout(input_layout)
         self._base = base
-        self._index = np.array([base_layout.index(n) for n in layout.names])
-        super().__init__(PoseCodec(layout), base.refs, name=f"{base.name} [{layout.name}]",
-                         cache_bytes=base.cache_bytes)
+        self._index_in = _indices(input_layout.names, base.codec.input_layout, "2D", base.name)
+        self._index = _indices(layout.names, base.codec.layout, "3D", base.name)
+        super().__init__(PoseCodec(layout, input_layout=input_layout), base.refs,
+                         name=f"{base.name} [{layout.name}]", cache_bytes=base.cache_bytes)
+
+    @property
+    def base_codec(self) -> PoseCodec:
+        """The codec of the data the joints were picked from."""
+        return self._base.codec
 
     def _restrict(self, seq: Sequence) -> Sequence:
         poses = trajectory = None
         if seq.poses_3d is not None:
             joints = seq.poses_3d + seq.trajectory[:, None, :]
             poses, trajectory = self.codec.encode_3d(joints[:, self._index])
-        return Sequence(ref=seq.ref, keypoints_2d=seq.keypoints_2d[:, self._index],
+        return Sequence(ref=seq.ref, keypoints_2d=seq.keypoints_2d[:, self._index_in],
                         poses_3d=poses, trajectory=trajectory, intrinsics=seq.intrinsics,
                         image_size=seq.image_size)
 
