@@ -283,7 +283,7 @@ def _bone_plot(results, config, path: pathlib.Path) -> None:
     bones = list(chosen[0]["result"]["bones"]["per_bone"])
     x = np.arange(len(bones))
     width = 0.8 / (len(chosen) + 1)
-    fig, ax = plt.subplots(figsize=(max(8, len(bones) * 0.7), 4))
+    fig, ax = plt.subplots(figsize=(max(8, len(bones) * 0.7), 5.5))
     true = [chosen[0]["result"]["bones"]["per_bone"][b]["true"] for b in bones]
     ax.bar(x, true, width, label="true", color="black")
     for k, r in enumerate(chosen, start=1):
@@ -291,7 +291,7 @@ def _bone_plot(results, config, path: pathlib.Path) -> None:
                width, label=r["row"]["name"])
     ax.set_xticks(x + 0.4 - width / 2, bones, rotation=60, ha="right", fontsize=7)
     ax.set_ylabel("mean length (mm)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.38), ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
