@@ -11,8 +11,8 @@ from typing import Dict
 
 import numpy as np
 
-from posecontract.dataset_format import read_manifest
-from posecontract.dataset_format import Split, load_split
+from posecontract.dataset_format import (RecordError, Split, check_finite, load_record,
+                                         load_split, read_manifest)
 from vp3dkeras.data.codec import PoseCodec
 from vp3dkeras.data.sequences import Sequence, SequenceRef, SequenceSource, make_sequence
 from posecontract.layouts import H36M_17
@@ -45,6 +45,7 @@ class SynthSource(SequenceSource):
                     action=str(entry["clip_id"]), motion_class=str(entry["motion_class"]),
                     camera=camera, item=entry["file"], num_frames=int(entry["num_frames"]),
                     fps=float(entry["fps"])))
+        self._sha256 = {entry["file"]: entry.get("sha256") for entry in manifest["records"]}
         super().__init__(PoseCodec(H36M_17), refs, name=str(self.dataset_dir),
                          cache_bytes=cache_bytes)
         # Every camera of a record is decoded when the record is read, so subsets sharing
@@ -64,8 +65,22 @@ class SynthSource(SequenceSource):
 
     def _load_item(self, item) -> Dict[int, Sequence]:
         path = self.dataset_dir / item
-        with np.load(path, allow_pickle=False) as record:
-            data = {key: record[key] for key in _KEYS}
+        data = load_record(path, sha256=self._sha256.get(item), keys=_KEYS)
+        for key in _KEYS[:4]:
+            check_finite(path, key, data[key])
+        if np.any(data["camera_image_size"] <= 0):
+            raise RecordError(f"{path}: camera_image_size must be positive, got "
+                              f"{data['camera_image_size'].tolist()}")
+        cameras = max(r.camera for r in self._refs_by_item[item]) + 1
+        joints = self.codec.num_joints
+        for key, tail in (("keypoints2d", 2), ("joints3d_camera", 3)):
+            shape = data[key].shape
+            if len(shape) != 4 or shape[0] < cameras or shape[2:] != (joints, tail):
+                raise RecordError(f"{path}: {key} must be (>= {cameras} cameras, T, {joints}, "
+                                  f"{tail}), got {shape}")
+        if data["camera_intrinsics"].shape[0] < cameras or \
+                data["camera_image_size"].shape[0] < cameras:
+            raise RecordError(f"{path}: camera arrays hold fewer than {cameras} cameras")
         names = tuple(str(n) for n in data["joint_names"])
         if names != self.codec.layout.names:
             raise ValueError(f"{path}: joint names {names} differ from layout "
