@@ -217,23 +217,23 @@ def claim_clip_key(dataset_dir: pathlib.Path, clip_key: str, source: str) -> Non
     another source holds the key; the same source may claim it again (resume)."""
     path = clips_dir(dataset_dir) / f"{clip_key}.source"
     path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=TMP_SUFFIX,
+                               dir=path.parent)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _file_mode())
-    except FileExistsError:
-        owner = path.read_text(encoding="utf-8")
-        if owner and owner != source:
-            raise ClipKeyCollision(f"clip key {clip_key!r} is already taken by {owner}: "
-                                   f"rename one of the two files") from None
-        if not owner:  # a claim whose writer was killed before it wrote the name
-            write_json_text(path, source)
-        return
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(source)
-
-
-def write_json_text(path: pathlib.Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(source)
+        os.chmod(tmp, _file_mode())
+        try:  # a hard link is created whole or not at all, and never over another file
+            os.link(tmp, path)
+            return
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(tmp)
+    owner = path.read_text(encoding="utf-8")
+    if owner != source:
+        raise ClipKeyCollision(f"clip key {clip_key!r} is already taken by {owner}: rename "
+                               f"one of the two files")
 
 
 def verify_dataset(dataset_dir: pathlib.Path) -> List[str]:

@@ -483,7 +483,8 @@ class _Offscreen:
     def delete(self) -> None:
         if self._context is not None:
             self._context.make_current()
-            self._renderer.delete()
+            if self._renderer is not None:
+                self._renderer.delete()
             self._context.delete_context()
         self._context = self._renderer = None
         self._size = (0, 0)
