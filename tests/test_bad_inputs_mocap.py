@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from robustness import NAMED, SILENT, try_call
+from robustness import NAMED, SILENT
 from synth import dataset as ds
 from synth.render import RenderSettings, main, render_dataset
 
@@ -99,11 +99,9 @@ def test_a_rerun_with_other_settings_is_refused_and_force_starts_over(
                  "--force"]) == 0
     records = _manifest(out)["records"]
     settings = _manifest(out)["settings"]
-    with_new = RenderSettings(**{**SETTINGS.__dict__})
     assert len(records) == len(settings["avatars"])
     assert all(r["num_cameras"] == settings["num_cameras"] and r["fps"] == settings["fps"]
                for r in records)
-    assert with_new is not None
 
 
 def test_an_empty_clip_is_named_as_empty_and_fast(tmp_path):
@@ -126,10 +124,3 @@ def test_clips_in_a_symlinked_folder_are_found(hdm05_dir, tmp_path):
     os.symlink(tmp_path / "mocap", tmp_path / "elsewhere" / "loop")  # a loop must end
     summary = render_dataset(tmp_path / "mocap", tmp_path / "out", SETTINGS, progress=False)
     assert summary["done_clips"] == 1 and summary["failed"] == 0
-
-
-def test_a_missing_mocap_folder_is_one_line(tmp_path, capsys):
-    outcome = try_call(lambda: main([str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
-                       and (_ for _ in ()).throw(ValueError(capsys.readouterr().err)),
-                       ["nope"])
-    assert outcome.kind == NAMED, outcome

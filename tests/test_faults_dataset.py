@@ -7,14 +7,16 @@ import os
 import pathlib
 import shutil
 import stat
+import subprocess
+import sys
 import time
 
 import pytest
 
-from render_helpers import run_child
 from synth import dataset as ds
 from synth.render import RenderSettings, main, render_dataset
 
+REPO = pathlib.Path(__file__).resolve().parents[1]
 SETTINGS = RenderSettings(fps=20.0, avatars=("ava",), num_cameras=1, seed=0)
 CLIPS = ("HDM_bd_hopBothLegs1hops_001_120", "HDM_bd_hopBothLegs1hops_002_120",
          "HDM_bd_grabHighR_001_120", "HDM_bd_elbowToKnee1RepsLelbowStart_001_120")
@@ -45,14 +47,19 @@ def test_leftover_temporary_files_of_killed_runs_are_removed(mocap, tmp_path):
 
 
 def test_a_full_disk_fails_the_run_with_its_reason(mocap, tmp_path, monkeypatch, capsys):
-    def no_space(path, record):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    write_record = ds.write_record
+
+    def no_space(path, record):  # the disk fills up during the second clip
+        if "_002_" in path.name:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return write_record(path, record)
     monkeypatch.setattr(ds, "write_record", no_space)
     code = main([str(mocap), "--out", str(tmp_path / "out"), "--avatars", "ava",
                  "--cameras", "1", "--fps", "20", "--quiet"])
     assert code == 1
+    assert "No space left on device" in capsys.readouterr().out
     failures = json.loads((tmp_path / "out" / ds.FAILURES).read_text())
-    assert len(failures) == 2
+    assert len(failures) == 1
     assert all("No space left on device" in f["problem"] and ".npz" in f["problem"]
                for f in failures)
 
@@ -77,20 +84,27 @@ def _tree_digest(folder: pathlib.Path) -> dict:
 
 def test_rendered_images_do_not_depend_on_the_worker(hdm05_dir, tmp_path):
     """Two uninterrupted two-worker runs over clips whose cameras differ in size write
-    identical files (each worker draws several clips, in an order that varies)."""
+    identical files (each worker draws several clips, in an order that varies). Software
+    OpenGL (OSMesa), whose reused buffer only grew, made 34 of 338 files differ here."""
     mocap = tmp_path / "mocap"
     mocap.mkdir()
     shutil.copy(hdm05_dir / "HDM_bd.asf", mocap)
     for clip in CLIPS:
         shutil.copy(hdm05_dir / f"{clip}.amc", mocap)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    env.pop("LP_NUM_THREADS", None)
     digests = []
     for run in ("a", "b"):
         out = tmp_path / run
-        run_child("-m", "synth.render", mocap, "--out", out, "--avatars", "ava,dan",
-                  "--cameras", "2", "--fps", "20", "--images", "--image-scale", "0.15",
-                  "--frame-step", "6", "--depth", "--mask", "--no-preview", "--quiet",
-                  "--workers", "2", "--seed", "1")
+        result = subprocess.run(
+            [sys.executable, "-m", "synth.render", str(mocap), "--out", str(out),
+             "--avatars", "ava,dan", "--cameras", "4", "--fps", "20", "--images",
+             "--image-scale", "0.3", "--frame-step", "16", "--depth", "--mask", "--quiet",
+             "--workers", "2", "--seed", "1", "--renderer", "osmesa"],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stdout + result.stderr
         digests.append(_tree_digest(out))
-    assert len(digests[0]) > 50
+    assert len(digests[0]) > 100
     differing = [k for k in digests[0] if digests[0][k] != digests[1].get(k)]
     assert not differing, f"{len(differing)} files differ, e.g. {differing[:3]}"
