@@ -68,3 +68,23 @@ def tally(outcomes: Iterable[Outcome]) -> dict:
     outcomes = list(outcomes)
     return {"tried": len(outcomes), **{k: sum(o.kind == k for o in outcomes)
                                        for k in (NAMED, SILENT, CRASH)}}
+
+
+def try_main(main: Callable, argv: List[str], names: Iterable[str], capsys) -> Outcome:
+    """Runs a command line's `main` in-process through `run_main` (as `python -m` does);
+    named = non-zero exit with one stderr line naming one of `names`."""
+    from vp3dkeras.cli_errors import run_main
+
+    names = [str(n) for n in names]
+    capsys.readouterr()
+    try:
+        code = run_main(main, argv)
+    except BaseException as error:  # noqa: BLE001
+        return Outcome(CRASH, f"{type(error).__name__}: {str(error)[:300]}")
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    if code == 0:
+        return Outcome(SILENT, "exit 0")
+    text = "\n".join(err)
+    if len(err) == 1 and any(n in text for n in names):
+        return Outcome(NAMED, f"exit {code}: {text}")
+    return Outcome(CRASH, f"exit {code}: {text[-400:]}")

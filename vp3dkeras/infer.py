@@ -23,8 +23,13 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+if __name__ == "__main__":  # TensorFlow without its start-up noise (vp3dkeras.quiet_tf)
+    from vp3dkeras import quiet_tf  # noqa: F401
+
+from vp3dkeras.cli_errors import UsageError, run_main
 from vp3dkeras.data.codec import PoseCodec
 from vp3dkeras.data.keypoint_formats import coco_to_h36m, fill_low_confidence, load_keypoints
+from vp3dkeras.data.track_checks import check_track
 from vp3dkeras.inference import load_lifter, predict_poses
 from posecontract.layouts import H36M_17
 
@@ -68,11 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    keypoints, scores, info = load_keypoints(args.keypoints)
-    width, height = args.width or info.get("width"), args.height or info.get("height")
-    if not width or not height:
-        raise SystemExit("the image size is needed: pass --width and --height")
+    try:
+        keypoints, scores, info = load_keypoints(args.keypoints)
+    except (KeyError, IndexError, TypeError, ValueError) as error:
+        raise ValueError(f"{args.keypoints}: not a readable keypoint track "
+                         f"({type(error).__name__}: {error})") from None
+    width = args.width if args.width is not None else info.get("width")
+    height = args.height if args.height is not None else info.get("height")
+    if width is None or height is None:
+        raise UsageError("the image size is needed: pass --width and --height")
     layout = args.layout or info.get("layout", "coco17")
+    keypoints, scores = check_track(args.keypoints, keypoints, scores, width, height,
+                                    num_joints=H36M_17.num_joints, min_score=args.min_score)
     poses, keypoints_h36m = lift_track(load_lifter(args.model), keypoints, scores,
                                        float(width), float(height), layout, args.min_score,
                                        args.flip_tta)
@@ -94,4 +106,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))
