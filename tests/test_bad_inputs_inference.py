@@ -91,7 +91,7 @@ def test_a_bad_track_is_refused_in_one_line(model_path, tmp_path, case, capsys):
     outcome = try_main(infer.main, [str(model_path), "--keypoints", str(path), "--out",
                                     str(out), *options], [path.name, "--width", "--height"],
                        capsys)
-    assert outcome.kind == NAMED, outcome
+    assert outcome.kind == NAMED, f"OUTCOME={outcome.kind}: {outcome.message}"
     assert not out.exists()
 
 
@@ -141,7 +141,8 @@ def serving_outcome(serve, tensor) -> str:
 
 @pytest.mark.parametrize("case", sorted(SERVING))
 def test_serving_signature_refuses_bad_tensors_by_name(serving, case):
-    assert serving_outcome(serving, SERVING[case]) == NAMED
+    outcome = serving_outcome(serving, SERVING[case])
+    assert outcome == NAMED, f"OUTCOME={outcome}"
 
 
 def test_serving_signature_still_serves_any_length(serving):

@@ -63,7 +63,8 @@ def collision_outcome(hdm05_dir, bvh_dir, tmp_path, case, workers):
 @pytest.mark.parametrize("case", sorted(COLLISIONS))
 def test_two_files_with_one_clip_key_are_reported_naming_both(
         hdm05_dir, bvh_dir, tmp_path, case, workers):
-    assert collision_outcome(hdm05_dir, bvh_dir, tmp_path, case, workers) == NAMED
+    outcome = collision_outcome(hdm05_dir, bvh_dir, tmp_path, case, workers)
+    assert outcome == NAMED, f"OUTCOME={outcome}"
 
 
 #: A first run's settings changed on the rerun into the same folder.
@@ -92,7 +93,7 @@ def rerun_outcome(hdm05_dir, tmp_path, setting, capsys):
 def test_a_rerun_with_other_settings_is_refused_and_force_starts_over(
         hdm05_dir, tmp_path, setting, capsys):
     outcome, err = rerun_outcome(hdm05_dir, tmp_path, setting, capsys)
-    assert outcome == NAMED, err
+    assert outcome == NAMED, f"OUTCOME={outcome}: {err}"
     assert "--force" in err
     out = tmp_path / "out"
     assert main([str(tmp_path / "mocap"), "--out", str(out), *BASE, *RERUNS[setting],
@@ -123,4 +124,5 @@ def test_clips_in_a_symlinked_folder_are_found(hdm05_dir, tmp_path):
     os.symlink(tmp_path / "elsewhere", tmp_path / "mocap" / "linked")
     os.symlink(tmp_path / "mocap", tmp_path / "elsewhere" / "loop")  # a loop must end
     summary = render_dataset(tmp_path / "mocap", tmp_path / "out", SETTINGS, progress=False)
-    assert summary["done_clips"] == 1 and summary["failed"] == 0
+    assert summary["done_clips"] == 1 and summary["failed"] == 0, \
+        f"OUTCOME=silent: {summary['clips']} clips found"

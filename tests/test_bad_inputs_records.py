@@ -114,7 +114,7 @@ def load_everything(dataset):
 def test_a_spoilt_record_is_refused_naming_the_file(tiny_synth_dataset, tmp_path, case):
     dataset, path = spoil(tiny_synth_dataset, tmp_path, case)
     outcome = try_call(lambda: load_everything(dataset), [path.name])
-    assert outcome.kind == NAMED, outcome
+    assert outcome.kind == NAMED, f"OUTCOME={outcome.kind}: {outcome.message}"
 
 
 def test_training_on_a_nan_record_stops_before_the_first_step(tiny_synth_dataset, tmp_path):
@@ -123,7 +123,7 @@ def test_training_on_a_nan_record_stops_before_the_first_step(tiny_synth_dataset
     outcome = try_command(["vp3dkeras.train", "--dataset", str(dataset), "--split", SPLIT,
                            "--out", str(run_dir), "--epochs", "1", "--channels", "8",
                            "--filter-widths", "3", "--quiet"], [path.name])
-    assert outcome.kind == NAMED, outcome
+    assert outcome.kind == NAMED, f"OUTCOME={outcome.kind}: {outcome.message}"
     assert "keypoints2d" in outcome.message
     assert not (run_dir / "model.keras").exists()
 
@@ -133,7 +133,8 @@ def test_losses_propagate_non_finite_predictions():
     for bad in (np.nan, np.inf):
         pred = np.ones_like(target)
         pred[1, 2, 3, 0] = bad
-        assert not np.isfinite(float(mpjpe_loss(target, pred)))
+        loss = float(mpjpe_loss(target, pred))
+        assert not np.isfinite(loss), f"OUTCOME=silent: loss {loss} for a {bad} prediction"
         assert not np.isfinite(float(n_mpjpe_loss(target, pred)))
         assert not np.isfinite(float(MPJPELoss()(target, pred)))
     # The zero-error case keeps its finite value and zero gradient.
