@@ -52,8 +52,11 @@ def run_corpus(root: pathlib.Path, select: str | None = None) -> list:
                                                              "test_faults_*.py")
                    for p in (root / "tests").glob(pattern))
     shared = os.environ.get("VP3D_SHARED_DIR", str(REPO.parent / "shared"))
-    env = dict(os.environ, PYTHONPATH=str(root), VP3D_SHARED_DIR=shared,
-               TF_CPP_MIN_LOG_LEVEL="2")
+    # Other entries of PYTHONPATH (e.g. a PyOpenGL for OSMesa) are kept after the code's.
+    extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+             if p and pathlib.Path(p).resolve() != REPO]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), *extra]),
+               VP3D_SHARED_DIR=shared, TF_CPP_MIN_LOG_LEVEL="2")
     with tempfile.TemporaryDirectory() as tmp:
         xml = pathlib.Path(tmp) / "corpus.xml"
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
