@@ -10,7 +10,6 @@ import pytest
 
 from run_helpers import TINY_TRAINING
 from vp3dkeras import callbacks as cb
-from vp3dkeras.cli_errors import run_main
 from vp3dkeras.data import WindowSampler
 from vp3dkeras.train import main
 
@@ -81,6 +80,8 @@ def test_a_run_killed_in_the_checkpoint_window_resumes_exactly(
             main([*_args(tiny_synth_dataset), "--out", str(run_dir)])
     assert main(["--resume", str(run_dir), "--quiet"]) == 0
     _assert_same_run(uninterrupted, run_dir)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["train_seconds"] > summary["train_seconds_this_run"]  # both invocations
     assert not any(p.name.startswith(".checkpoint") for p in run_dir.iterdir())
 
 
@@ -95,6 +96,8 @@ def test_resume_refuses_a_checkpoint_whose_state_is_of_another_epoch(
     state["epoch"] = 2
     state["optimizer_iterations"] //= 2
     state_path.write_text(json.dumps(state))
+    from vp3dkeras.cli_errors import run_main
+
     assert run_main(main, ["--resume", str(run_dir), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "model.keras" in err and "steps" in err
@@ -112,6 +115,8 @@ def test_a_nan_batch_stops_the_run_and_says_where(tiny_synth_dataset, tmp_path,
             yield inputs, targets
     monkeypatch.setattr(WindowSampler, "batches", batches)
     run_dir = tmp_path / "nan"
+    from vp3dkeras.cli_errors import run_main
+
     assert run_main(main, [*_args(tiny_synth_dataset), "--out", str(run_dir)]) == 1
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["nan"] and not summary["finished"]

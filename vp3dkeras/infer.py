@@ -88,6 +88,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     poses, keypoints_h36m = lift_track(load_lifter(args.model), keypoints, scores,
                                        float(width), float(height), layout, args.min_score,
                                        args.flip_tta)
+    if not np.isfinite(poses).all():  # e.g. a model saved with NaN weights
+        raise ValueError(f"{args.model}: the model lifts this track to NaN or infinite poses; "
+                         f"its weights may be NaN (a run that diverged)")
     out = args.out or args.keypoints.with_suffix(".poses3d.npz")
     np.savez(out, poses_3d=poses, keypoints_2d=keypoints_h36m.astype(np.float32),
              joint_names=np.array(H36M_17.names), joint_parents=np.array(H36M_17.parents))
