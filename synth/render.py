@@ -2,13 +2,17 @@
 
     python -m synth.render MOCAP_DIR --out DATASET_DIR [--fps 50] [--avatars ava,ben]
         [--cameras 4] [--seed 0] [--workers 1] [--shard K/N] [--no-resume] [--force]
-        [--limit N]
+        [--limit N] [--bvh-scale auto] [--bvh-up auto|y|z] [--joint-map MAP.json ...]
         [--images [--image-scale S] [--frame-step N] [--depth] [--mask] [--no-preview]
          [--renderer auto|osmesa|egl]]
 
 Each clip is read, resampled, retargeted onto every avatar, filmed by seeded virtual cameras
 and written as one record per avatar (`synth.dataset` describes the layout). A clip that
-cannot be read is skipped and reported; finished clips are skipped on a re-run (resume).
+cannot be read is skipped and reported; finished clips are skipped on a re-run (resume),
+and a finished clip stays in the manifest even when a later run cannot read it (another
+joint map, a moved file). `--joint-map` may be given several times (several rigs in one
+folder): each clip takes the first map that fits its skeleton, else a built-in one.
+Leading frames that break continuity (a T-pose first frame) are dropped and counted.
 Exit codes: 0 every clip done, 1 some clips failed, 2 nothing done (usage, a dataset made with
 other settings: `--force` deletes it).
 With `--shard K/N` a run takes every N-th clip starting at K and writes its entries under
@@ -40,7 +44,7 @@ from . import dataset as ds
 from .appearance import Appearance
 from .avatars import CANONICAL_JOINTS, get_avatars
 from .cameras import place_cameras
-from .joint_maps import JointMap, find_rig, get_joint_map, joint_indices
+from .joint_maps import JointMap, choose_joint_map, get_joint_map, joint_indices
 from .mocap_io import find_clips, load_motion
 from .motion import MocapError, Motion
 from .record import build_record, local_rotation_arrays, record_metadata, validate_record
@@ -61,7 +65,8 @@ class RenderSettings:
     seed: int = 0
     min_frames: int = 10
     bvh_scale: str = "auto"
-    joint_map: Optional[str] = None  # path of a JSON joint map for rigs not built in
+    bvh_up: str = "auto"  # "auto", "y" or "z" (`synth.bvh.read_bvh`)
+    joint_maps: Tuple[str, ...] = ()  # JSON joint maps for rigs not built in, tried in order
     labels: Optional[str] = None  # CMU trials.csv, found automatically when None
     images: Optional[ImageSettings] = None  # render images too (`--images`)
 
@@ -72,10 +77,13 @@ class RenderSettings:
         return data
 
     def content_json(self) -> dict:
-        """The settings every record depends on (`synth.dataset.check_settings`). Image
-        settings are left out: each record's images are checked and redone on their own."""
+        """The settings every record depends on (`synth.dataset.check_settings`). Left out:
+        image settings (each record's images are checked and redone on their own), joint
+        maps and labels (a rerun may add a map for another rig in the folder; finished clips
+        are kept, see `synth.dataset.keep_finished_clips`)."""
         data = self.to_json()
-        data.pop("images", None)
+        for name in ("images", "joint_maps", "labels"):
+            data.pop(name, None)
         data["avatars"] = list(data["avatars"])
         return data
 
@@ -95,17 +103,14 @@ def clip_rng(seed: int, clip_key: str, avatar_index: int, stream: int = 0
     return np.random.default_rng(entropy)
 
 
-def canonical_indices(motion: Motion, joint_map_spec: Optional[str]) -> np.ndarray:
-    """(19,) indices of `CANONICAL_JOINTS` in the clip's skeleton. A given joint map is used
-    where the skeleton has its joints, else the built-in map that fits; a rig without toes
-    uses its ankles for floor contact."""
+def canonical_indices(motion: Motion, joint_map_specs: Sequence[str] = ()) -> np.ndarray:
+    """(19,) indices of `CANONICAL_JOINTS` in the clip's skeleton. The first given joint map
+    whose joints the skeleton has is used, else the built-in map that fits; a rig without
+    toes uses its ankles for floor contact."""
     skeleton = motion.skeleton
-    joint_map: Optional[JointMap] = None
-    if joint_map_spec is not None:
-        joint_map = get_joint_map(joint_map_spec)
-        if joint_map.missing_joints(skeleton):
-            joint_map = None
-    joint_map = joint_map or find_rig(skeleton)
+    if isinstance(joint_map_specs, (str, JointMap)):
+        joint_map_specs = [joint_map_specs]
+    joint_map = choose_joint_map(skeleton, [get_joint_map(s) for s in joint_map_specs or ()])
     if joint_map is None:
         raise MocapError(motion.source.get("path", ""),
                          "skeleton fits no built-in joint map; give one with --joint-map")
@@ -124,7 +129,7 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
     default the path as given).
     """
     motion = load_motion(path, labels=settings.labels, bvh_scale=settings.bvh_scale,
-                         joint_map=settings.joint_map)
+                         joint_map=settings.joint_maps, bvh_up=settings.bvh_up)
     key = clip_key_for(motion)
     try:
         ds.claim_clip_key(out_dir, key, source or str(path))
@@ -142,7 +147,7 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
     if motion.num_frames < settings.min_frames:
         raise MocapError(path, f"clip too short: {motion.num_frames} frames at "
                                f"{settings.fps:g} fps, need at least {settings.min_frames}")
-    retargeter = Retargeter(motion, canonical_indices(motion, settings.joint_map))
+    retargeter = Retargeter(motion, canonical_indices(motion, settings.joint_maps))
     rotations = local_rotation_arrays(motion)
     entries = []
     for avatar_index, avatar in enumerate(get_avatars(settings.avatars)):
@@ -167,9 +172,29 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
         if images is not None:
             entry["images"] = images
         entry["sha256"] = ds.write_record(record_file, record)
+        entry.update(_source_notes(motion, retargeter))
         entries.append(entry)
     ds.write_json(ds.sidecar_path(out_dir, key), entries)
     return entries, False
+
+
+def _source_notes(motion: Motion, retargeter: Retargeter) -> dict:
+    """The manifest entry's ``source_path`` and ``source_notes``: how the source was read
+    where that was not plain (BVH up axis, joints dropped above the root, leading frames
+    dropped, zero-length end sites extended)."""
+    notes = {}
+    if motion.source.get("up_axis"):
+        notes["up_axis"] = motion.source["up_axis"]
+    if motion.source.get("dropped_root_joints"):
+        notes["dropped_root_joints"] = motion.source["dropped_root_joints"].split(",")
+    if motion.source.get("dropped_leading_frames"):
+        notes["dropped_leading_frames"] = int(motion.source["dropped_leading_frames"])
+    if retargeter.extended_ends:
+        notes["extended_ends"] = list(retargeter.extended_ends)
+    entry = {"source_path": motion.source.get("path", "")}
+    if notes:
+        entry["source_notes"] = notes
+    return entry
 
 
 def _init_worker() -> None:
@@ -269,7 +294,11 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
         raise RuntimeError(f"{out_dir}: duplicate manifest entries "
                            f"{[k for k, v in seen.items() if len(v) > 1][:3]}")
     failures.sort(key=lambda f: f["path"])
+    done_clips = len({e["clip_key"] for e in entries})
+    kept_clips: List[str] = []
     if shard is None:
+        entries, failures, kept_clips = ds.keep_finished_clips(out_dir, entries, failures,
+                                                               settings.avatars)
         ds.write_manifest(out_dir, entries, settings.to_json())
         ds.write_json(out_dir / ds.FAILURES, failures)
         split_names = (ds.replace_splits(out_dir, make_splits(entries, seed=settings.seed))
@@ -279,8 +308,11 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
         ds.write_manifest(out_dir, entries, settings.to_json(), name=f"manifests/{name}.json")
         ds.write_json(out_dir / "manifests" / f"{name}.failures.json", failures)
         split_names = []
-    return {"clips": len(paths), "done_clips": len({e["clip_key"] for e in entries}),
-            "resumed_clips": resumed_clips, "records": len(entries), "failed": len(failures),
+    return {"clips": len(paths), "done_clips": done_clips,
+            "resumed_clips": resumed_clips, "kept_clips": len(kept_clips),
+            "dropped_leading": sorted({e["clip_key"] for e in entries
+                                       if e.get("source_notes", {}).get("dropped_leading_frames")}),
+            "records": len(entries), "failed": len(failures),
             "frames": sum(e["num_frames"] for e in entries),
             "camera_frames": sum(e["num_frames"] * e["num_cameras"] for e in entries),
             "splits": split_names, "seconds": time.perf_counter() - started,
@@ -314,7 +346,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, default=None, help="first N clips only")
     parser.add_argument("--bvh-scale", default="auto",
                         help="BVH length unit in metres, or 'auto' (from the skeleton height)")
-    parser.add_argument("--joint-map", default=None, help="JSON joint map for other rigs")
+    parser.add_argument("--bvh-up", choices=("auto", "y", "z"), default="auto",
+                        help="BVH up axis: 'auto' (head above feet), 'y' or 'z' (Blender)")
+    parser.add_argument("--joint-map", action="append", default=[], metavar="MAP.json",
+                        help="JSON joint map for other rigs; repeat for several rigs in one "
+                             "folder (each clip takes the first map that fits)")
     parser.add_argument("--labels", default=None, help="CMU trials.csv (found automatically)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     images = parser.add_argument_group("images (synth.rendering)")
@@ -338,6 +374,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args.mocap_dir.is_dir():
         print(f"error: {args.mocap_dir} is not a folder", file=sys.stderr)
         return EXIT_USAGE
+    try:  # a broken map is one error now, not one per clip later
+        for spec in args.joint_map:
+            get_joint_map(spec)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     avatars = tuple(a.name for a in get_avatars(
         args.avatars.split(",") if args.avatars else None))
     images = None
@@ -351,8 +393,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 2
     settings = RenderSettings(fps=args.fps, avatars=avatars, num_cameras=args.cameras,
-                              seed=args.seed, bvh_scale=args.bvh_scale,
-                              joint_map=args.joint_map, labels=args.labels, images=images)
+                              seed=args.seed, bvh_scale=args.bvh_scale, bvh_up=args.bvh_up,
+                              joint_maps=tuple(args.joint_map), labels=args.labels,
+                              images=images)
     if args.workers < 1 or args.cameras < 1 or not args.fps > 0:
         print("error: --workers and --cameras must be at least 1, --fps positive",
               file=sys.stderr)
@@ -373,6 +416,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f"{summary['camera_frames']} camera frames) in {summary['seconds']:.1f} s; "
           f"{summary['failed']} failed"
           + (f" (see {args.out / ds.FAILURES})" if summary["failed"] and not args.shard else ""))
+    if summary["kept_clips"]:
+        print(f"{summary['kept_clips']} finished clips of earlier runs kept in the manifest "
+              f"(this run did not produce them)")
+    if summary["dropped_leading"]:
+        print(f"{len(summary['dropped_leading'])} clips started with frames that break "
+              f"continuity (a T-pose), dropped: {', '.join(summary['dropped_leading'][:5])}"
+              + (" ..." if len(summary["dropped_leading"]) > 5 else ""))
     if summary["splits"]:
         print(f"splits: {', '.join(summary['splits'])}")
     if summary["failed"]:
