@@ -163,7 +163,8 @@ def write_checkpoint(run_dir, model, state: dict) -> pathlib.Path:
 
 
 def recover_checkpoint(run_dir) -> None:
-    """Finishes or rolls back a checkpoint switch a kill interrupted, and removes leftovers."""
+    """Finishes or rolls back a checkpoint switch a kill interrupted, and removes the
+    leftovers of a killed run (`.checkpoint.tmp/`, `.checkpoint.old/`, hidden temporaries)."""
     run_dir = pathlib.Path(run_dir)
     final, tmp, old = (run_dir / CHECKPOINT_DIR, run_dir / CHECKPOINT_TMP,
                        run_dir / CHECKPOINT_OLD)
@@ -174,6 +175,8 @@ def recover_checkpoint(run_dir) -> None:
             os.replace(old, final)
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(old, ignore_errors=True)
+    for leftover in (*run_dir.glob(f".{HISTORY}.*"), *final.glob(f".{CHECKPOINT_STATE}.*")):
+        leftover.unlink(missing_ok=True)  # `_write_atomic` temporaries of a killed run
 
 
 class RunCheckpoint(keras.callbacks.Callback):
