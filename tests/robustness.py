@@ -73,7 +73,11 @@ def tally(outcomes: Iterable[Outcome]) -> dict:
 def try_main(main: Callable, argv: List[str], names: Iterable[str], capsys) -> Outcome:
     """Runs a command line's `main` in-process through `run_main` (as `python -m` does);
     named = non-zero exit with one stderr line naming one of `names`."""
-    from vp3dkeras.cli_errors import run_main
+    try:
+        from vp3dkeras.cli_errors import run_main
+    except ImportError:  # code from before `run_main`: `python -m` called `main` directly
+        def run_main(main, argv):
+            return main(argv)
 
     names = [str(n) for n in names]
     capsys.readouterr()
