@@ -31,7 +31,7 @@ import tempfile
 import xml.etree.ElementTree as ET
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-CONTROLS = {"test_null_coordinates_with_scores_are_interpolated",
+CONTROLS = {"test_null_coordinates_within_the_gap_are_interpolated",
             "test_serving_signature_still_serves_any_length"}
 NEWCOMER = {"test_train_help_does_not_import_tensorflow",
             "test_run_files_are_readable_by_others"}

@@ -41,9 +41,10 @@ def _npz(tmp_path, **arrays):
     return path
 
 
-def _with_nulls(tmp_path):
+def _with_nulls(tmp_path, frames=range(0, T, 5)):
+    """A track whose joint 3 is null (a missed detection) in `frames`."""
     keypoints = _track().tolist()
-    for frame in range(0, T, 5):
+    for frame in frames:
         keypoints[frame][3] = [None, None]
     return _json(tmp_path, keypoints, width=1000, height=1000), []
 
@@ -56,11 +57,10 @@ def _object_npz(tmp_path):
 
 #: name -> (track file, extra options). Each must be refused naming the file or option.
 CASES = {
-    "null_coordinates": _with_nulls,
-    "nan_coordinates": lambda d: (_npz(d, keypoints=np.where(
-        np.arange(T)[:, None, None] % 7 == 0, np.nan, _track()), width=1000, height=1000), []),
-    "inf_coordinate": lambda d: (_npz(d, keypoints=np.where(
-        np.arange(T)[:, None, None] == 3, np.inf, _track()), width=1000, height=1000), []),
+    "null_gap_beyond_max_gap": lambda d: (_with_nulls(d, range(5, 30))[0],
+                                          ["--max-gap", "5"]),
+    "joint_never_detected": lambda d: (_npz(d, keypoints=np.where(
+        np.arange(17)[None, :, None] == 3, np.nan, _track()), width=1000, height=1000), []),
     "negative_width": lambda d: (_npz(d, keypoints=_track()), ["--width", "-1000",
                                                                "--height", "1000"]),
     "zero_height": lambda d: (_npz(d, keypoints=_track()), ["--width", "1000",
@@ -95,14 +95,11 @@ def test_a_bad_track_is_refused_in_one_line(model_path, tmp_path, case, capsys):
     assert not out.exists()
 
 
-def test_null_coordinates_with_scores_are_interpolated(model_path, tmp_path, capsys):
-    keypoints = np.concatenate([_track(), np.ones((T, 17, 1), np.float32)], axis=-1).tolist()
-    for frame in range(0, T, 5):
-        keypoints[frame][3] = [None, None, 0.0]
-    path = _json(tmp_path, keypoints, width=1000, height=1000)
+def test_null_coordinates_within_the_gap_are_interpolated(model_path, tmp_path, capsys):
+    """Short runs of missed detections (null or NaN) are filled, reported, never NaN poses."""
+    path, _ = _with_nulls(tmp_path)
     out = tmp_path / "poses.npz"
-    assert infer.main([str(model_path), "--keypoints", str(path), "--out", str(out),
-                       "--layout", "h36m17", "--min-score", "0.3"]) == 0
+    assert infer.main([str(model_path), "--keypoints", str(path), "--out", str(out)]) == 0
     with np.load(out) as data:
         assert data["poses_3d"].shape == (T, 17, 3)
         assert np.isfinite(data["poses_3d"]).all()

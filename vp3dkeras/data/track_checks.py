@@ -12,7 +12,9 @@ line naming the file and the problem, instead of being lifted into NaN or nonsen
   for normalised [0, 1] coordinates;
 - scores, when given, must be (T, J) and finite.
 
-Raises `TrackError` (a ValueError; the command lines print it as one line).
+Raises `vp3dkeras.data.keypoint_formats.TrackError` (a ValueError; the command lines print
+it as one line). `python -m vp3dkeras.infer` calls it after `read_track`, which has already
+interpolated missed detections (NaN) within `--max-gap`.
 """
 from __future__ import annotations
 
@@ -20,14 +22,12 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from vp3dkeras.data.keypoint_formats import TrackError
+
 #: Largest image side accepted, pixels (a 16K frame is 15360 wide).
 MAX_IMAGE_SIDE = 100_000
 #: Keypoints may lie outside the image (a limb out of frame) by this many image sizes.
 MAX_OUTSIDE = 2.0
-
-
-class TrackError(ValueError):
-    """A keypoint track that cannot be lifted; the message names the file and the problem."""
 
 
 def check_track(source, keypoints, scores, width, height, num_joints: Optional[int] = None,
