@@ -1,12 +1,15 @@
 """Turn a folder of mocap clips into a dataset.
 
-    python -m synth.render MOCAP_DIR --out DATASET_DIR [--fps 50] [--avatars ava,ben]
+    python -m synth.render MOCAP_DIR --out DATASET_DIR [--fps 50]
+        [--bodies anny|capsule] [--bodies-per-clip 5] [--body-pool 100] [--children]
+        [--body-cache DIR] [--avatars ava,ben]
         [--cameras 4] [--seed 0] [--workers 2] [--shard K/N] [--no-resume] [--limit N]
         [--images [--image-scale S] [--frame-step N] [--depth] [--mask] [--no-preview]
          [--renderer auto|osmesa|egl]]
 
-Each clip is read, resampled, retargeted onto every avatar, filmed by seeded virtual cameras
-and written as one record per avatar (`synth.dataset` describes the layout). A clip that
+Each clip is read, resampled, retargeted onto each of its bodies (Anny bodies drawn per
+clip from a seeded pool, `synth.bodies`; or the named capsule avatars, `synth.avatars`),
+filmed by seeded virtual cameras and written as one record per body (`synth.dataset` describes the layout). A clip that
 cannot be read is skipped and reported; finished clips are skipped on a re-run (resume).
 With `--shard K/N` a run takes every N-th clip starting at K and writes its entries under
 `manifests/`; `python -m synth.merge DATASET_DIR` joins the shards into the manifest.
@@ -61,11 +64,24 @@ class RenderSettings:
     joint_map: Optional[str] = None  # path of a JSON joint map for rigs not built in
     labels: Optional[str] = None  # CMU trials.csv, found automatically when None
     images: Optional[ImageSettings] = None  # render images too (`--images`)
+    # "capsule": the built-in `avatars`; "anny": `bodies_per_clip` Anny bodies per clip drawn
+    # from a seeded pool of `body_pool` (`synth.bodies.pool`), built into `body_cache`.
+    bodies: str = "capsule"
+    bodies_per_clip: int = 5
+    body_pool: int = 100
+    children: bool = False
+    body_cache: Optional[str] = None  # default DATASET_DIR/bodies (content-addressed files)
 
     def to_json(self) -> dict:
         data = dataclasses.asdict(self)
         if self.images is None:  # manifests of runs without images stay as they were
             del data["images"]
+        del data["body_cache"]  # where bodies are cached does not change them
+        if self.bodies == "capsule":  # nor do capsule manifests change
+            for key in ("bodies", "bodies_per_clip", "body_pool", "children"):
+                del data[key]
+        else:
+            del data["avatars"]
         return data
 
 
@@ -82,6 +98,17 @@ def clip_rng(seed: int, clip_key: str, avatar_index: int, stream: int = 0
     shard and resume. `stream` 0 places the cameras; 1 chooses the rendered appearance."""
     entropy = [seed, zlib.crc32(clip_key.encode()), avatar_index] + ([stream] if stream else [])
     return np.random.default_rng(entropy)
+
+
+def clip_bodies(settings: RenderSettings, clip_key: str) -> list:
+    """The bodies a clip is put on: the named capsule avatars, or its Anny bodies (the same
+    for a clip in every run with the same seed and pool)."""
+    if settings.bodies == "capsule":
+        return get_avatars(settings.avatars)
+    from .bodies import pool
+    return pool.clip_bodies(settings.body_cache, pool.pool_specs(
+        settings.body_pool, settings.seed, settings.children),
+        clip_rng(settings.seed, clip_key, 0, stream=2), settings.bodies_per_clip)
 
 
 def canonical_indices(motion: Motion, joint_map_spec: Optional[str]) -> np.ndarray:
@@ -110,8 +137,9 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
     motion = load_motion(path, labels=settings.labels, bvh_scale=settings.bvh_scale,
                          joint_map=settings.joint_map)
     key = clip_key_for(motion)
+    bodies = clip_bodies(settings, key)
     if resume:
-        entries = ds.finished_entries(out_dir, key, settings.avatars)
+        entries = ds.finished_entries(out_dir, key, [b.name for b in bodies])
         if entries is not None and (settings.images is None or all(
                 _images_finished(out_dir, e, settings.images) for e in entries)):
             return entries, True
@@ -125,7 +153,7 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
     retargeter = Retargeter(motion, canonical_indices(motion, settings.joint_map))
     rotations = local_rotation_arrays(motion)
     entries = []
-    for avatar_index, avatar in enumerate(get_avatars(settings.avatars)):
+    for avatar_index, avatar in enumerate(bodies):
         clip = retargeter(avatar)
         cameras = place_cameras(clip.positions, settings.num_cameras,
                                 rng=clip_rng(settings.seed, key, avatar_index))
@@ -196,6 +224,14 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
     started = time.perf_counter()
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if settings.bodies == "anny":  # built once, in a process of their own, before any clip
+        from .bodies import pool
+        cache_dir = settings.body_cache or str(out_dir / "bodies")
+        settings = dataclasses.replace(settings, body_cache=cache_dir)
+        pool.ensure_built(cache_dir, pool.pool_specs(settings.body_pool, settings.seed,
+                                                     settings.children))
+    elif settings.bodies != "capsule":
+        raise ValueError(f"bodies must be 'anny' or 'capsule', not {settings.bodies!r}")
     paths = find_clips(mocap_dir)
     if shard is not None:
         paths = paths[shard[0]::shard[1]]
@@ -256,8 +292,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("mocap_dir", type=pathlib.Path, help="folder of .amc/.asf or .bvh clips")
     parser.add_argument("--out", type=pathlib.Path, required=True, help="dataset folder")
     parser.add_argument("--fps", type=float, default=50.0, help="output frame rate (50)")
+    parser.add_argument("--bodies", choices=("anny", "capsule"), default=None,
+                        help="Anny bodies (default; needs the anny package) or the built-in "
+                             "capsule avatars (default when --avatars is given)")
     parser.add_argument("--avatars", default=None,
-                        help="comma-separated built-in avatars (default: all)")
+                        help="comma-separated capsule avatars (default: all)")
+    parser.add_argument("--bodies-per-clip", type=int, default=5,
+                        help="Anny bodies per clip (5)")
+    parser.add_argument("--body-pool", type=int, default=100,
+                        help="distinct Anny bodies sampled for the dataset (100)")
+    parser.add_argument("--children", action="store_true",
+                        help="Anny population includes children (5-17 years)")
+    parser.add_argument("--body-cache", default=None,
+                        help="folder of built Anny bodies (default: DATASET_DIR/bodies)")
     parser.add_argument("--cameras", type=int, default=4, help="cameras per clip and avatar")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
@@ -292,8 +339,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args.mocap_dir.is_dir():
         print(f"error: {args.mocap_dir} is not a folder", file=sys.stderr)
         return 2
-    avatars = tuple(a.name for a in get_avatars(
-        args.avatars.split(",") if args.avatars else None))
+    bodies = args.bodies or ("capsule" if args.avatars else "anny")
+    try:
+        avatars = tuple(a.name for a in get_avatars(
+            args.avatars.split(",") if args.avatars else None))
+        if bodies == "anny":
+            from .bodies.cache import builder_version
+            builder_version()  # one line naming the missing package and --bodies capsule
+            if args.bodies_per_clip < 1 or args.body_pool < args.bodies_per_clip:
+                raise ValueError(f"need 1 <= --bodies-per-clip <= --body-pool, got "
+                                 f"{args.bodies_per_clip} and {args.body_pool}")
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     images = None
     if args.images:
         try:
@@ -306,10 +364,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return 2
     settings = RenderSettings(fps=args.fps, avatars=avatars, num_cameras=args.cameras,
                               seed=args.seed, bvh_scale=args.bvh_scale,
-                              joint_map=args.joint_map, labels=args.labels, images=images)
-    summary = render_dataset(args.mocap_dir, args.out, settings, workers=args.workers,
-                             shard=args.shard, resume=args.resume, limit=args.limit,
-                             progress=not args.quiet)
+                              joint_map=args.joint_map, labels=args.labels, images=images,
+                              bodies=bodies, bodies_per_clip=args.bodies_per_clip,
+                              body_pool=args.body_pool, children=args.children,
+                              body_cache=args.body_cache)
+    try:
+        summary = render_dataset(args.mocap_dir, args.out, settings, workers=args.workers,
+                                 shard=args.shard, resume=args.resume, limit=args.limit,
+                                 progress=not args.quiet)
+    except ValueError as error:  # bodies that cannot be built or read
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(f"{summary['done_clips']} of {summary['clips']} clips done "
           f"({summary['resumed_clips']} already finished before this run; "
           f"{summary['records']} records, {summary['frames']} frames, "
