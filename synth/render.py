@@ -39,6 +39,7 @@ from tqdm import tqdm
 from . import dataset as ds
 from .appearance import Appearance
 from .avatars import CANONICAL_JOINTS, get_avatars
+from .bodies.cache import BodyCacheError
 from .cameras import place_cameras
 from .joint_maps import JointMap, find_rig, get_joint_map, joint_indices
 from .mocap_io import find_clips, load_motion
@@ -202,6 +203,8 @@ def _process_safely(path, out_dir, settings, resume):
         return str(path), entries, resumed, None
     except MocapError as error:
         return str(path), None, False, error.problem
+    except BodyCacheError as error:  # a body file that is missing or corrupt
+        return str(path), None, False, str(error)
     except Exception as error:  # a bug or an unforeseen file: report it, keep going
         detail = traceback.format_exception_only(type(error), error)[-1].strip()
         return str(path), None, False, f"unexpected error: {detail}"

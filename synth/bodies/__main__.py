@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
 import sys
 from typing import Optional, Sequence
@@ -53,7 +54,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         except ImportError:
             raise ValueError("Anny bodies need the anny package: pip install anny (or "
                              "bash scripts/setup_env.sh); --bodies capsule needs none") from None
-        paths = build_bodies(specs, args.cache)
+        # Warp prints its banner on stdout, where this command lists the body files.
+        sys.stdout.flush()
+        saved = os.dup(1)
+        os.dup2(2, 1)
+        try:
+            paths = build_bodies(specs, args.cache)
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
     except (ValueError, json.JSONDecodeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -10,11 +10,11 @@ what it writes with NumPy alone).
 For each `BodySpec`:
 - gender is 0 (male) or 1 (female), as in Anny's `PHENOTYPE_VARIATIONS` order; the age in
   years maps to Anny's age parameter through Anny's own calibrated "morphological age"
-  mapping (`anny/data/shape_calibration`); muscle and proportions are passed through;
-- the height parameter is solved by bisection so that the rest mesh's stature (top of head
-  to sole) equals the spec's within 2 mm, and the weight parameter so that the BMI (mass =
-  mesh volume x 980 kg/m^3, Anny's `Anthropometry`) is the spec's, as far as the weight
-  parameter's range [0, 1] allows (the BMI reached is stored);
+  mapping (`anny/data/shape_calibration`);
+- muscle, proportions and weight (the BMI's population quantile, `synth.bodies.population`)
+  are passed through, and the height parameter is solved by bisection so that the rest
+  mesh's stature (top of head to sole) equals the spec's within 2 mm; the BMI reached (mass
+  = mesh volume x 980 kg/m^3, as Anny's `Anthropometry`) is stored;
 - joint centres come from the rig's bone heads (`CANONICAL_FROM_BONES`), skinning weights
   are summed onto the canonical segments (`SEGMENT_OF_BONE`), and landmarks come from Anny's
   COCO keypoint regressor (vertex blends) and from the rig.
@@ -119,6 +119,7 @@ class AnnyBuilder:
         self.age_years = mapping["morphological_age_anchors"].numpy()
         self.age_params = mapping["anny_age_anchors"].numpy()
         self.coco = anny.keypoints.KeypointsRegressor.coco(self.model)
+        self.anthropometry = anny.Anthropometry(self.model)
         self.weights = self._canonical_weights()
 
     def anny_age(self, years: np.ndarray) -> np.ndarray:
@@ -147,10 +148,12 @@ class AnnyBuilder:
             return self.model.get_rest_model(coeffs)
         return self.model.get_rest_vertices(coeffs)
 
-    def _measure(self, vertices) -> tuple:
-        """Stature (m) and BMI of (B, V, 3) rest vertices."""
+    def _measure(self, vertices, bmi: bool = True) -> tuple:
+        """Stature (m) and BMI (None unless `bmi`) of (B, V, 3) rest vertices."""
         v = vertices.cpu().numpy() if hasattr(vertices, "cpu") else vertices
         stature = v[..., 2].max(axis=1) - v[..., 2].min(axis=1)
+        if not bmi:
+            return stature, None
         f = self.faces
         volume = np.abs(np.einsum("bfi,bfi->bf", np.cross(v[:, f[:, 0]], v[:, f[:, 1]]),
                                   v[:, f[:, 2]]).sum(axis=1) / 6.0)
@@ -161,48 +164,46 @@ class AnnyBuilder:
         cannot be built."""
         n = len(specs)
         target_h = np.array([s.stature for s in specs])
-        target_bmi = np.array([s.bmi for s in specs])
         params = {
             "gender": np.array([1.0 if s.sex == "female" else 0.0 for s in specs]),
             "age": self.anny_age(np.array([s.age for s in specs])),
             "muscle": np.array([s.muscle for s in specs]),
             "proportions": np.array([s.proportions for s in specs]),
-            "weight": np.full(n, 0.5), "height": np.full(n, 0.5),
+            "weight": np.array([s.weight for s in specs]), "height": np.full(n, 0.5),
         }
-        for _ in range(2):  # stature depends little on weight and BMI on height: alternate
-            params["height"] = self._bisect(params, "height", target_h, 0)
-            params["weight"] = self._bisect(params, "weight", target_bmi, 1)
-        params["height"] = self._bisect(params, "height", target_h, 0)
+        params["height"] = self._bisect(params, "height", target_h)
         rest = self._rest(params, full=True)
         stature, bmi = self._measure(rest["rest_vertices"])
         for i, spec in enumerate(specs):
             if abs(stature[i] - spec.stature) > STATURE_TOLERANCE:
                 one = {k: v[i:i + 1] for k, v in params.items()}
-                low, high = (self._measure(self._rest({**one, "height": np.array([h])}))[0][0]
+                low, high = (self._measure(self._rest({**one, "height": np.array([h])}),
+                                           bmi=False)[0][0]
                              for h in (0.0, 1.0))
                 raise BodyBuildError(
                     f"body {spec.key(self.version)} ({spec.sex}, {spec.age:.0f} years): "
                     f"cannot be built, stature {spec.stature:.3f} m is outside what Anny "
                     f"builds for this sex and age ({low:.3f}-{high:.3f} m)")
         keypoints = self.coco({"vertices": rest["rest_vertices"]}).cpu().numpy()
+        waist = self.anthropometry.waist_circumference(rest["rest_vertices"]).cpu().numpy()
         vertices = rest["rest_vertices"].cpu().numpy()
         heads = rest["rest_bone_heads"].cpu().numpy()
         return [self._arrays(spec, {k: v[i] for k, v in params.items()}, vertices[i],
-                             heads[i], keypoints[i], stature[i], bmi[i])
+                             heads[i], keypoints[i], stature[i], bmi[i], waist[i])
                 for i, spec in enumerate(specs)]
 
-    def _bisect(self, params, name: str, target: np.ndarray, measure: int) -> np.ndarray:
-        """The parameter `name` in [0, 1] per body that brings measure (0 stature, 1 BMI) to
-        `target`; both grow with their parameter. Clamped at the range's ends."""
+    def _bisect(self, params, name: str, target: np.ndarray) -> np.ndarray:
+        """The parameter `name` in [0, 1] per body that brings the stature to `target`
+        (stature grows with it); clamped at the range's ends."""
         lo, hi = np.zeros(len(target)), np.ones(len(target))
-        for _ in range(18):
+        for _ in range(20):
             mid = 0.5 * (lo + hi)
-            value = self._measure(self._rest({**params, name: mid}))[measure]
+            value = self._measure(self._rest({**params, name: mid}), bmi=False)[0]
             below = value < target
             lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
         return 0.5 * (lo + hi)
 
-    def _arrays(self, spec, params, vertices, heads, keypoints, stature, bmi) -> dict:
+    def _arrays(self, spec, params, vertices, heads, keypoints, stature, bmi, waist) -> dict:
         floor = vertices[:, 2].min()
         shift = np.array([0.0, 0.0, -floor])
         vertices = vertices + shift
@@ -223,7 +224,7 @@ class AnnyBuilder:
         joints[hip("head")] = 0.5 * (ears + landmarks["head_top"])
         names = sorted(landmarks)
         measures = {"stature": float(stature), "bmi": float(bmi),
-                    "mass": float(bmi * stature ** 2), "model": "anny",
+                    "mass": float(bmi * stature ** 2), "waist": float(waist), "model": "anny",
                     "builder": self.version}
         labels = sorted(params)
         return {

@@ -14,6 +14,12 @@ data for children and adults: United States, 2015-2018", NCHS Vital Health Stat 
 - BMI: log-normal with median 28.0 (men) / 28.3 (women) and a log-SD of 0.20 (published
   means 29.1 / 29.6 kg/m^2, right-skewed), truncated to 16-50 kg/m^2.
 
+Anny's weight scale spans a narrower range than the population's BMI (about 19-24 kg/m^2 at
+mid muscularity by its own mass estimate, mesh volume x 980 kg/m^3, measured with
+`experiments/body_population.py`), so a body's `weight` is its BMI's quantile within its
+sex's population: the order of the population is kept, the heaviest people take Anny's
+heaviest shape, and the BMI a body reaches is recorded beside the one drawn.
+
 Children (`children=True`: a share of the draws, 5-17 years) take their median stature per
 year of age from the WHO 2007 growth reference (de Onis et al., Bull WHO 85:660-667, 2007;
 `_CHILD_STATURE_CM` below, values rounded to 1 cm) with a 5 % coefficient of variation, and
@@ -51,8 +57,9 @@ class BodySpec:
     """One person to build.
 
     sex: "female" or "male"; age: years; stature: metres, floor to top of head;
-    bmi: body-mass index, kg/m^2 (the builder reaches it where the model can);
-    muscle, proportions: in [0, 1], the body model's own scales (0.5 = average).
+    bmi: body-mass index drawn for this person, kg/m^2;
+    muscle, proportions, weight: in [0, 1], the body model's own scales (0.5 = average);
+    `weight` is the BMI's quantile in the population (see the module's docstring).
     """
 
     sex: str
@@ -61,13 +68,15 @@ class BodySpec:
     bmi: float
     muscle: float = 0.5
     proportions: float = 0.5
+    weight: float = 0.5
 
     def __post_init__(self):
         problems = []
         if self.sex not in SEXES:
             problems.append(f"sex {self.sex!r} is not one of {SEXES}")
         values = {"age": self.age, "stature": self.stature, "bmi": self.bmi,
-                  "muscle": self.muscle, "proportions": self.proportions}
+                  "muscle": self.muscle, "proportions": self.proportions,
+                  "weight": self.weight}
         bad = [k for k, v in values.items() if not math.isfinite(float(v))]
         if bad:
             problems.append(f"{', '.join(bad)} not finite")
@@ -78,7 +87,7 @@ class BodySpec:
                 problems.append(f"stature {self.stature:g} m outside 0.5-2.6 m")
             if not 10.0 <= self.bmi <= 70.0:
                 problems.append(f"BMI {self.bmi:g} outside 10-70")
-            for k in ("muscle", "proportions"):
+            for k in ("muscle", "proportions", "weight"):
                 if not 0.0 <= values[k] <= 1.0:
                     problems.append(f"{k} {values[k]:g} outside [0, 1]")
         if problems:
@@ -88,14 +97,15 @@ class BodySpec:
         return {"sex": self.sex, "age": round(float(self.age), 4),
                 "stature": round(float(self.stature), 5), "bmi": round(float(self.bmi), 4),
                 "muscle": round(float(self.muscle), 5),
-                "proportions": round(float(self.proportions), 5)}
+                "proportions": round(float(self.proportions), 5),
+                "weight": round(float(self.weight), 5)}
 
     @classmethod
     def from_json(cls, data: dict) -> "BodySpec":
         try:
             return cls(str(data["sex"]), float(data["age"]), float(data["stature"]),
                        float(data["bmi"]), float(data.get("muscle", 0.5)),
-                       float(data.get("proportions", 0.5)))
+                       float(data.get("proportions", 0.5)), float(data.get("weight", 0.5)))
         except (KeyError, TypeError) as error:
             raise ValueError(f"invalid body description {data!r}: {error}") from None
 
@@ -130,15 +140,18 @@ def sample_body(rng: np.random.Generator, children: bool = False,
         age = rng.uniform(*CHILD_AGE_RANGE)
         median = np.interp(age, np.arange(5, 19), _CHILD_STATURE_CM[sex]) / 100.0
         stature = median * (1.0 + 0.05 * _truncated_normal(rng, 2.5))
-        bmi = float(np.clip(17.0 + 2.5 * _truncated_normal(rng, 2.5), 13.0, 26.0))
+        z = _truncated_normal(rng, 2.5)
+        bmi = float(np.clip(17.0 + 2.5 * z, 13.0, 26.0))
     else:
         age = rng.uniform(*ADULT_AGE_RANGE)
         mean, sd = _ADULT_STATURE_CM[sex]
         stature = (mean + sd * _truncated_normal(rng, 2.5)) / 100.0
-        bmi = _ADULT_BMI_MEDIAN[sex] * math.exp(_ADULT_BMI_LOG_SD * _truncated_normal(rng, 3.0))
-        bmi = float(np.clip(bmi, *_BMI_RANGE))
+        z = _truncated_normal(rng, 3.0)
+        bmi = float(np.clip(_ADULT_BMI_MEDIAN[sex] * math.exp(_ADULT_BMI_LOG_SD * z),
+                            *_BMI_RANGE))
+    weight = 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))  # the BMI's quantile
     return BodySpec(sex, float(age), float(stature), float(bmi), float(muscle),
-                    float(proportions))
+                    float(proportions), float(weight))
 
 
 def _truncated_normal(rng: np.random.Generator, limit: float) -> float:
