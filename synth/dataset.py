@@ -3,7 +3,9 @@
 Layout of DATASET_DIR:
     clips/<clip_key>__<avatar>.npz   one record per clip and avatar (`synth.record`)
     clips/<clip_key>.json            sidecar written after all of a clip's records: the clip's
-                                     manifest entries (a clip with a sidecar is finished)
+                                     manifest entries (a clip with a sidecar is finished; it
+                                     stays in the manifest of later runs, see
+                                     `keep_finished_clips`: delete the sidecar to drop it)
     images/<clip_key>__<avatar>/     (--images) PNGs per camera and frame, preview.gif
                                      (`synth.rendering`)
     manifest.json                    every record with its metadata and SHA-256
@@ -96,6 +98,31 @@ def finished_entries(dataset_dir: pathlib.Path, clip_key: str, avatars: Iterable
     if not all((pathlib.Path(dataset_dir) / e["file"]).is_file() for e in entries):
         return None
     return [e for e in entries if e["avatar"] in set(avatars)]
+
+
+def keep_finished_clips(dataset_dir: pathlib.Path, entries: List[dict], failures: List[dict],
+                        avatars):
+    """(entries, failures, kept clip keys): `entries` plus those of every clip finished by an
+    earlier run (sidecar and records on disk, all `avatars`: names, or a function of the
+    clip key giving them) that this run did not produce, and `failures` less the clips so
+    kept (matched on the entries' ``source_path``).
+
+    A later run never drops a finished clip because it cannot read the file now (another
+    joint map, another rig in the folder, a file moved away).
+    """
+    have = {e["clip_key"] for e in entries}
+    kept, kept_keys = [], []
+    for sidecar in sorted(clips_dir(dataset_dir).glob("*.json")):
+        if sidecar.stem in have:
+            continue
+        found = finished_entries(dataset_dir, sidecar.stem,
+                                 avatars(sidecar.stem) if callable(avatars) else avatars)
+        if found:
+            kept.extend(found)
+            kept_keys.append(sidecar.stem)
+    kept_paths = {os.path.realpath(e["source_path"]) for e in kept if e.get("source_path")}
+    failures = [f for f in failures if os.path.realpath(f["path"]) not in kept_paths]
+    return entries + kept, failures, kept_keys
 
 
 def write_manifest(dataset_dir: pathlib.Path, entries: List[dict], settings: dict,

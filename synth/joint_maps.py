@@ -32,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
-from typing import Dict, Mapping, Tuple, Union
+from typing import Dict, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -129,6 +129,16 @@ def get_joint_map(spec: Union[str, pathlib.Path, JointMap]) -> JointMap:
 def find_rig(skeleton: Skeleton):
     """The built-in `JointMap` whose 17 joints all exist in `skeleton`, or None."""
     for joint_map in BUILTIN_JOINT_MAPS.values():
+        if not joint_map.missing_joints(skeleton):
+            return joint_map
+    return None
+
+
+def choose_joint_map(skeleton: Skeleton, candidates: Sequence[JointMap] = ()):
+    """The first of `candidates`, then of the built-ins, whose 17 joints all exist in
+    `skeleton`; None when none fits. Several rigs in one folder: each clip takes the map
+    that fits it."""
+    for joint_map in list(candidates) + list(BUILTIN_JOINT_MAPS.values()):
         if not joint_map.missing_joints(skeleton):
             return joint_map
     return None

@@ -10,7 +10,11 @@ Naming conventions understood (case-insensitive extensions):
   fps from the csv else 120.
 - Other AMC: skeleton ``<stem>.asf`` or the folder's only ``.asf``; dataset "acclaim", 120 fps.
 - BVH: ``<subject>_<trial>.bvh`` -> dataset "cmu" (labels from trials.csv when one is found),
-  otherwise "bvh"; actor ``<subject>`` or the file stem; fps from the frame time.
+  otherwise "bvh"; actor ``<subject>`` or the file stem; fps from the frame time; up axis,
+  unit and path-carrying joint as `synth.bvh.read_bvh` finds them.
+
+Every clip then loses its leading frames that break continuity (a T-pose first frame,
+`synth.continuity`).
 
 `clip_id` is always the file stem.
 """
@@ -20,9 +24,9 @@ import csv
 import functools
 import pathlib
 import re
-from typing import Dict, List, Mapping, Optional, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from synth import acclaim, bvh, joint_maps
+from synth import acclaim, bvh, continuity, joint_maps
 from synth.motion import MocapError, Motion, source_metadata
 
 DEFAULT_ACCLAIM_FPS = 120.0
@@ -157,7 +161,7 @@ def _acclaim(path: pathlib.Path, labels) -> Motion:
     return acclaim.read_amc(path, acclaim.read_asf(asf), fps=fps, source=meta)
 
 
-def _bvh(path: pathlib.Path, labels, scale) -> Motion:
+def _bvh(path: pathlib.Path, labels, scale, up, candidates) -> Motion:
     stem = path.stem
     cmu = _CMU.match(stem)
     if cmu:
@@ -167,41 +171,60 @@ def _bvh(path: pathlib.Path, labels, scale) -> Motion:
                                stem, description)
     else:
         meta = source_metadata(path, "bvh", stem, "", stem)
-    return bvh.read_bvh(path, scale=scale, source=meta)
+    return bvh.read_bvh(path, scale=scale, source=meta, up=up, joint_map=candidates)
+
+
+JointMapSpec = Union[str, pathlib.Path, joint_maps.JointMap]
 
 
 def load_motion(path, labels: Union[None, str, pathlib.Path, Labels] = None,
                 bvh_scale: Union[float, str] = "auto",
-                joint_map: Union[None, str, pathlib.Path, joint_maps.JointMap] = None) -> Motion:
+                joint_map: Union[None, JointMapSpec, Sequence[JointMapSpec]] = None,
+                bvh_up: str = "auto", drop_breaks: bool = True) -> Motion:
     """Load an .amc or .bvh clip (any case) with its `Motion.source` filled in.
 
     labels: CMU trials.csv path, or a mapping (subject, trial) -> {"description", "fps"} like
     `read_trials` returns (default: a trials.csv found in the clip's folder or a parent).
-    bvh_scale: see `synth.bvh.read_bvh`. joint_map: a `JointMap`, built-in name or JSON path,
-    used when the skeleton has its joints; otherwise (and by default) the built-in map that
-    fits. The motion's `rig` is the map's name; a skeleton that fits neither raises
-    `MocapError`.
+    bvh_scale, bvh_up: see `synth.bvh.read_bvh` (``scale``, ``up``).
+    joint_map: a `JointMap`, built-in name or JSON path, or a sequence of them (several rigs
+    in one folder): the first whose joints the skeleton has is used, else the built-in map
+    that fits. The motion's `rig` is the map's name; a skeleton that fits none raises
+    `MocapError` naming what each map lacks.
+    drop_breaks: drop leading frames that break continuity (a T-pose first frame,
+    `synth.continuity`); their number goes to ``source["dropped_leading_frames"]``.
     """
     path = pathlib.Path(path)
     if not path.is_file():
         raise MocapError(path, "file not found")
     suffix = path.suffix.lower()
     try:
+        if joint_map is None:
+            specs = []
+        elif isinstance(joint_map, (str, pathlib.Path, joint_maps.JointMap)):
+            specs = [joint_map]
+        else:
+            specs = list(joint_map)
+        candidates = [joint_maps.get_joint_map(spec) for spec in specs]
         if suffix == ".amc":
             motion = _acclaim(path, labels)
         elif suffix == ".bvh":
-            motion = _bvh(path, labels, bvh_scale)
+            motion = _bvh(path, labels, bvh_scale, bvh_up, candidates)
         else:
             raise MocapError(path, f"unknown mocap file type {path.suffix!r} "
                                    f"(expected .amc or .bvh)")
-        chosen = None if joint_map is None else joint_maps.get_joint_map(joint_map)
-        if chosen is None or chosen.missing_joints(motion.skeleton):
-            fallback = joint_maps.find_rig(motion.skeleton)
-            if fallback is None and chosen is not None:
-                joint_maps.joint_indices(motion.skeleton, chosen)  # names what is missing
-            chosen = fallback or joint_maps.detect_rig(motion.skeleton)
+        chosen = joint_maps.choose_joint_map(motion.skeleton, candidates)
+        if chosen is None:
+            if len(candidates) == 1:
+                joint_maps.joint_indices(motion.skeleton, candidates[0])  # names what is missing
+            lacks = "; ".join(f"{m.name} lacks {m.missing_joints(motion.skeleton)[:6]}"
+                              for m in candidates)
+            if not candidates:
+                joint_maps.detect_rig(motion.skeleton)  # names what each built-in lacks
+            raise MocapError(path, f"skeleton fits none of the joint maps given ({lacks}) "
+                                   f"nor a built-in one")
     except (ValueError, OSError) as err:
         if isinstance(err, MocapError):
             raise
         raise MocapError(path, str(err)) from None
-    return motion.with_(rig=chosen.name)
+    motion = motion.with_(rig=chosen.name)
+    return continuity.drop_leading_break(motion) if drop_breaks else motion

@@ -4,13 +4,19 @@
         [--bodies anny|capsule] [--bodies-per-clip 5] [--body-pool 100] [--children]
         [--body-cache DIR] [--avatars ava,ben]
         [--cameras 4] [--seed 0] [--workers 2] [--shard K/N] [--no-resume] [--limit N]
+        [--bvh-scale auto] [--bvh-up auto|y|z] [--joint-map MAP.json ...]
         [--images [--image-scale S] [--frame-step N] [--depth] [--mask] [--no-preview]
          [--renderer auto|osmesa|egl]]
 
 Each clip is read, resampled, retargeted onto each of its bodies (Anny bodies drawn per
 clip from a seeded pool, `synth.bodies`; or the named capsule avatars, `synth.avatars`),
-filmed by seeded virtual cameras and written as one record per body (`synth.dataset` describes the layout). A clip that
-cannot be read is skipped and reported; finished clips are skipped on a re-run (resume).
+filmed by seeded virtual cameras and written as one record per body (`synth.dataset`
+describes the layout). A clip that
+cannot be read is skipped and reported; finished clips are skipped on a re-run (resume),
+and a finished clip stays in the manifest even when a later run cannot read it (another
+joint map, a moved file). `--joint-map` may be given several times (several rigs in one
+folder): each clip takes the first map that fits its skeleton, else a built-in one.
+Leading frames that break continuity (a T-pose first frame) are dropped and counted.
 With `--shard K/N` a run takes every N-th clip starting at K and writes its entries under
 `manifests/`; `python -m synth.merge DATASET_DIR` joins the shards into the manifest.
 With `--images` every clip and avatar is also rendered (`synth.rendering`): images under
@@ -41,7 +47,7 @@ from .appearance import Appearance
 from .avatars import CANONICAL_JOINTS, get_avatars
 from .bodies.cache import BodyCacheError
 from .cameras import place_cameras
-from .joint_maps import JointMap, find_rig, get_joint_map, joint_indices
+from .joint_maps import JointMap, choose_joint_map, get_joint_map, joint_indices
 from .mocap_io import find_clips, load_motion
 from .motion import MocapError, Motion
 from .record import build_record, local_rotation_arrays, record_metadata, validate_record
@@ -62,7 +68,8 @@ class RenderSettings:
     seed: int = 0
     min_frames: int = 10
     bvh_scale: str = "auto"
-    joint_map: Optional[str] = None  # path of a JSON joint map for rigs not built in
+    bvh_up: str = "auto"  # "auto", "y" or "z" (`synth.bvh.read_bvh`)
+    joint_maps: Tuple[str, ...] = ()  # JSON joint maps for rigs not built in, tried in order
     labels: Optional[str] = None  # CMU trials.csv, found automatically when None
     images: Optional[ImageSettings] = None  # render images too (`--images`)
     # "capsule": the built-in `avatars`; "anny": `bodies_per_clip` Anny bodies per clip drawn
@@ -101,28 +108,28 @@ def clip_rng(seed: int, clip_key: str, avatar_index: int, stream: int = 0
     return np.random.default_rng(entropy)
 
 
-def clip_bodies(settings: RenderSettings, clip_key: str) -> list:
-    """The bodies a clip is put on: the named capsule avatars, or its Anny bodies (the same
-    for a clip in every run with the same seed and pool)."""
+def clip_bodies(settings: RenderSettings, clip_key: str, names_only: bool = False) -> list:
+    """The bodies a clip is put on (or their names): the named capsule avatars, or its Anny
+    bodies (the same for a clip in every run with the same seed and pool)."""
     if settings.bodies == "capsule":
-        return get_avatars(settings.avatars)
+        return list(settings.avatars) if names_only else get_avatars(settings.avatars)
     from .bodies import pool
-    return pool.clip_bodies(settings.body_cache, pool.pool_specs(
-        settings.body_pool, settings.seed, settings.children),
-        clip_rng(settings.seed, clip_key, 0, stream=2), settings.bodies_per_clip)
+    args = (settings.body_cache, pool.pool_specs(settings.body_pool, settings.seed,
+                                                 settings.children),
+            clip_rng(settings.seed, clip_key, 0, stream=2), settings.bodies_per_clip)
+    if names_only:
+        return [f.stem for f in pool.clip_body_files(*args)]
+    return pool.clip_bodies(*args)
 
 
-def canonical_indices(motion: Motion, joint_map_spec: Optional[str]) -> np.ndarray:
-    """(19,) indices of `CANONICAL_JOINTS` in the clip's skeleton. A given joint map is used
-    where the skeleton has its joints, else the built-in map that fits; a rig without toes
-    uses its ankles for floor contact."""
+def canonical_indices(motion: Motion, joint_map_specs: Sequence[str] = ()) -> np.ndarray:
+    """(19,) indices of `CANONICAL_JOINTS` in the clip's skeleton. The first given joint map
+    whose joints the skeleton has is used, else the built-in map that fits; a rig without
+    toes uses its ankles for floor contact."""
     skeleton = motion.skeleton
-    joint_map: Optional[JointMap] = None
-    if joint_map_spec is not None:
-        joint_map = get_joint_map(joint_map_spec)
-        if joint_map.missing_joints(skeleton):
-            joint_map = None
-    joint_map = joint_map or find_rig(skeleton)
+    if isinstance(joint_map_specs, (str, JointMap)):
+        joint_map_specs = [joint_map_specs]
+    joint_map = choose_joint_map(skeleton, [get_joint_map(s) for s in joint_map_specs or ()])
     if joint_map is None:
         raise MocapError(motion.source.get("path", ""),
                          "skeleton fits no built-in joint map; give one with --joint-map")
@@ -136,11 +143,10 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
     """Reads one clip and writes its records; returns their manifest entries and whether
     the clip was already finished (resume). Raises MocapError for unusable clips."""
     motion = load_motion(path, labels=settings.labels, bvh_scale=settings.bvh_scale,
-                         joint_map=settings.joint_map)
+                         joint_map=settings.joint_maps, bvh_up=settings.bvh_up)
     key = clip_key_for(motion)
-    bodies = clip_bodies(settings, key)
     if resume:
-        entries = ds.finished_entries(out_dir, key, [b.name for b in bodies])
+        entries = ds.finished_entries(out_dir, key, clip_bodies(settings, key, names_only=True))
         if entries is not None and (settings.images is None or all(
                 _images_finished(out_dir, e, settings.images) for e in entries)):
             return entries, True
@@ -151,7 +157,8 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
     if motion.num_frames < settings.min_frames:
         raise MocapError(path, f"clip too short: {motion.num_frames} frames at "
                                f"{settings.fps:g} fps, need at least {settings.min_frames}")
-    retargeter = Retargeter(motion, canonical_indices(motion, settings.joint_map))
+    bodies = clip_bodies(settings, key)
+    retargeter = Retargeter(motion, canonical_indices(motion, settings.joint_maps))
     rotations = local_rotation_arrays(motion)
     entries = []
     for avatar_index, avatar in enumerate(bodies):
@@ -176,9 +183,29 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
         if images is not None:
             entry["images"] = images
         entry["sha256"] = ds.write_record(record_file, record)
+        entry.update(_source_notes(motion, retargeter))
         entries.append(entry)
     ds.write_json(ds.sidecar_path(out_dir, key), entries)
     return entries, False
+
+
+def _source_notes(motion: Motion, retargeter: Retargeter) -> dict:
+    """The manifest entry's ``source_path`` and ``source_notes``: how the source was read
+    where that was not plain (BVH up axis, joints dropped above the root, leading frames
+    dropped, zero-length end sites extended)."""
+    notes = {}
+    if motion.source.get("up_axis"):
+        notes["up_axis"] = motion.source["up_axis"]
+    if motion.source.get("dropped_root_joints"):
+        notes["dropped_root_joints"] = motion.source["dropped_root_joints"].split(",")
+    if motion.source.get("dropped_leading_frames"):
+        notes["dropped_leading_frames"] = int(motion.source["dropped_leading_frames"])
+    if retargeter.extended_ends:
+        notes["extended_ends"] = list(retargeter.extended_ends)
+    entry = {"source_path": motion.source.get("path", "")}
+    if notes:
+        entry["source_notes"] = notes
+    return entry
 
 
 def _init_worker() -> None:
@@ -271,7 +298,11 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
             executor.shutdown()
 
     failures.sort(key=lambda f: f["path"])
+    done_clips = len({e["clip_key"] for e in entries})
+    kept_clips: List[str] = []
     if shard is None:
+        entries, failures, kept_clips = ds.keep_finished_clips(
+            out_dir, entries, failures, lambda key: clip_bodies(settings, key, names_only=True))
         ds.write_manifest(out_dir, entries, settings.to_json())
         ds.write_json(out_dir / ds.FAILURES, failures)
         split_names = (ds.replace_splits(out_dir, make_splits(entries, seed=settings.seed))
@@ -281,8 +312,11 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
         ds.write_manifest(out_dir, entries, settings.to_json(), name=f"manifests/{name}.json")
         ds.write_json(out_dir / "manifests" / f"{name}.failures.json", failures)
         split_names = []
-    return {"clips": len(paths), "done_clips": len({e["clip_key"] for e in entries}),
-            "resumed_clips": resumed_clips, "records": len(entries), "failed": len(failures),
+    return {"clips": len(paths), "done_clips": done_clips,
+            "resumed_clips": resumed_clips, "kept_clips": len(kept_clips),
+            "dropped_leading": sorted({e["clip_key"] for e in entries
+                                       if e.get("source_notes", {}).get("dropped_leading_frames")}),
+            "records": len(entries), "failed": len(failures),
             "frames": sum(e["num_frames"] for e in entries),
             "camera_frames": sum(e["num_frames"] * e["num_cameras"] for e in entries),
             "splits": split_names, "seconds": time.perf_counter() - started,
@@ -318,7 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, default=None, help="first N clips only")
     parser.add_argument("--bvh-scale", default="auto",
                         help="BVH length unit in metres, or 'auto' (from the skeleton height)")
-    parser.add_argument("--joint-map", default=None, help="JSON joint map for other rigs")
+    parser.add_argument("--bvh-up", choices=("auto", "y", "z"), default="auto",
+                        help="BVH up axis: 'auto' (head above feet), 'y' or 'z' (Blender)")
+    parser.add_argument("--joint-map", action="append", default=[], metavar="MAP.json",
+                        help="JSON joint map for other rigs; repeat for several rigs in one "
+                             "folder (each clip takes the first map that fits)")
     parser.add_argument("--labels", default=None, help="CMU trials.csv (found automatically)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     images = parser.add_argument_group("images (synth.rendering)")
@@ -343,7 +381,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {args.mocap_dir} is not a folder", file=sys.stderr)
         return 2
     bodies = args.bodies or ("capsule" if args.avatars else "anny")
-    try:
+    try:  # a broken map or a missing body model is one error now, not one per clip later
+        for spec in args.joint_map:
+            get_joint_map(spec)
         avatars = tuple(a.name for a in get_avatars(
             args.avatars.split(",") if args.avatars else None))
         if bodies == "anny":
@@ -366,11 +406,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 2
     settings = RenderSettings(fps=args.fps, avatars=avatars, num_cameras=args.cameras,
-                              seed=args.seed, bvh_scale=args.bvh_scale,
-                              joint_map=args.joint_map, labels=args.labels, images=images,
-                              bodies=bodies, bodies_per_clip=args.bodies_per_clip,
-                              body_pool=args.body_pool, children=args.children,
-                              body_cache=args.body_cache)
+                              seed=args.seed, bvh_scale=args.bvh_scale, bvh_up=args.bvh_up,
+                              joint_maps=tuple(args.joint_map), labels=args.labels,
+                              images=images, bodies=bodies,
+                              bodies_per_clip=args.bodies_per_clip, body_pool=args.body_pool,
+                              children=args.children, body_cache=args.body_cache)
     try:
         summary = render_dataset(args.mocap_dir, args.out, settings, workers=args.workers,
                                  shard=args.shard, resume=args.resume, limit=args.limit,
@@ -384,9 +424,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f"{summary['camera_frames']} camera frames) in {summary['seconds']:.1f} s; "
           f"{summary['failed']} failed"
           + (f" (see {args.out / ds.FAILURES})" if summary["failed"] and not args.shard else ""))
+    if summary["kept_clips"]:
+        print(f"{summary['kept_clips']} finished clips of earlier runs kept in the manifest "
+              f"(this run did not produce them)")
+    if summary["dropped_leading"]:
+        print(f"{len(summary['dropped_leading'])} clips started with frames that break "
+              f"continuity (a T-pose), dropped: {', '.join(summary['dropped_leading'][:5])}"
+              + (" ..." if len(summary["dropped_leading"]) > 5 else ""))
     if summary["splits"]:
         print(f"splits: {', '.join(summary['splits'])}")
-    return 0 if summary["done_clips"] or not summary["clips"] else 1
+    return 0 if summary["done_clips"] or summary["kept_clips"] or not summary["clips"] else 1
 
 
 if __name__ == "__main__":

@@ -6,6 +6,11 @@ avatar's length. Source bones that lie on no canonical segment (hands, fingers, 
 take the scale of their parent. The root path is scaled by the leg-length ratio so strides
 fit the new legs (feet do not slide more than in the source), and the clip is shifted
 vertically so the avatar's feet rest on the floor z = 0.
+
+A joint map may put a keypoint on a zero-length end site (Bandai-Namco's head top sits on
+the head joint): that segment then takes its direction from the bone above it and its
+length from the avatar (`extend_zero_length_ends`). A zero-length segment that is not an
+end (two keypoints on one joint) is refused, naming the segment.
 """
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ import numpy as np
 
 from .avatars import CANONICAL_JOINTS, SEGMENTS, Avatar
 from .kinematics import forward_kinematics
-from .motion import Motion, Skeleton
+from .motion import MocapError, Motion, Skeleton
 
 _FOOT_JOINTS = ("l_ankle", "r_ankle", "l_toe", "r_toe")
 
@@ -54,9 +59,10 @@ class Retargeter:
     """
 
     def __init__(self, motion: Motion, canonical_indices: np.ndarray):
-        self.motion = motion
         self.canonical_indices = np.asarray(canonical_indices)
-        skeleton = motion.skeleton
+        skeleton, self.extended_ends = extend_zero_length_ends(
+            motion.skeleton, self.canonical_indices, motion.source.get("path", "<motion>"))
+        self.motion = motion = motion.with_(skeleton=skeleton)
         positions, self.global_rotations = forward_kinematics(
             skeleton.parents, skeleton.offsets, motion.local_rotations, motion.root_translation)
         # (T, J, 3): joint minus parent position, i.e. the world-rotated rest offset.
@@ -87,6 +93,49 @@ def retarget(motion: Motion, avatar: Avatar, canonical_indices: np.ndarray) -> R
     """Put `motion` on `avatar`. `canonical_indices` (19,) maps CANONICAL_JOINTS to joints of
     `motion.skeleton` (see `synth.joint_maps`). Use `Retargeter` for several avatars."""
     return Retargeter(motion, canonical_indices)(avatar)
+
+
+_REFERENCE = Avatar("reference", height=1.7)
+
+
+def extend_zero_length_ends(skeleton: Skeleton, canonical_indices: np.ndarray,
+                            path: str = "<motion>"):
+    """Give zero-length canonical segments that end in a leaf joint a length.
+
+    skeleton: the source; canonical_indices (19,) its joints for `CANONICAL_JOINTS`.
+    A segment (`SEGMENTS`) whose end joint sits where its start joint does at rest, and
+    whose end joint has no children (an End Site written as ``OFFSET 0 0 0``), gets the
+    direction of the nearest non-zero bone above it and the reference body's length for
+    that segment relative to leg length (Drillis & Contini fractions, `synth.avatars`),
+    scaled to the source's legs; retargeting then gives it each avatar's own length.
+    Returns (skeleton, names of the joints extended); the input is not changed.
+    Raises MocapError naming the segment when the end joint is not a leaf.
+    """
+    rest = skeleton.rest_positions()
+    source_legs = _leg_length(rest, canonical_indices)
+    offsets, extended = skeleton.offsets, []
+    for parent_name, child_name in SEGMENTS:
+        a = canonical_indices[CANONICAL_JOINTS.index(parent_name)]
+        b = canonical_indices[CANONICAL_JOINTS.index(child_name)]
+        if np.linalg.norm(rest[b] - rest[a]) > 1e-6 * max(source_legs, 1e-9):
+            continue
+        if a == b or np.any(skeleton.parents == b) or source_legs <= 0:
+            raise MocapError(path, f"the joint map's {parent_name} -> {child_name} segment "
+                                   f"({skeleton.names[a]} -> {skeleton.names[b]}) has zero "
+                                   f"length; map {child_name} to another joint")
+        j = skeleton.parents[b]
+        while j > 0 and np.linalg.norm(offsets[j]) == 0:
+            j = skeleton.parents[j]
+        direction = offsets[j] / max(np.linalg.norm(offsets[j]), 1e-12)
+        length = (source_legs * _REFERENCE.segment_length(parent_name, child_name)
+                  / _REFERENCE.leg_length())
+        if offsets is skeleton.offsets:
+            offsets = offsets.copy()
+        offsets[b] = direction * length
+        extended.append(skeleton.names[b])
+    if not extended:
+        return skeleton, extended
+    return Skeleton(list(skeleton.names), skeleton.parents.copy(), offsets), extended
 
 
 def _ancestor_matrix(parents: np.ndarray) -> np.ndarray:

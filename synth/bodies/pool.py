@@ -62,9 +62,15 @@ def ensure_built(cache_dir, specs: Sequence[BodySpec], timeout: float = 3600.0
     return files
 
 
+def clip_body_files(cache_dir, specs: Sequence[BodySpec], rng: np.random.Generator,
+                    per_clip: int) -> List[pathlib.Path]:
+    """The files of `per_clip` different bodies of the pool, drawn with `rng`."""
+    files = pool_files(cache_dir, specs)
+    chosen = rng.choice(len(files), size=min(per_clip, len(files)), replace=False)
+    return [files[i] for i in chosen]
+
+
 def clip_bodies(cache_dir, specs: Sequence[BodySpec], rng: np.random.Generator,
                 per_clip: int) -> List[AnnyBody]:
     """`per_clip` different bodies of the pool (checksums verified), drawn with `rng`."""
-    files = pool_files(cache_dir, specs)
-    chosen = rng.choice(len(files), size=min(per_clip, len(files)), replace=False)
-    return [load_body(str(files[i])) for i in chosen]
+    return [load_body(str(f)) for f in clip_body_files(cache_dir, specs, rng, per_clip)]
