@@ -187,6 +187,19 @@ def test_real_clip_retargeted_skinned_and_recorded_on_anny_bodies(bodies, hdm05_
             if child.endswith(("knee", "ankle", "elbow", "wrist")):  # one bone: every frame
                 lengths = np.linalg.norm(canonical[:, J[child]] - canonical[:, J[parent]], axis=-1)
                 np.testing.assert_allclose(lengths, body.segment_length(parent, child), atol=1e-6)
+        # The trunk takes the body's own layout (turned to the clip's facing); the limbs
+        # keep the source rig's rest directions, to which its rotations are relative.
+        trunk = [J[n] for n in ("hip", "l_hip", "r_hip", "spine", "thorax", "neck_nose",
+                                "head", "l_shoulder", "r_shoulder")]
+        a = body.rest_positions()[trunk] - body.rest_positions()[trunk].mean(axis=0)
+        b = rest[trunk] - rest[trunk].mean(axis=0)
+        u, _, vt = np.linalg.svd(b.T @ a)
+        assert np.abs(b - a @ (u @ vt).T).max() < 1e-6
+        source_rest = retargeter.motion.skeleton.rest_positions()[clip.canonical_indices]
+        for parent, child in (("l_shoulder", "l_elbow"), ("r_knee", "r_ankle")):
+            d_new, d_src = rest[J[child]] - rest[J[parent]], (source_rest[J[child]]
+                                                              - source_rest[J[parent]])
+            assert np.dot(d_new, d_src) / np.linalg.norm(d_new) / np.linalg.norm(d_src) > 0.9999
         feet = canonical[:, [J["l_toe"], J["r_toe"], J["l_ankle"], J["r_ankle"]], 2]
         assert abs(np.percentile(feet.min(axis=1), 5)) < 1e-6
         cameras = place_cameras(clip.positions, 2, rng=np.random.default_rng(0))

@@ -17,6 +17,7 @@ from typing import Dict, Optional
 import numpy as np
 
 from ..avatars import CANONICAL_JOINTS, CANONICAL_PARENTS, SkinnedMesh
+from ..retarget import smallest_rotation
 from . import cache
 
 _J = {name: i for i, name in enumerate(CANONICAL_JOINTS)}
@@ -80,6 +81,12 @@ class AnnyBody:
     def standing_height(self) -> float:
         return self.height
 
+    def trunk_rest_positions(self) -> np.ndarray:
+        """(19, 3) this body's own rest joints, which retargeting gives the trunk segments
+        (pelvis, spine, neck, head, clavicles: `synth.retarget.body_trunk_offsets`), so the
+        skeleton's trunk matches the mesh's anatomy whatever rig the clip comes from."""
+        return self.rest_positions()
+
     def landmarks(self) -> Dict[str, np.ndarray]:
         """Rest positions (metres, the frame of `rest_positions`) of the vocabulary landmarks
         (`posecontract.conventions.LANDMARKS`) this body provides: nose, eyes, ears, heels
@@ -120,24 +127,11 @@ def bind_transforms(source: np.ndarray, target: np.ndarray) -> np.ndarray:
             continue
         rotation = turn
         if CANONICAL_JOINTS[c] in _LIMBS:
-            rotation = _smallest_rotation(turn @ (source[c] - source[p]),
+            rotation = smallest_rotation(turn @ (source[c] - source[p]),
                                           target[c] - target[p]) @ turn
         out[c, :, :3] = rotation
         out[c, :, 3] = target[p] - rotation @ source[p]
     return out
-
-
-def _smallest_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(3, 3) the smallest rotation taking direction a onto direction b."""
-    a = a / max(np.linalg.norm(a), 1e-12)
-    b = b / max(np.linalg.norm(b), 1e-12)
-    v, c = np.cross(a, b), float(a @ b)
-    if c < -0.999999:  # opposite: half a turn about any axis perpendicular to a
-        axis = np.cross(a, [1.0, 0.0, 0.0] if abs(a[0]) < 0.9 else [0.0, 1.0, 0.0])
-        axis /= np.linalg.norm(axis)
-        return 2.0 * np.outer(axis, axis) - np.eye(3)
-    vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
-    return np.eye(3) + vx + vx @ vx / (1.0 + c)
 
 
 @functools.lru_cache(maxsize=256)
