@@ -16,7 +16,10 @@ the bodies' statures, BMIs and segment lengths with:
   thigh (hip joint - knee) 0.245 H, leg (knee - ankle) 0.246 H, upper arm 0.186 H, forearm
   0.146 H, foot length 0.152 H, shoulder width 0.259 H, hip width 0.191 H; heights of the
   hip joint 0.530 H, knee 0.285 H, ankle 0.039 H, shoulder 0.818 H, chin 0.870 H, eyes
-  0.936 H.
+  0.936 H;
+- de Leva (1996, J Biomech 29:1223-1230, Table 1) lengths between joint centres, per sex
+  (statures 1.741 m men, 1.735 m women): upper arm 281.7 / 275.1 mm, forearm 268.9 / 264.3,
+  thigh 422.2 / 368.5, shank 434.0 / 432.3.
 """
 from __future__ import annotations
 
@@ -40,6 +43,12 @@ from synth.render import clip_key_for, clip_rng  # noqa: E402
 SHARED = ROOT.parent / "shared" / "mocap"
 NHANES = {"male": {"stature": 1.753, "bmi": 29.1, "waist": 1.021},
           "female": {"stature": 1.613, "bmi": 29.6, "waist": 0.970}}
+DE_LEVA = {  # sex: (stature, {segment: length}), metres
+    "male": (1.741, {"upper arm": 0.2817, "forearm": 0.2689, "thigh (hip joint-knee)": 0.4222,
+                     "leg (knee-ankle)": 0.4340}),
+    "female": (1.735, {"upper arm": 0.2751, "forearm": 0.2643,
+                       "thigh (hip joint-knee)": 0.3685, "leg (knee-ankle)": 0.4323}),
+}
 DRILLIS = {  # name: (fraction of stature, how it is measured on a body)
     "thigh (hip joint-knee)": 0.245, "leg (knee-ankle)": 0.246, "upper arm": 0.186,
     "forearm": 0.146, "foot length (heel-big toe)": 0.152, "shoulder width (acromia)": 0.259,
@@ -137,6 +146,17 @@ def main() -> int:
         lines.append(f"| {name} | {fraction:.3f} | {ratios.mean():.3f} +- {ratios.std():.3f} | "
                      f"{ratios.min():.3f}-{ratios.max():.3f} | {1750 * fraction:.0f} vs "
                      f"{1750 * ratios.mean():.0f} |")
+    lines += ["", "## Limb segments between joint centres, per sex, vs de Leva (1996)", "",
+              "| segment | men: de Leva / bodies (fraction of stature) | "
+              "women: de Leva / bodies |", "|---|---|---|"]
+    for name in DE_LEVA["male"][1]:
+        cells = []
+        for sex in ("male", "female"):
+            stature, lengths = DE_LEVA[sex]
+            ratios = [m[name] / b.height for m, b in zip(table, bodies)
+                      if b.spec["sex"] == sex]
+            cells.append(f"{lengths[name] / stature:.3f} / {np.mean(ratios):.3f}")
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
     text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
