@@ -180,6 +180,10 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
         record_file = ds.record_path(out_dir, key, avatar.name)
         entry = record_metadata(record)
         entry["file"] = record_file.relative_to(out_dir).as_posix()
+        if hasattr(avatar, "measures"):  # an Anny body: who it is, as built
+            entry["body"] = {"model": "anny", "sex": avatar.spec["sex"],
+                             "age": avatar.spec["age"], "stature": round(avatar.height, 4),
+                             "bmi": round(avatar.measures["bmi"], 2)}
         if images is not None:
             entry["images"] = images
         entry["sha256"] = ds.write_record(record_file, record)

@@ -236,6 +236,10 @@ def test_render_command_puts_clips_on_seeded_anny_bodies(body_cache, hdm05_dir, 
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["settings"]["bodies"] == "anny" and "avatars" not in manifest["settings"]
     names = sorted(e["avatar"] for e in manifest["records"])
+    for entry in manifest["records"]:
+        body = AnnyBody(cache_dir / f"{entry['avatar']}.npz")
+        assert entry["body"]["sex"] == body.spec["sex"]
+        assert abs(entry["body"]["stature"] - body.height) < 1e-3
     assert len(names) == 2 and len(set(names)) == 2 and all(n.startswith("anny-") for n in names)
     assert len(list(cache_dir.glob("anny-*.npz"))) == 3 + 2  # the pool was built beside
     for entry in manifest["records"]:
@@ -253,3 +257,22 @@ def test_render_command_puts_clips_on_seeded_anny_bodies(body_cache, hdm05_dir, 
                             env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=600)
     assert "Traceback" not in result.stderr + result.stdout
     assert f"{victim}: corrupt body file" in result.stdout + result.stderr
+
+
+def test_missing_anny_is_one_line_pointing_to_capsule_bodies(monkeypatch, tmp_path, capsys):
+    import importlib.metadata
+
+    from synth.render import main
+
+    real_version = importlib.metadata.version
+
+    def version(name):
+        if name == "anny":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real_version(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    assert main([str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pip install anny" in err[0] and "--bodies capsule" in err[0]
+    assert not (tmp_path / "out").exists()
