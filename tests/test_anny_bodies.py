@@ -276,3 +276,14 @@ def test_missing_anny_is_one_line_pointing_to_capsule_bodies(monkeypatch, tmp_pa
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pip install anny" in err[0] and "--bodies capsule" in err[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_reading_and_skinning_bodies_never_loads_pytorch_or_warp(body_cache):
+    """Rendering and training processes read bodies: PyTorch/Warp must stay out of them."""
+    body = sorted(body_cache.glob("anny-*.npz"))[0]
+    result = run_child("-c", "import sys, synth.render, synth.bodies.pool as p\n"
+                       "from synth.bodies.body import AnnyBody\n"
+                       f"b = AnnyBody({str(body)!r}); b.mesh(b.rest_positions()).bound()\n"
+                       "print(sorted(m for m in ('torch', 'warp', 'anny', 'tensorflow')"
+                       " if m in sys.modules))")
+    assert result.stdout.strip() == "[]"
