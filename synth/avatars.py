@@ -121,6 +121,8 @@ class SkinnedMesh:
     weights:  (V, 19) float64 skinning weights (rows sum to 1). Column c is the segment that
               ends at canonical joint c (parent(c) -> c); column 0 (the root has no incoming
               segment) stays zero. The skull belongs to the "head" segment.
+    skin:     optional (V,) bool, vertices drawn in skin colour whatever the clothing (the
+              hands of a body whose hands move with the forearm segment).
     bind:     optional (19, 3, 4) rigid transforms [R | t] per segment taking the mesh's own
               rest pose onto the skeleton's rest pose it is skinned to (a body modelled in
               another pose, `synth.bodies`); None when the mesh is built in that rest pose.
@@ -130,6 +132,7 @@ class SkinnedMesh:
     faces: np.ndarray
     weights: np.ndarray
     bind: Optional[np.ndarray] = None
+    skin: Optional[np.ndarray] = None  # (V,) bool: always skin-coloured (hands), or None
 
     def trimesh(self) -> trimesh.Trimesh:
         return trimesh.Trimesh(self.vertices, self.faces, process=False)
@@ -141,7 +144,7 @@ class SkinnedMesh:
             return self
         blended = np.einsum("vc,cij->vij", self.weights, self.bind)
         vertices = np.einsum("vij,vj->vi", blended[..., :3], self.vertices) + blended[..., 3]
-        return SkinnedMesh(vertices, self.faces, self.weights)
+        return SkinnedMesh(vertices, self.faces, self.weights, skin=self.skin)
 
 
 def build_skinned_mesh(rest: np.ndarray, radii: Dict[str, float],

@@ -390,6 +390,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             get_joint_map(spec)
         avatars = tuple(a.name for a in get_avatars(
             args.avatars.split(",") if args.avatars else None))
+        if bodies == "anny" and args.avatars:
+            raise ValueError("--avatars names capsule avatars: use it with --bodies capsule")
         if bodies == "anny":
             from .bodies.cache import builder_version
             builder_version()  # one line naming the missing package and --bodies capsule

@@ -96,8 +96,19 @@ class Retargeter:
                 num_joints, -1)
         positions = root[:, None, :] + chains.reshape(num_joints, num_frames, 3).transpose(1, 0, 2)
         positions[..., 2] -= _floor_height(positions[:, self.feet, 2])
+        if body_rest is not None:  # its soles, not its lowest foot joint, meet the floor
+            positions[..., 2] += self._sole_clearance(body_rest())
         return RetargetedClip(avatar, skeleton, positions, self.global_rotations,
                               self.canonical_indices, root_scale)
+
+    def _sole_clearance(self, body_rest: np.ndarray) -> float:
+        """Height above the floor (metres) of the body's lowest foot joint the rig has, at
+        rest (soles on z = 0): the ball of the foot, or the ankle for rigs without toes."""
+        index = {n: CANONICAL_JOINTS.index(n) for n in _FOOT_JOINTS}
+        present = [n for n in _FOOT_JOINTS if not n.endswith("toe") or
+                   self.canonical_indices[index[n]]
+                   != self.canonical_indices[index[n.replace("toe", "ankle")]]]
+        return float(min(body_rest[index[n], 2] for n in present))
 
 
 # Segments (by end joint) whose rest direction says where a rig places its joints, not how

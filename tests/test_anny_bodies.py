@@ -200,8 +200,11 @@ def test_real_clip_retargeted_skinned_and_recorded_on_anny_bodies(bodies, hdm05_
             d_new, d_src = rest[J[child]] - rest[J[parent]], (source_rest[J[child]]
                                                               - source_rest[J[parent]])
             assert np.dot(d_new, d_src) / np.linalg.norm(d_new) / np.linalg.norm(d_src) > 0.9999
+        # The soles meet the floor: the lowest foot joint stands at its rest height.
         feet = canonical[:, [J["l_toe"], J["r_toe"], J["l_ankle"], J["r_ankle"]], 2]
-        assert abs(np.percentile(feet.min(axis=1), 5)) < 1e-6
+        toe_height = body.rest_positions()[[J["l_toe"], J["r_toe"]], 2].min()
+        assert 0.01 < toe_height < 0.05
+        assert abs(np.percentile(feet.min(axis=1), 5) - toe_height) < 1e-6
         cameras = place_cameras(clip.positions, 2, rng=np.random.default_rng(0))
         record = build_record(motion, clip, cameras, "hdm05_test")
         assert validate_record(record) == []
@@ -271,6 +274,9 @@ def test_missing_anny_is_one_line_pointing_to_capsule_bodies(monkeypatch, tmp_pa
             raise importlib.metadata.PackageNotFoundError(name)
         return real_version(name)
 
+    assert main([str(tmp_path), "--out", str(tmp_path / "out"), "--bodies", "anny",
+                 "--avatars", "ava"]) == 2
+    assert "use it with --bodies capsule" in capsys.readouterr().err
     monkeypatch.setattr(importlib.metadata, "version", version)
     assert main([str(tmp_path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()

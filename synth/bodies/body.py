@@ -101,7 +101,18 @@ class AnnyBody:
         bind = None
         if rest_positions is not None:
             bind = bind_transforms(self._joints, np.asarray(rest_positions, dtype=np.float64))
-        return SkinnedMesh(self._vertices, self._faces, self._weights, bind=bind)
+        return SkinnedMesh(self._vertices, self._faces, self._weights, bind=bind,
+                           skin=self._hands())
+
+    def _hands(self) -> np.ndarray:
+        """(V,) bool: the hands, forearm-segment vertices beyond the wrist joint."""
+        hands = np.zeros(len(self._vertices), dtype=bool)
+        for side in "lr":
+            elbow, wrist = self._joints[_J[f"{side}_elbow"]], self._joints[_J[f"{side}_wrist"]]
+            axis = wrist - elbow
+            along = (self._vertices - elbow) @ axis / float(axis @ axis)
+            hands |= (self._weights[:, _J[f"{side}_wrist"]] > 0.5) & (along > 1.0)
+        return hands
 
 
 def bind_transforms(source: np.ndarray, target: np.ndarray) -> np.ndarray:
