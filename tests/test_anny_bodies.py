@@ -25,9 +25,8 @@ from synth.skinning import Skinner, rest_positions
 J = {name: i for i, name in enumerate(CANONICAL_JOINTS)}
 CLIP = "HDM_bd_jogLeftCircle4StepsRstart_001_120"
 TWO_BODIES = [  # a short woman and a tall man, built once for the whole module
-    {"sex": "female", "age": 34.0, "stature": 1.55, "bmi": 22.0, "weight": 0.3},
-    {"sex": "male", "age": 51.0, "stature": 1.88, "bmi": 31.0, "weight": 0.8,
-     "muscle": 0.7},
+    {"sex": "female", "age": 34.0, "stature": 1.55, "bmi": 21.0},
+    {"sex": "male", "age": 51.0, "stature": 1.88, "bmi": 27.0, "muscle": 0.7},
 ]
 
 

@@ -11,15 +11,21 @@ For each `BodySpec`:
 - gender is 0 (male) or 1 (female), as in Anny's `PHENOTYPE_VARIATIONS` order; the age in
   years maps to Anny's age parameter through Anny's own calibrated "morphological age"
   mapping (`anny/data/shape_calibration`);
-- muscle, proportions and weight (the BMI's population quantile, `synth.bodies.population`)
-  are passed through, and the height parameter is solved by bisection so that the rest
-  mesh's stature (top of head to sole) equals the spec's within 2 mm; the BMI reached (mass
-  = mesh volume x 980 kg/m^3, as Anny's `Anthropometry`) is stored;
+- muscle and proportions are passed through; the weight parameter is solved by bisection
+  in [0, `MAX_WEIGHT`] (Anny extrapolates its weight blend shapes beyond 1: heavier, still
+  human shapes) so the BMI (mass = mesh volume x 980 kg/m^3, as Anny's `Anthropometry`) is
+  the spec's, as far as that range allows; the height parameter stays at `HEIGHT_PARAMETER` and the body is
+  scaled uniformly (about the point between the soles) to the spec's stature. Anny's height
+  parameter mostly stretches the thigh (thigh/stature 0.19 at 0.1, 0.24 at 0.5, 0.26 at
+  0.7; measured on Anny 0.6.2), so solving it for stature gave average adults thighs 15 %
+  shorter than their shanks, against roughly equal lengths in joint-centre references
+  (de Leva 1996; HumanEva-I and Human3.6M subjects). A stature that needs a scale outside
+  `SCALE_RANGE` is refused. The BMI reached is stored;
 - joint centres come from the rig's bone heads (`CANONICAL_FROM_BONES`), skinning weights
   are summed onto the canonical segments (`SEGMENT_OF_BONE`), and landmarks come from Anny's
   COCO keypoint regressor (vertex blends) and from the rig.
 
-A spec the model cannot reach (a stature outside what Anny builds for that sex and age)
+A spec the model cannot reach (a stature too far from Anny's own for that sex and age)
 raises `BodyBuildError` naming the body and the problem.
 """
 from __future__ import annotations
@@ -35,7 +41,11 @@ from . import cache
 from .population import BodySpec
 
 _DENSITY = 980.0  # kg/m^3, the value of Anny's `Anthropometry.mass`
-STATURE_TOLERANCE = 0.002  # m
+# Anny's height parameter at which its segment proportions match joint-centre references
+# (thigh/shank about 1, thigh about 0.24 of stature; see `experiments/body_population.py`).
+HEIGHT_PARAMETER = 0.5
+SCALE_RANGE = (0.75, 1.25)  # uniform scale allowed around Anny's own stature
+MAX_WEIGHT = 2.0  # weight parameter's upper end (extrapolated beyond Anny's 1)
 
 
 class BodyBuildError(ValueError):
@@ -109,7 +119,7 @@ class AnnyBuilder:
 
         self.torch, self.anny = torch, anny
         self.version = cache.builder_version()
-        self.model = anny.Anny()
+        self.model = anny.Anny(extrapolate_phenotypes=True)
         self.model.requires_grad_(False)
         self.faces = self.model.get_triangular_faces().cpu().numpy().astype(np.int32)
         self.labels = list(self.model.bone_labels)
@@ -140,20 +150,27 @@ class AnnyBuilder:
         out[:, CANONICAL_JOINTS.index("r_hip")] += 0.5 * root_share
         return out / out.sum(axis=1, keepdims=True)
 
+    @staticmethod
+    def effective(params: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        """The parameters handed to Anny: beyond weight 1 Anny extrapolates, and its muscle x
+        weight blend shapes extrapolate into bodybuilder shapes, so muscle is pulled to the
+        average (0.5) as weight goes from 1 to `MAX_WEIGHT`."""
+        keep = np.clip((MAX_WEIGHT - params["weight"]) / (MAX_WEIGHT - 1.0), 0.0, 1.0)
+        return {**params, "muscle": 0.5 + (params["muscle"] - 0.5) * keep}
+
     def _rest(self, params: Dict[str, np.ndarray], full: bool = False):
         torch = self.torch
-        kwargs = {k: torch.as_tensor(v, dtype=self.model.dtype) for k, v in params.items()}
+        kwargs = {k: torch.as_tensor(v, dtype=self.model.dtype)
+                  for k, v in self.effective(params).items()}
         coeffs = self.model.get_phenotype_blendshape_coefficients(**kwargs)
         if full:
             return self.model.get_rest_model(coeffs)
         return self.model.get_rest_vertices(coeffs)
 
-    def _measure(self, vertices, bmi: bool = True) -> tuple:
-        """Stature (m) and BMI (None unless `bmi`) of (B, V, 3) rest vertices."""
+    def _measure(self, vertices) -> tuple:
+        """Stature (m) and BMI of (B, V, 3) rest vertices."""
         v = vertices.cpu().numpy() if hasattr(vertices, "cpu") else vertices
         stature = v[..., 2].max(axis=1) - v[..., 2].min(axis=1)
-        if not bmi:
-            return stature, None
         f = self.faces
         volume = np.abs(np.einsum("bfi,bfi->bf", np.cross(v[:, f[:, 0]], v[:, f[:, 1]]),
                                   v[:, f[:, 2]]).sum(axis=1) / 6.0)
@@ -169,46 +186,49 @@ class AnnyBuilder:
             "age": self.anny_age(np.array([s.age for s in specs])),
             "muscle": np.array([s.muscle for s in specs]),
             "proportions": np.array([s.proportions for s in specs]),
-            "weight": np.array([s.weight for s in specs]), "height": np.full(n, 0.5),
+            "weight": np.full(n, 0.5), "height": np.full(n, HEIGHT_PARAMETER),
         }
-        params["height"] = self._bisect(params, "height", target_h)
+        stature = self._measure(self._rest(params))[0]
+        scale = target_h / stature
+        # Weight changes the stature little (under 1 %); scaling multiplies BMI by `scale`.
+        params["weight"] = self._solve_weight(params, np.array([s.bmi for s in specs]), scale)
         rest = self._rest(params, full=True)
         stature, bmi = self._measure(rest["rest_vertices"])
+        scale = target_h / stature
         for i, spec in enumerate(specs):
-            if abs(stature[i] - spec.stature) > STATURE_TOLERANCE:
-                one = {k: v[i:i + 1] for k, v in params.items()}
-                low, high = (self._measure(self._rest({**one, "height": np.array([h])}),
-                                           bmi=False)[0][0]
-                             for h in (0.0, 1.0))
+            if not SCALE_RANGE[0] <= scale[i] <= SCALE_RANGE[1]:
                 raise BodyBuildError(
                     f"body {spec.key(self.version)} ({spec.sex}, {spec.age:.0f} years): "
-                    f"cannot be built, stature {spec.stature:.3f} m is outside what Anny "
-                    f"builds for this sex and age ({low:.3f}-{high:.3f} m)")
+                    f"cannot be built, stature {spec.stature:.3f} m would scale Anny's "
+                    f"{stature[i]:.3f} m body for this sex and age by {scale[i]:.2f} "
+                    f"(allowed {SCALE_RANGE[0]}-{SCALE_RANGE[1]})")
         keypoints = self.coco({"vertices": rest["rest_vertices"]}).cpu().numpy()
         waist = self.anthropometry.waist_circumference(rest["rest_vertices"]).cpu().numpy()
         vertices = rest["rest_vertices"].cpu().numpy()
         heads = rest["rest_bone_heads"].cpu().numpy()
+        # A uniform scale keeps the shape: BMI (mass / stature^2) scales with it, as does
+        # the waist.
+        params = self.effective(params)
         return [self._arrays(spec, {k: v[i] for k, v in params.items()}, vertices[i],
-                             heads[i], keypoints[i], stature[i], bmi[i], waist[i])
+                             heads[i], keypoints[i], scale[i], bmi[i] * scale[i],
+                             waist[i] * scale[i])
                 for i, spec in enumerate(specs)]
 
-    def _bisect(self, params, name: str, target: np.ndarray) -> np.ndarray:
-        """The parameter `name` in [0, 1] per body that brings the stature to `target`
-        (stature grows with it); clamped at the range's ends."""
-        lo, hi = np.zeros(len(target)), np.ones(len(target))
-        for _ in range(20):
+    def _solve_weight(self, params, target_bmi: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        """Weight parameter in [0, MAX_WEIGHT] per body giving `target_bmi` once scaled by
+        `scale` (BMI grows with weight); clamped at the range's ends."""
+        lo, hi = np.zeros(len(target_bmi)), np.full(len(target_bmi), MAX_WEIGHT)
+        for _ in range(14):
             mid = 0.5 * (lo + hi)
-            value = self._measure(self._rest({**params, name: mid}), bmi=False)[0]
-            below = value < target
+            bmi = self._measure(self._rest({**params, "weight": mid}))[1] * scale
+            below = bmi < target_bmi
             lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
         return 0.5 * (lo + hi)
 
-    def _arrays(self, spec, params, vertices, heads, keypoints, stature, bmi, waist) -> dict:
-        floor = vertices[:, 2].min()
-        shift = np.array([0.0, 0.0, -floor])
-        vertices = vertices + shift
-        heads = heads + shift
-        keypoints = keypoints + shift
+    def _arrays(self, spec, params, vertices, heads, keypoints, scale, bmi, waist) -> dict:
+        floor = np.array([0.0, 0.0, vertices[:, 2].min()])
+        vertices, heads, keypoints = ((a - floor) * scale for a in (vertices, heads, keypoints))
+        stature = float(vertices[:, 2].max())
         bone = {name: heads[i] for i, name in enumerate(self.labels)}
         joints = np.zeros((len(CANONICAL_JOINTS), 3))
         for j, name in enumerate(CANONICAL_JOINTS):
@@ -223,8 +243,8 @@ class AnnyBuilder:
         ears = 0.5 * (landmarks["l_ear"] + landmarks["r_ear"])
         joints[hip("head")] = 0.5 * (ears + landmarks["head_top"])
         names = sorted(landmarks)
-        measures = {"stature": float(stature), "bmi": float(bmi),
-                    "mass": float(bmi * stature ** 2), "waist": float(waist), "model": "anny",
+        measures = {"stature": stature, "bmi": float(bmi), "mass": float(bmi * stature ** 2),
+                    "waist": float(waist), "scale": float(scale), "model": "anny",
                     "builder": self.version}
         labels = sorted(params)
         return {

@@ -35,7 +35,7 @@ from ..avatars import CANONICAL_JOINTS
 from ..dataset import atomic_path
 
 #: Bump when the builder's output for a given spec changes (part of every body's address).
-BUILDER_VERSION = "anny-bodies-1"
+BUILDER_VERSION = "anny-bodies-2"
 _ARRAYS = ("joints", "vertices", "faces", "weights", "landmark_names", "landmarks", "spec",
            "phenotype_labels", "phenotype", "measures")
 

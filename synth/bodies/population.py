@@ -14,11 +14,8 @@ data for children and adults: United States, 2015-2018", NCHS Vital Health Stat 
 - BMI: log-normal with median 28.0 (men) / 28.3 (women) and a log-SD of 0.20 (published
   means 29.1 / 29.6 kg/m^2, right-skewed), truncated to 16-50 kg/m^2.
 
-Anny's weight scale spans a narrower range than the population's BMI (about 19-24 kg/m^2 at
-mid muscularity by its own mass estimate, mesh volume x 980 kg/m^3, measured with
-`experiments/body_population.py`), so a body's `weight` is its BMI's quantile within its
-sex's population: the order of the population is kept, the heaviest people take Anny's
-heaviest shape, and the BMI a body reaches is recorded beside the one drawn.
+The builder reaches the drawn BMI where Anny's weight scale allows (`synth.bodies.
+anny_build`); the BMI a body reaches is recorded beside the one drawn.
 
 Children (`children=True`: a share of the draws, 5-17 years) take their median stature per
 year of age from the WHO 2007 growth reference (de Onis et al., Bull WHO 85:660-667, 2007;
@@ -58,8 +55,7 @@ class BodySpec:
 
     sex: "female" or "male"; age: years; stature: metres, floor to top of head;
     bmi: body-mass index drawn for this person, kg/m^2;
-    muscle, proportions, weight: in [0, 1], the body model's own scales (0.5 = average);
-    `weight` is the BMI's quantile in the population (see the module's docstring).
+    muscle, proportions: in [0, 1], the body model's own scales (0.5 = average).
     """
 
     sex: str
@@ -68,15 +64,13 @@ class BodySpec:
     bmi: float
     muscle: float = 0.5
     proportions: float = 0.5
-    weight: float = 0.5
 
     def __post_init__(self):
         problems = []
         if self.sex not in SEXES:
             problems.append(f"sex {self.sex!r} is not one of {SEXES}")
         values = {"age": self.age, "stature": self.stature, "bmi": self.bmi,
-                  "muscle": self.muscle, "proportions": self.proportions,
-                  "weight": self.weight}
+                  "muscle": self.muscle, "proportions": self.proportions}
         bad = [k for k, v in values.items() if not math.isfinite(float(v))]
         if bad:
             problems.append(f"{', '.join(bad)} not finite")
@@ -87,7 +81,7 @@ class BodySpec:
                 problems.append(f"stature {self.stature:g} m outside 0.5-2.6 m")
             if not 10.0 <= self.bmi <= 70.0:
                 problems.append(f"BMI {self.bmi:g} outside 10-70")
-            for k in ("muscle", "proportions", "weight"):
+            for k in ("muscle", "proportions"):
                 if not 0.0 <= values[k] <= 1.0:
                     problems.append(f"{k} {values[k]:g} outside [0, 1]")
         if problems:
@@ -97,15 +91,14 @@ class BodySpec:
         return {"sex": self.sex, "age": round(float(self.age), 4),
                 "stature": round(float(self.stature), 5), "bmi": round(float(self.bmi), 4),
                 "muscle": round(float(self.muscle), 5),
-                "proportions": round(float(self.proportions), 5),
-                "weight": round(float(self.weight), 5)}
+                "proportions": round(float(self.proportions), 5)}
 
     @classmethod
     def from_json(cls, data: dict) -> "BodySpec":
         try:
             return cls(str(data["sex"]), float(data["age"]), float(data["stature"]),
                        float(data["bmi"]), float(data.get("muscle", 0.5)),
-                       float(data.get("proportions", 0.5)), float(data.get("weight", 0.5)))
+                       float(data.get("proportions", 0.5)))
         except (KeyError, TypeError) as error:
             raise ValueError(f"invalid body description {data!r}: {error}") from None
 
@@ -149,9 +142,8 @@ def sample_body(rng: np.random.Generator, children: bool = False,
         z = _truncated_normal(rng, 3.0)
         bmi = float(np.clip(_ADULT_BMI_MEDIAN[sex] * math.exp(_ADULT_BMI_LOG_SD * z),
                             *_BMI_RANGE))
-    weight = 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))  # the BMI's quantile
     return BodySpec(sex, float(age), float(stature), float(bmi), float(muscle),
-                    float(proportions), float(weight))
+                    float(proportions))
 
 
 def _truncated_normal(rng: np.random.Generator, limit: float) -> float:
