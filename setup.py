@@ -10,7 +10,8 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["posecontract", "posecontract.*", "synth", "synth.*",
                                     "vp3dkeras", "vp3dkeras.*"]),
-    package_data={"synth": ["data/joint_maps/*.json"]},
+    package_data={"synth": ["data/joint_maps/*.json"],
+                  "vp3dkeras": ["data/calibrations/*.json"]},
     python_requires=">=3.10",
     install_requires=[
         # TF 2.21 accepts numpy>=1.26; pyrender 0.1.45 needs an np.infty alias on numpy 2

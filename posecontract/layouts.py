@@ -72,7 +72,20 @@ HUMANEVA_15 = JointLayout(
             "wrist": (4, 7), "knee": (9, 12), "ankle": (10, 13)},
 )
 
-LAYOUTS = {layout.name: layout for layout in (H36M_17, HUMANEVA_15)}
+#: The 17 keypoints of the COCO person category in COCO's order (Lin et al. 2014,
+#: cocodataset.org "keypoints" of category 1), what most 2D detectors output. COCO has no
+#: pelvis: the parents here (nose as root, hips hanging from the shoulders) only serve drawing.
+COCO_17 = JointLayout(
+    name="coco17",
+    names=("nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_shoulder", "r_shoulder", "l_elbow",
+           "r_elbow", "l_wrist", "r_wrist", "l_hip", "r_hip", "l_knee", "r_knee", "l_ankle",
+           "r_ankle"),
+    parents=(-1, 0, 0, 1, 2, 0, 0, 5, 6, 7, 8, 5, 6, 11, 12, 13, 14),
+    groups={"hip": (11, 12), "shoulder": (5, 6), "head": (0, 1, 2, 3, 4), "elbow": (7, 8),
+            "wrist": (9, 10), "knee": (13, 14), "ankle": (15, 16)},
+)
+
+LAYOUTS = {layout.name: layout for layout in (H36M_17, HUMANEVA_15, COCO_17)}
 
 
 def get_layout(name: str) -> JointLayout:

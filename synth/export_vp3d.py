@@ -38,7 +38,8 @@ def export_videopose3d(dataset_dir: pathlib.Path, out_dir: pathlib.Path,
         positions_2d.setdefault(subject, {})[action] = list(record["keypoints2d"])
         cameras.setdefault(subject, {})[action] = [
             {"intrinsics": intr.tolist(), "image_size": size.tolist(),
-             "rotation": rot.tolist(), "translation": tr.tolist()}
+             "rotation": rot.tolist(), "translation": tr.tolist(),
+             "lens_model": "opencv"}  # synth renders with OpenCV's distortion formula
             for intr, size, rot, tr in zip(record["camera_intrinsics"],
                                            record["camera_image_size"],
                                            record["camera_rotation"],

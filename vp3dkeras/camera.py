@@ -5,6 +5,16 @@ origin at the top-left corner. Intrinsics are packed as 9 numbers,
 ``[fx, fy, cx, cy, k1, k2, k3, p1, p2]`` (focal lengths and principal point in pixels, radial
 coefficients k1..k3, tangential coefficients p1, p2), the layout the synth package writes.
 
+Two lens models give the meaning of k1..k3, p1, p2 (`LENS_MODELS`); a cameras file says
+which one its numbers belong to (``"lens_model"``, default ``"opencv"``):
+
+- ``"opencv"``: OpenCV's Brown-Conrady model (`cv2.projectPoints`), what `synth` renders with.
+- ``"h36m"``: the model of Human3.6M's published calibration (Ionescu et al., TPAMI 2014,
+  its metadata and Matlab code) that VideoPose3D's projection follows: the normalised
+  coordinates are clamped to [-1, 1] and the tangential term is p.(x, y) scaling the point
+  plus (p1, p2) r^2 (see `project_to_2d`). On Human3.6M's cameras it differs from OpenCV's
+  formula by up to a few pixels.
+
 The projections use `keras.ops`, so they are differentiable inside a model or a
 `tf.GradientTape` and also accept NumPy arrays; the ``*_np`` variants return NumPy.
 """
@@ -14,6 +24,14 @@ import numpy as np
 from keras import backend, ops
 
 INTRINSICS_SIZE = 9
+LENS_MODELS = ("opencv", "h36m")
+
+
+def check_lens_model(lens_model: str) -> str:
+    """The name if it is one of `LENS_MODELS`, else ValueError."""
+    if lens_model not in LENS_MODELS:
+        raise ValueError(f"unknown lens model {lens_model!r}; known: {', '.join(LENS_MODELS)}")
+    return lens_model
 
 
 def _float_array(x) -> np.ndarray:
@@ -65,29 +83,42 @@ def _perspective_divide(points):
     return points, points[..., 0] / points[..., 2], points[..., 1] / points[..., 2]
 
 
-def project_to_2d(points, intrinsics):
-    """Projects camera-space points to pixels with the OpenCV (Brown-Conrady) lens model.
+def project_to_2d(points, intrinsics, lens_model: str = "opencv"):
+    """Projects camera-space points to pixels with a lens model (`LENS_MODELS`).
 
-    With x' = X/Z, y' = Y/Z and r^2 = x'^2 + y'^2:
-      radial = 1 + k1 r^2 + k2 r^4 + k3 r^6
+    With x' = X/Z, y' = Y/Z, r^2 = x'^2 + y'^2 and radial = 1 + k1 r^2 + k2 r^4 + k3 r^6:
+
+    "opencv" (what `cv2.projectPoints` computes with zero rvec/tvec and distortion
+    (k1, k2, p1, p2, k3)):
       x'' = x' radial + 2 p1 x'y' + p2 (r^2 + 2 x'^2)
       y'' = y' radial + p1 (r^2 + 2 y'^2) + 2 p2 x'y'
-      u = fx x'' + cx,  v = fy y'' + cy
-    which is what `cv2.projectPoints` computes with zero rvec/tvec and distortion
-    (k1, k2, p1, p2, k3). Points must lie in front of the camera (Z > 0).
+    "h36m" (Human3.6M's calibration, VideoPose3D's projection): x', y' first clamped to
+    [-1, 1], then with t = p1 x' + p2 y'
+      x'' = x' (radial + t) + p1 r^2
+      y'' = y' (radial + t) + p2 r^2
+    and in both u = fx x'' + cx, v = fy y'' + cy. Points must lie in front of the camera
+    (Z > 0).
 
     points: (..., J, 3) camera space, any length unit.
     intrinsics: (9,) or (..., 9), leading axes matching the points' leading axes
       (e.g. (B, 9) for points (B, T, J, 3)).
     Returns (..., J, 2) pixels, a backend tensor.
     """
+    check_lens_model(lens_model)
     points, x, y = _perspective_divide(points)
     fx, fy, cx, cy, k1, k2, k3, p1, p2 = _split_intrinsics(intrinsics, points)
+    if lens_model == "h36m":
+        x, y = ops.clip(x, -1.0, 1.0), ops.clip(y, -1.0, 1.0)
     r2 = x * x + y * y
     radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
-    xy = x * y
-    x_distorted = x * radial + 2 * p1 * xy + p2 * (r2 + 2 * x * x)
-    y_distorted = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * xy
+    if lens_model == "h36m":
+        tangential = p1 * x + p2 * y
+        x_distorted = x * (radial + tangential) + p1 * r2
+        y_distorted = y * (radial + tangential) + p2 * r2
+    else:
+        xy = x * y
+        x_distorted = x * radial + 2 * p1 * xy + p2 * (r2 + 2 * x * x)
+        y_distorted = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * xy
     return ops.stack([fx * x_distorted + cx, fy * y_distorted + cy], axis=-1)
 
 
@@ -102,9 +133,9 @@ def project_to_2d_linear(points, intrinsics):
     return ops.stack([fx * x + cx, fy * y + cy], axis=-1)
 
 
-def project_to_2d_np(points, intrinsics) -> np.ndarray:
+def project_to_2d_np(points, intrinsics, lens_model: str = "opencv") -> np.ndarray:
     """`project_to_2d` on NumPy input, returning NumPy in the points' float dtype."""
-    return ops.convert_to_numpy(project_to_2d(_float_array(points), intrinsics))
+    return ops.convert_to_numpy(project_to_2d(_float_array(points), intrinsics, lens_model))
 
 
 def project_to_2d_linear_np(points, intrinsics) -> np.ndarray:

@@ -9,7 +9,7 @@ average of the prediction on the input and the un-flipped prediction on the flip
 from __future__ import annotations
 
 import pathlib
-from typing import Callable
+from typing import Callable, Optional
 
 import keras
 import numpy as np
@@ -47,27 +47,39 @@ def saved_model_lifter(path) -> Lifter:
 
 
 def load_lifter(path) -> Lifter:
-    """A lifter from a `.keras` file, a run directory (its model.keras) or a SavedModel."""
+    """A lifter from a `.keras` file, a run directory (its model.keras), a SavedModel or a
+    VideoPose3D checkpoint (`.bin`/`.pth`/`.pt`, its "model_pos"; `vp3dkeras.convert`)."""
     path = pathlib.Path(path)
     if path.is_dir() and (path / "saved_model.pb").is_file():
         return saved_model_lifter(path)
+    if path.suffix in (".bin", ".pth", ".pt"):
+        from vp3dkeras.convert import load_videopose3d
+
+        return keras_lifter(load_videopose3d(path))
     if path.is_dir():
         path = path / "model.keras"
     return keras_lifter(keras.saving.load_model(path))
 
 
 def predict_poses(lifter: Lifter, keypoints_2d, codec: PoseCodec,
-                  flip_tta: bool = True) -> np.ndarray:
+                  flip_tta: bool = True, input_codec: Optional[PoseCodec] = None) -> np.ndarray:
     """Root-relative 3D poses of one sequence.
 
-    keypoints_2d: (T, J, 2) normalised screen coordinates (`PoseCodec.normalize_2d`).
-    Returns (T, J, 3) float32 in the training targets' unit (metres), root exactly 0.
+    keypoints_2d: (T, J_in, 2) normalised screen coordinates (`PoseCodec.normalize_2d`).
+    codec: the output convention's codec (its flip pairs mirror the predicted 3D).
+    input_codec: the input convention's codec when it differs from the output's (e.g.
+        VideoPose3D's in-the-wild model: COCO-17 2D in, Human3.6M-17 3D out); the input is
+        mirrored with its own left/right pairs. None: the input uses `codec`'s convention.
+    Returns (T, J_out, 3) float32 in the training targets' unit (metres), root exactly 0.
+    With flip_tta the pose is VideoPose3D's test-time augmentation: the mean of the
+    prediction on the input and the mirrored prediction on the mirrored input.
     """
     keypoints_2d = np.asarray(keypoints_2d, np.float32)
     if keypoints_2d.ndim != 3:
         raise ValueError(f"keypoints_2d must be (T, J, 2), got {keypoints_2d.shape}")
+    flip_input = input_codec.flip if input_codec is not None else codec.flip
     if flip_tta:
-        both = lifter(np.stack([keypoints_2d, codec.flip(keypoints_2d)]))
+        both = lifter(np.stack([keypoints_2d, flip_input(keypoints_2d)]))
         poses = (both[0] + codec.flip(both[1])) / 2
     else:
         poses = lifter(keypoints_2d[None])[0]

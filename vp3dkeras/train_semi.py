@@ -153,7 +153,7 @@ def run(args) -> Dict[str, object]:
         pose_weight=args.pose_weight, trajectory_weight=args.trajectory_weight,
         projection_weight=args.projection_weight, bone_length_weight=args.bone_length_weight,
         unlabeled_weight=args.unlabeled_weight, labeled_only=args.supervised_only,
-        bone_target_gradient=args.bone_target == "trained")
+        bone_target_gradient=args.bone_target == "trained", lens_model=source.lens_model)
     pad = model_padding(pose_model)
     sampler_args = dict(pad=pad, batch_size=args.batch_size, augment=args.augment)
     labeled = ReprojectionWindowSampler(source.select(labeled_keys), seed=args.seed,

@@ -22,7 +22,7 @@ from typing import Tuple, Union
 
 import numpy as np
 
-from vp3dkeras.camera import image_coordinates, normalize_screen_coordinates
+from vp3dkeras.camera import check_lens_model, image_coordinates, normalize_screen_coordinates
 from posecontract.layouts import LAYOUTS, JointLayout
 
 
@@ -140,11 +140,13 @@ class PoseCodec:
         return intrinsics
 
     @staticmethod
-    def flip_intrinsics(normalized_intrinsics) -> np.ndarray:
+    def flip_intrinsics(normalized_intrinsics, lens_model: str = "opencv") -> np.ndarray:
         """The normalised camera seen in the mirror: projecting flipped 3D with it gives the
-        flipped normalised 2D. x-centre and the tangential p2 change sign (p2 multiplies the
-        only x-odd term of the distortion that does not flip with x)."""
+        flipped normalised 2D. x-centre and one tangential coefficient change sign: p2 under
+        the "opencv" lens model (it multiplies the only x-odd term of the distortion that does
+        not flip with x), p1 under "h36m" (where p1 multiplies the x-even terms x^2 and r^2
+        of x'' and x in y''); see `vp3dkeras.camera.project_to_2d`."""
         flipped = np.array(normalized_intrinsics, np.float32)
         flipped[..., 2] *= -1
-        flipped[..., 8] *= -1
+        flipped[..., 7 if check_lens_model(lens_model) == "h36m" else 8] *= -1
         return flipped

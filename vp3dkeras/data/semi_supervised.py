@@ -107,11 +107,14 @@ class ReprojectionWindowSampler(WindowSampler):
     def _fields(self):
         joints, with_3d = self.codec.num_joints, self.with_3d
         return {
-            "intrinsics": ((9,), self._cut_intrinsics, self.codec.flip_intrinsics),
+            "intrinsics": ((9,), self._cut_intrinsics, self._flip_intrinsics),
             "pose": ((1, joints, 3), self._cut_poses if with_3d else None, self.codec.flip),
             "trajectory": ((1, 1, 3), self._cut_trajectory if with_3d else None,
                            self.codec.flip_trajectory),
         }
+
+    def _flip_intrinsics(self, intrinsics):
+        return self.codec.flip_intrinsics(intrinsics, self.source.lens_model)
 
     @staticmethod
     def _cut_intrinsics(seq, starts):

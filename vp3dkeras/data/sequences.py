@@ -113,9 +113,12 @@ class SequenceSource:
     Subclasses implement `_load_item(item) -> {camera: Sequence}` (all sequences sharing an
     item, read at once) and set `codec`, `refs`, `name`.
     cache_bytes: budget of the LRU cache of loaded items.
+    lens_model: the lens model (`vp3dkeras.camera.LENS_MODELS`) of every sequence's
+    intrinsics; a source whose cameras declare another one sets it.
     """
 
     DEFAULT_CACHE_BYTES = 1 << 30
+    lens_model = "opencv"
 
     def __init__(self, codec: PoseCodec, refs: Seq[SequenceRef], name: str = "",
                  cache_bytes: int = DEFAULT_CACHE_BYTES, _cache: Optional[ByteLRU] = None):

@@ -4,10 +4,17 @@
 - `data_2d_<name>_<keypoints>.npz`: `positions_2d[subject][action][camera]` (T, J, 2) pixels
   (a third channel, a detector score, is dropped) and `metadata` (`layout_name`,
   `num_joints`, `keypoints_symmetry` = [left joints, right joints]).
-- `data_cameras_<name>.json` (as `synth.export_vp3d` writes): `[subject][action]` -> one entry
-  per camera, or `[subject]` -> one entry per camera shared by all actions; each entry
-  `{"intrinsics": [fx, fy, cx, cy, k1, k2, k3, p1, p2], "image_size": [w, h],
-  "rotation": 3x3 world->camera R, "translation": t}` with X_cam = R X_world + t (metres).
+- `data_cameras_<name>.json` (as `synth.export_vp3d` and `python -m vp3dkeras.cameras_file`
+  write): `[subject][action]` -> one entry per camera, or `[subject]` -> one entry per camera
+  shared by all actions; each entry `{"intrinsics": [fx, fy, cx, cy, k1, k2, k3, p1, p2],
+  "image_size": [w, h], "rotation": 3x3 world->camera R, "translation": t,
+  "lens_model": "opencv" | "h36m"}` with X_cam = R X_world + t (metres); `lens_model`
+  (default "opencv") says which distortion formula the k and p belong to
+  (`vp3dkeras.camera.project_to_2d`); null marks a camera without calibration.
+
+VideoPose3D keeps Human3.6M's and HumanEva-I's cameras in its code, so its files come without
+a cameras file. When the folder has none, the calibration shipped for the dataset name
+(`vp3dkeras.data.published_cameras`: `h36m`, `humaneva15`) is used.
 
 The nested dicts are stored as 0-d object arrays, i.e. pickles. Files from elsewhere are read
 with `restricted_load_npz`, whose unpickler only rebuilds dicts, lists, strings, numbers and
@@ -29,6 +36,9 @@ from typing import Dict, Optional, Sequence as Seq, Tuple
 
 import numpy as np
 
+from vp3dkeras.camera import check_lens_model
+from vp3dkeras.data.published_cameras import (CALIBRATIONS_DIR, cameras_from_calibration,
+                                              load_calibration, shipped_calibrations)
 from vp3dkeras.data.codec import PoseCodec, load_layout
 from vp3dkeras.data.sequences import Sequence, SequenceRef, SequenceSource, make_sequence
 from posecontract.layouts import H36M_17, HUMANEVA_15, JointLayout
@@ -131,6 +141,27 @@ def _camera_list(cameras: Optional[dict], subject: str, action: str):
     return entry if isinstance(entry, list) else entry.get(action)
 
 
+def _lens_model(cameras: Optional[dict], where: str) -> str:
+    """The one lens model of every camera entry (default "opencv"); mixed models refused."""
+    found = set()
+
+    def visit(node):
+        if isinstance(node, list):
+            for entry in node:
+                if isinstance(entry, dict):
+                    found.add(str(entry.get("lens_model", "opencv")))
+        elif isinstance(node, dict):
+            for value in node.values():
+                visit(value)
+
+    for subject, entry in (cameras or {}).items():
+        if subject != "source":
+            visit(entry)
+    if len(found) > 1:
+        raise ValueError(f"{where}: cameras mix lens models {sorted(found)}")
+    return check_lens_model(found.pop() if found else "opencv")
+
+
 def action_class(action: str) -> str:
     """Class of a VideoPose3D action name: the text before its first space ("Walking 1")."""
     return action.split(" ")[0]
@@ -153,6 +184,7 @@ class VP3DSource(SequenceSource):
                  layout=None, image_size: Optional[Seq[float]] = None, name: str = "vp3d",
                  cache_bytes: int = SequenceSource.DEFAULT_CACHE_BYTES, fps: float = 0.0):
         codec = PoseCodec(_layout_from_metadata(metadata or {}, layout))
+        self.lens_model = _lens_model(cameras, name)
         self._positions_2d, self._positions_3d = positions_2d, positions_3d
         self._cameras, self._image_size = cameras, image_size
         refs = []
@@ -195,7 +227,7 @@ class VP3DSource(SequenceSource):
         for camera, keypoints in enumerate(views):
             ref = self._refs_by_item[item][camera]
             keypoints = np.asarray(keypoints, np.float32)[: ref.num_frames, :, :2]
-            params = cameras[camera] if cameras is not None else None
+            params = cameras[camera] if cameras is not None and camera < len(cameras) else None
             image_size = params["image_size"] if params is not None else self._image_size
             joints_camera = None
             if joints_world is not None:
@@ -208,9 +240,12 @@ class VP3DSource(SequenceSource):
         return sequences
 
     def _has_3d(self, subject, action) -> bool:
+        cameras = _camera_list(self._cameras, subject, action)
         return (self._positions_3d is not None
                 and action in self._positions_3d.get(subject, {})
-                and _camera_list(self._cameras, subject, action) is not None)
+                and cameras is not None
+                and len(cameras) >= len(self._positions_2d[subject][action])
+                and all(entry is not None for entry in cameras))
 
 
 def find_vp3d_files(directory, name: Optional[str] = None, keypoints: str = "gt"):
@@ -248,11 +283,19 @@ def open_vp3d(directory, name: Optional[str] = None, keypoints: str = "gt", layo
     data_2d = restricted_load_npz(path_2d)
     positions_3d = restricted_load_npz(path_3d)["positions_3d"] if path_3d else None
     cameras = None
+    dataset = path_2d.name[len("data_2d_"):-len(f"_{keypoints}.npz")]
     if path_cameras is not None:
         cameras = json.loads(path_cameras.read_text(encoding="utf-8"))
+    elif dataset in shipped_calibrations():
+        cameras = cameras_from_calibration(load_calibration(dataset))
+        print(f"{directory}: no data_cameras_{dataset}.json; using the shipped {dataset} "
+              f"calibration ({CALIBRATIONS_DIR / (dataset + '.json')})")
     elif image_size is None:
-        raise ValueError(f"{directory}: no data_cameras_*.json, so the image size is needed "
-                         f"to normalise 2D")
+        raise ValueError(
+            f"{directory}: no data_cameras_{dataset}.json: write one from the published "
+            f"calibration with `python -m vp3dkeras.cameras_file CALIBRATION.json {directory} "
+            f"--name {dataset}` (see README, \"Cameras files\"), or pass the image size to "
+            f"train on 2D only")
     elif positions_3d is not None:
         warnings.warn(f"{directory}: no data_cameras_*.json, so no camera-space 3D targets; "
                       "the sequences are 2D-only")

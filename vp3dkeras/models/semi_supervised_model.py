@@ -18,7 +18,7 @@ import keras
 from keras import ops
 
 from vp3dkeras import losses
-from vp3dkeras.camera import project_to_2d
+from vp3dkeras.camera import check_lens_model, project_to_2d
 from posecontract.layouts import get_layout
 from vp3dkeras.models.layers import register
 from vp3dkeras.models.temporal_model import TemporalModel
@@ -69,12 +69,14 @@ class SemiSupervisedModel(keras.Model):
             of view), so an untrained trajectory model cannot blow the lens model up.
         bone_target_gradient: whether the bone-length term also moves the labeled half's
             predictions (True) or treats their mean bone lengths as a fixed target (False).
+        lens_model: the lens model the data's intrinsics follow (`vp3dkeras.camera.
+            LENS_MODELS`; a source's `lens_model`), used by the back-projection.
     """
 
     def __init__(self, pose_model, trajectory_model, layout="h36m17", pose_weight=1.0,
                  trajectory_weight=1.0, projection_weight=1.0, bone_length_weight=1.0,
                  unlabeled_weight=1.0, labeled_only=False, strided=True, min_depth=0.1,
-                 max_slope=1.0, bone_target_gradient=True, **kwargs):
+                 max_slope=1.0, bone_target_gradient=True, lens_model="opencv", **kwargs):
         pose_model = _deserialize(pose_model)
         trajectory_model = _deserialize(trajectory_model)
         for name, model in (("pose_model", pose_model), ("trajectory_model", trajectory_model)):
@@ -107,6 +109,7 @@ class SemiSupervisedModel(keras.Model):
         self.min_depth = float(min_depth)
         self.max_slope = float(max_slope)
         self.bone_target_gradient = bool(bone_target_gradient)
+        self.lens_model = check_lens_model(lens_model)
         self._unlabeled_weight = self.add_weight(
             name="unlabeled_weight", shape=(), trainable=False,
             initializer=keras.initializers.Constant(float(unlabeled_weight)))
@@ -164,7 +167,7 @@ class SemiSupervisedModel(keras.Model):
         depth = ops.maximum(absolute[..., 2:], self.min_depth)
         plane = ops.clip(absolute[..., :2] / depth, -self.max_slope, self.max_slope)
         return project_to_2d(ops.concatenate([plane, ops.ones_like(depth)], axis=-1),
-                             intrinsics)
+                             intrinsics, self.lens_model)
 
     def loss_terms(self, x, y, y_pred):
         """Unweighted loss terms, a dict keyed by the names in `LOSS_TERMS` (scalars)."""
@@ -223,6 +226,7 @@ class SemiSupervisedModel(keras.Model):
             "labeled_only": self.labeled_only,
             "strided": self.strided,
             "min_depth": self.min_depth,
+            "lens_model": self.lens_model,
             "max_slope": self.max_slope,
             "bone_target_gradient": self.bone_target_gradient,
         }
