@@ -30,6 +30,15 @@ _TRUNK = ("hip", "l_hip", "r_hip", "spine", "thorax", "l_shoulder", "r_shoulder"
 _LIMBS = frozenset(f"{s}_{j}" for s in "lr" for j in ("elbow", "wrist", "knee", "ankle", "toe"))
 
 
+#: The vocabulary landmarks (`posecontract.conventions.LANDMARKS`) every Anny body provides,
+#: known without reading a body (e.g. to check `--keypoints` before building any).
+ANNY_LANDMARKS = tuple(sorted(
+    ("nose", "head_top", "chin", "neck_base", "pelvis_centre")
+    + tuple(f"{s}_{n}" for s in "lr" for n in (
+        "eye", "ear", "heel", "big_toe", "small_toe", "hip_centre", "shoulder_centre",
+        "acromion", "greater_trochanter"))))
+
+
 class AnnyBody:
     """One built body, read from its cache file (checksum verified).
 
