@@ -169,10 +169,13 @@ def test_bind_transforms_carry_the_rest_pose_onto_another(bodies):
     assert np.abs(bound.vertices[wrist, 2] - target[J["l_shoulder"], 2]).max() < 0.15
 
 
-def test_real_clip_retargeted_skinned_and_recorded_on_anny_bodies(bodies, hdm05_dir):
+@pytest.mark.parametrize("source", ["hdm05 amc", "cmu bvh"])
+def test_real_clip_retargeted_skinned_and_recorded_on_anny_bodies(bodies, hdm05_dir, bvh_dir,
+                                                                   source):
     from synth.cameras import place_cameras
-    motion = load_motion(hdm05_dir / f"{CLIP}.amc")
-    retargeter = Retargeter(motion, canonical_indices(motion, None))
+    path = hdm05_dir / f"{CLIP}.amc" if source == "hdm05 amc" else bvh_dir / "01_01.bvh"
+    motion = load_motion(path)
+    retargeter = Retargeter(motion, canonical_indices(motion))
     for body in bodies:
         clip = retargeter(body)
         canonical = clip.canonical_positions
