@@ -263,7 +263,7 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
         cache_dir = settings.body_cache or str(out_dir / "bodies")
         settings = dataclasses.replace(settings, body_cache=cache_dir)
         pool.ensure_built(cache_dir, pool.pool_specs(settings.body_pool, settings.seed,
-                                                     settings.children))
+                                                     settings.children), verbose=progress)
     elif settings.bodies != "capsule":
         raise ValueError(f"bodies must be 'anny' or 'capsule', not {settings.bodies!r}")
     paths = find_clips(mocap_dir)

@@ -154,7 +154,7 @@ def bind_transforms(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     return out
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=32)
 def load_body(path: str) -> AnnyBody:
-    """An `AnnyBody` read once per process per file."""
+    """An `AnnyBody` read once per process per file (the last 32 kept, about 2.5 MB each)."""
     return AnnyBody(path)

@@ -35,13 +35,18 @@ def pool_files(cache_dir, specs: Sequence[BodySpec]) -> List[pathlib.Path]:
     return [cache.body_file(cache_dir, s.key(version)) for s in specs]
 
 
-def ensure_built(cache_dir, specs: Sequence[BodySpec], timeout: float = 3600.0
-                 ) -> List[pathlib.Path]:
+def ensure_built(cache_dir, specs: Sequence[BodySpec], timeout: float = 3600.0,
+                 verbose: bool = False) -> List[pathlib.Path]:
     """Builds the bodies missing from `cache_dir` in a child process; returns every spec's
-    file. Raises ValueError with the builder's one-line error when it fails."""
+    file. Raises ValueError with the builder's one-line error when it fails. `verbose`:
+    say on stderr what is being built."""
     files = pool_files(cache_dir, specs)
     missing = [s for s, f in zip(specs, files) if not f.is_file()]
     if missing:
+        if verbose:
+            print(f"building {len(missing)} Anny bodies into {cache_dir} (about 0.3 s each; "
+                  f"the first build on a machine also compiles Warp kernels, about a minute)",
+                  file=sys.stderr, flush=True)
         pathlib.Path(cache_dir).mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
             json.dump([s.to_json() for s in missing], handle)
