@@ -1,9 +1,10 @@
 """Linear blend skinning of an avatar's mesh to a retargeted clip.
 
 The mesh is built around the retargeted skeleton's rest pose (rest rotations are identity),
-or carries per-segment bind transforms onto it (`SkinnedMesh.bind`, bodies modelled in
-their own rest pose, whose transforms are composed before blending), so each segment of `synth.avatars.CANONICAL_PARENTS` moves rigidly with the source bone that
-ends at the segment's end joint: the segment parent(c) -> c takes the world rotation of the
+or carries per-segment bind transforms onto it (`SkinnedMesh.bind`: bodies modelled in
+their own rest pose, whose transforms are composed before blending), so each segment of
+`synth.avatars.CANONICAL_PARENTS` moves rigidly with the source bone that ends at the
+segment's end joint: the segment parent(c) -> c takes the world rotation of the
 source parent of ``canonical_indices[c]`` and stays anchored at its start joint,
 
     x_posed = R_c (x_rest - rest[parent(c)]) + posed[parent(c)].

@@ -11,18 +11,21 @@ For each `BodySpec`:
 - gender is 0 (male) or 1 (female), as in Anny's `PHENOTYPE_VARIATIONS` order; the age in
   years maps to Anny's age parameter through Anny's own calibrated "morphological age"
   mapping (`anny/data/shape_calibration`);
-- muscle and proportions are passed through; the weight parameter is solved by bisection
-  in [0, `MAX_WEIGHT`] (Anny extrapolates its weight blend shapes beyond 1: heavier, still
-  human shapes) so the BMI (mass = mesh volume x 980 kg/m^3, as Anny's `Anthropometry`) is
-  the spec's, as far as that range allows; the height parameter stays at `HEIGHT_PARAMETER` and the body is
-  scaled uniformly (about the point between the soles) to the spec's stature. Anny's height
-  parameter mostly stretches the thigh (thigh/stature 0.19 at 0.1, 0.24 at 0.5, 0.26 at
-  0.7; measured on Anny 0.6.2), so solving it for stature gave average adults thighs 15 %
-  shorter than their shanks, against roughly equal lengths in joint-centre references
-  (de Leva 1996; HumanEva-I and Human3.6M subjects). A stature that needs a scale outside
-  `SCALE_RANGE` is refused. The BMI reached is stored;
+- muscle and proportions are passed through (muscle pulled towards average at extrapolated
+  weights, `AnnyBuilder.effective`);
+- the height parameter stays at `HEIGHT_PARAMETER` and the body is scaled uniformly (about
+  the point between the soles) to the spec's stature. Anny's height parameter mostly
+  stretches the thigh (thigh/stature 0.19 at 0.1, 0.24 at 0.5, 0.26 at 0.7; measured on
+  Anny 0.6.2), so solving it for stature gave average adults thighs 15 % shorter than their
+  shanks, against roughly equal lengths in joint-centre references (de Leva 1996;
+  HumanEva-I and Human3.6M subjects). A stature that needs a scale outside `SCALE_RANGE` is
+  refused;
+- the weight parameter is solved by bisection in [0, `MAX_WEIGHT`] (Anny extrapolates its
+  weight blend shapes beyond 1: heavier, still human shapes) so the BMI (mass = mesh volume
+  x 980 kg/m^3, as Anny's `Anthropometry`) after scaling is the spec's, as far as that range
+  allows; the BMI reached is stored;
 - joint centres come from the rig's bone heads (`CANONICAL_FROM_BONES`), skinning weights
-  are summed onto the canonical segments (`SEGMENT_OF_BONE`), and landmarks come from Anny's
+  are summed onto the canonical segments (`_segment_of_bone`), and landmarks come from Anny's
   COCO keypoint regressor (vertex blends) and from the rig.
 
 A spec the model cannot reach (a stature too far from Anny's own for that sex and age)
