@@ -90,6 +90,8 @@ class RenderSettings:
                 del data[key]
         else:
             del data["avatars"]
+            from .bodies.cache import builder_version
+            data["body_builder"] = builder_version()  # provenance: builder and Anny versions
         return data
 
 
@@ -113,6 +115,9 @@ def clip_bodies(settings: RenderSettings, clip_key: str, names_only: bool = Fals
     bodies (the same for a clip in every run with the same seed and pool)."""
     if settings.bodies == "capsule":
         return list(settings.avatars) if names_only else get_avatars(settings.avatars)
+    if settings.body_cache is None:
+        raise ValueError("Anny bodies need RenderSettings.body_cache (render_dataset sets "
+                         "DATASET_DIR/bodies)")
     from .bodies import pool
     args = (settings.body_cache, pool.pool_specs(settings.body_pool, settings.seed,
                                                  settings.children),

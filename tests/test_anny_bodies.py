@@ -237,6 +237,7 @@ def test_render_command_puts_clips_on_seeded_anny_bodies(body_cache, hdm05_dir, 
     run_child(*command)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["settings"]["bodies"] == "anny" and "avatars" not in manifest["settings"]
+    assert manifest["settings"]["body_builder"] == cache.builder_version()
     names = sorted(e["avatar"] for e in manifest["records"])
     for entry in manifest["records"]:
         body = AnnyBody(cache_dir / f"{entry['avatar']}.npz")
