@@ -88,3 +88,55 @@ def save_pose_gif(poses, layout: JointLayout, path, fps: float = 25.0,
     movie.save(path, writer=animation.PillowWriter(fps=fps))
     plt.close(fig)
     return pathlib.Path(path)
+
+
+def save_comparison_gif(panels, layout: JointLayout, path, fps: float = 25.0, reference=None,
+                        captions=None, title: str = "", dpi: int = 72) -> pathlib.Path:
+    """Pose sequences side by side, one 3D panel each, as an animated GIF.
+
+    panels: {panel title: (T, J, 3) metres, camera space}, all of one length T.
+    reference: optional (T, J, 3) drawn thin and grey in every panel (e.g. ground truth).
+    captions: optional {panel title: T strings} shown under each panel per frame (e.g. the
+    latency of that frame). title: a line above all panels.
+    """
+    panels = {name: np.asarray(poses, np.float32) for name, poses in panels.items()}
+    everything = np.concatenate(list(panels.values()) +
+                                ([np.asarray(reference, np.float32)] if reference is not None
+                                 else []))
+    fig = plt.figure(figsize=(4 * len(panels), 4.4))
+    if title:
+        fig.suptitle(title, fontsize=10)
+    updates = []
+    for i, (name, poses) in enumerate(panels.items()):
+        ax = fig.add_subplot(1, len(panels), i + 1, projection="3d")
+        _setup_axes(ax, everything, name)
+        drawn = [(poses, _draw(ax, poses[0], layout))]
+        if reference is not None:
+            ghost = _draw(ax, reference[0], layout)
+            for line, _, _ in ghost:
+                line.set_color("0.75")
+                line.set_linewidth(1.2)
+            drawn.append((np.asarray(reference, np.float32), ghost))
+        text = fig.text((i + 0.5) / len(panels), 0.03, "", ha="center", fontsize=10)
+        updates.append((drawn, text, (captions or {}).get(name)))
+
+    def update(frame):
+        changed = []
+        for drawn, text, lines in updates:
+            for poses, artists in drawn:
+                shown = _display(poses[frame])
+                for line, parent, child in artists:
+                    segment = shown[[parent, child]]
+                    line.set_data(segment[:, 0], segment[:, 1])
+                    line.set_3d_properties(segment[:, 2])
+                    changed.append(line)
+            if lines is not None:
+                text.set_text(lines[frame])
+                changed.append(text)
+        return changed
+
+    length = len(next(iter(panels.values())))
+    movie = animation.FuncAnimation(fig, update, frames=length, interval=1000 / fps)
+    movie.save(path, writer=animation.PillowWriter(fps=fps), dpi=dpi)
+    plt.close(fig)
+    return pathlib.Path(path)
