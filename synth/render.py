@@ -5,13 +5,17 @@
         [--body-cache DIR] [--avatars ava,ben]
         [--cameras 4] [--seed 0] [--workers 2] [--shard K/N] [--no-resume] [--limit N]
         [--bvh-scale auto] [--bvh-up auto|y|z] [--joint-map MAP.json ...]
+        [--keypoints h36m17,coco17]
         [--images [--image-scale S] [--frame-step N] [--depth] [--mask] [--no-preview]
          [--renderer auto|osmesa|egl]]
 
 Each clip is read, resampled, retargeted onto each of its bodies (Anny bodies drawn per
 clip from a seeded pool, `synth.bodies`; or the named capsule avatars, `synth.avatars`),
 filmed by seeded virtual cameras and written as one record per body (`synth.dataset`
-describes the layout). A clip that
+describes the layout). Each record holds the canonical joint centres (`acclaim17`) and the
+2D and 3D keypoints of every convention named by `--keypoints` (`posecontract.conventions`;
+default h36m17,coco17: the usual 3D output and the 2D detectors' input, so an in-the-wild
+lifter can be trained from COCO 2D to Human3.6M 3D). A clip that
 cannot be read is skipped and reported; finished clips are skipped on a re-run (resume),
 and a finished clip stays in the manifest even when a later run cannot read it (another
 joint map, a moved file). `--joint-map` may be given several times (several rigs in one
@@ -44,6 +48,8 @@ from tqdm import tqdm
 
 from . import dataset as ds
 from .appearance import Appearance
+from posecontract.conventions import DEFAULT_CONVENTIONS, get_convention, parse_conventions
+
 from .avatars import CANONICAL_JOINTS, get_avatars
 from .bodies.cache import BodyCacheError
 from .cameras import place_cameras
@@ -79,6 +85,7 @@ class RenderSettings:
     body_pool: int = 100
     children: bool = False
     body_cache: Optional[str] = None  # default DATASET_DIR/bodies (content-addressed files)
+    keypoints: Tuple[str, ...] = DEFAULT_CONVENTIONS  # keypoint conventions (`--keypoints`)
 
     def to_json(self) -> dict:
         data = dataclasses.asdict(self)
@@ -152,7 +159,9 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
     key = clip_key_for(motion)
     if resume:
         entries = ds.finished_entries(out_dir, key, clip_bodies(settings, key, names_only=True))
-        if entries is not None and (settings.images is None or all(
+        if entries is not None and all(
+                set(settings.keypoints) <= set(e.get("keypoint_conventions", ["acclaim17"]))
+                for e in entries) and (settings.images is None or all(
                 _images_finished(out_dir, e, settings.images) for e in entries)):
             return entries, True
     if settings.images is not None:
@@ -170,7 +179,7 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
         clip = retargeter(avatar)
         cameras = place_cameras(clip.positions, settings.num_cameras,
                                 rng=clip_rng(settings.seed, key, avatar_index))
-        record = build_record(motion, clip, cameras, key, rotations)
+        record = build_record(motion, clip, cameras, key, rotations, settings.keypoints)
         images = None
         if settings.images is not None:
             folder = image_folder(out_dir, key, avatar.name)
@@ -332,6 +341,23 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
             "failures": failures}
 
 
+def check_keypoints(text: str, avatars: Sequence[str], bodies: str = "capsule"
+                    ) -> Tuple[str, ...]:
+    """Validated `--keypoints` names; ValueError (one line) for an unknown convention or one
+    that needs a landmark a body lacks (the capsule `avatars`, or every Anny body:
+    `synth.bodies.body.ANNY_LANDMARKS`), before any clip is read or body built."""
+    names = parse_conventions(text)
+    if bodies == "anny":
+        from .bodies.body import ANNY_LANDMARKS
+        checks = [("anny", ANNY_LANDMARKS)]
+    else:
+        checks = [(body.name, body.landmarks()) for body in get_avatars(avatars)]
+    for body_name, landmarks in checks:
+        for name in names:
+            get_convention(name).check_body(landmarks, body_name)
+    return names
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m synth.render", description=__doc__.split(
         "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -367,6 +393,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="JSON joint map for other rigs; repeat for several rigs in one "
                              "folder (each clip takes the first map that fits)")
     parser.add_argument("--labels", default=None, help="CMU trials.csv (found automatically)")
+    parser.add_argument("--keypoints", default=",".join(DEFAULT_CONVENTIONS),
+                        help="comma-separated keypoint conventions to write, of "
+                             "h36m17, coco17, humaneva15, acclaim17 (default: "
+                             f"{','.join(DEFAULT_CONVENTIONS)}; acclaim17 is always kept)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     images = parser.add_argument_group("images (synth.rendering)")
     images.add_argument("--images", action="store_true",
@@ -416,10 +446,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         except ValueError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+    try:
+        keypoints = check_keypoints(args.keypoints, avatars, bodies)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     settings = RenderSettings(fps=args.fps, avatars=avatars, num_cameras=args.cameras,
                               seed=args.seed, bvh_scale=args.bvh_scale, bvh_up=args.bvh_up,
                               joint_maps=tuple(args.joint_map), labels=args.labels,
-                              images=images, bodies=bodies,
+                              images=images, keypoints=keypoints, bodies=bodies,
                               bodies_per_clip=args.bodies_per_clip, body_pool=args.body_pool,
                               children=args.children, body_cache=args.body_cache)
     try:

@@ -240,6 +240,12 @@ def test_render_command_puts_clips_on_seeded_anny_bodies(body_cache, hdm05_dir, 
     assert manifest["settings"]["body_builder"] == cache.builder_version()
     names = sorted(e["avatar"] for e in manifest["records"])
     for entry in manifest["records"]:
+        # The default keypoint conventions are evaluated on the Anny body's own landmarks.
+        assert {"h36m17", "coco17"} <= set(entry["keypoint_conventions"])
+        record = np.load(out / entry["file"], allow_pickle=False)
+        coco = record["joints3d_world__coco17"]
+        nose, l_ear = coco[:, 0], coco[:, 3]
+        assert 0.05 < np.median(np.linalg.norm(nose - l_ear, axis=-1)) < 0.15
         body = AnnyBody(cache_dir / f"{entry['avatar']}.npz")
         assert entry["body"]["sex"] == body.spec["sex"]
         assert abs(entry["body"]["stature"] - body.height) < 1e-3
