@@ -9,7 +9,7 @@ from vp3dkeras.data.detector_noise import (COCO_SIGMAS, DetectorNoise, NoiseLeve
                                            joint_sigma, noise_from_config)
 from vp3dkeras.data.keypoint_formats import fill_low_confidence
 from vp3dkeras.data.sequences import make_sequence
-from vp3dkeras.train import TrainConfig
+from vp3dkeras.train_config import TrainConfig
 
 JITTER_ONLY = dict(swap_rate=0.0, gross_rate=0.0, miss_rate=0.0)
 

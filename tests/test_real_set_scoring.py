@@ -17,7 +17,8 @@ from vp3dkeras.data.sources import parse_subject_split
 from vp3dkeras.data.vp3d_format import restricted_load_npz
 from vp3dkeras.evaluate import main as evaluate_main
 from vp3dkeras.metrics import bone_length_report
-from vp3dkeras.train import main as train_main, parse_image_size
+from vp3dkeras.train import main as train_main
+from vp3dkeras.train_config import parse_image_size
 
 HUMANEVA_SUBJECTS = ["Train/S1", "Train/S2", "Train/S3", "Validate/S1", "Validate/S2",
                      "Validate/S3"]

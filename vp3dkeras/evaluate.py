@@ -34,9 +34,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+if __name__ == "__main__":  # TensorFlow without its start-up noise (vp3dkeras.quiet_tf)
+    from vp3dkeras import quiet_tf  # noqa: F401
+
 from posecontract.dataset_format import safe_name
 from posecontract.conventions import get_convention
 from posecontract.layouts import LAYOUTS, JointLayout
+from vp3dkeras.cli_errors import UsageError, run_main
 from vp3dkeras.data import SequenceSource, open_split
 from vp3dkeras.data.codec import PoseCodec, load_layout
 from vp3dkeras.data.detector_noise import DetectorNoise, noise_from_config
@@ -44,7 +48,7 @@ from vp3dkeras.data.joint_subset import JointSubsetSource, subset_layout
 from vp3dkeras.data.synth_source import is_synth_dataset
 from vp3dkeras.inference import Lifter, load_lifter, predict_poses
 from vp3dkeras.metrics import bone_length_report, evaluate_poses, mpjve
-from vp3dkeras.train import parse_image_size
+from vp3dkeras.train_config import parse_image_size
 
 _SCALARS = ("P1", "P2", "P3", "MPJVE", "PCK150", "PCK200", "AUC")
 
@@ -245,6 +249,8 @@ def match_joints(source: SequenceSource, input_layout: Optional[JointLayout],
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.run_dir.is_dir():
+        raise UsageError(f"{args.run_dir}: no such run directory")
     config = _read_json(args.run_dir / "config.json")
     summary = _read_json(args.run_dir / "summary.json")
     own = args.dataset is None or (config.get("dataset") and pathlib.Path(args.dataset).resolve()
@@ -252,7 +258,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     dataset = args.dataset or config.get("dataset")
     split = args.split or (config.get("split") if own else None)
     if not dataset or not split:
-        raise SystemExit("--dataset and --split are needed (the run has no config.json, or "
+        raise UsageError("--dataset and --split are needed (the run has no config.json, or "
                          "--dataset names another dataset)")
 
     def option(name, default=None):
@@ -273,6 +279,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             layout=option("layout"), image_size=option("image_size"),
             estimate_cameras=bool(option("estimate_cameras", False)), **conventions)
         source = test_source if args.side == "test" else train_source
+        source.validate()  # a corrupt or non-finite record stops here, named
         source, run_codec, output_index, joints = match_joints(
             source, *run_layout(config, summary, source.codec.layout))
         noise = noise_from_config((run_codec or source.codec).input_layout, args.noise_2d,
@@ -281,7 +288,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise ValueError("no 3D targets to score against (without a cameras file pass "
                              "--estimate-cameras, or add data_cameras_<name>.json)")
     except (ValueError, KeyError, FileNotFoundError) as error:
-        raise SystemExit(f"{dataset}: {error}") from None
+        raise UsageError(f"{dataset}: {error}") from None
     lifter = load_lifter(args.model or args.run_dir / "model.keras")
     result = evaluate_source(lifter, source, flip_tta=args.flip_tta, noise=noise,
                              noise_seed=args.noise_seed, run_codec=run_codec,
@@ -316,4 +323,4 @@ def _write_atomic(path: pathlib.Path, text: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))
