@@ -1,7 +1,8 @@
 """Opening data by path: a synth dataset folder or a folder of VideoPose3D-format files.
 
 `open_split(path, split)` gives the (train, test) sources of a split:
-- synth dataset: `split` names `splits/<name>.json` of the dataset;
+- synth dataset, as a folder or as TFRecord shards (`vp3dkeras.data.shards`, local or a
+  `tf.io.gfile` URL): `split` names `splits/<name>.json` of the dataset;
 - VideoPose3D files: `split` is `subjects:S1,S5,S6/S9,S11` (train subjects / test subjects),
   or names a `splits/<name>.json` beside the files whose clip keys are `<subject>/<action>`.
 """
@@ -19,15 +20,19 @@ from vp3dkeras.data.vp3d_format import is_vp3d_folder, open_vp3d
 def open_source(path, vp3d_name: Optional[str] = None, keypoints: str = "gt", layout=None,
                 image_size=None, cache_bytes: Optional[int] = None) -> SequenceSource:
     """All sequences of a synth dataset or a VideoPose3D-format folder."""
-    path = pathlib.Path(path)
     extra = {} if cache_bytes is None else {"cache_bytes": int(cache_bytes)}
+    if "://" in str(path) or (pathlib.Path(path) / "shards.json").is_file():
+        from vp3dkeras.data.shards import ShardSource  # imports TensorFlow (tf.io.gfile)
+        return ShardSource(str(path), **extra)
+    path = pathlib.Path(path)
     if is_synth_dataset(path):
         return SynthSource(path, **extra)
     if is_vp3d_folder(path):
         return open_vp3d(path, vp3d_name, keypoints, layout=layout, image_size=image_size,
                          **extra)
-    raise FileNotFoundError(f"{path}: neither a synth dataset (manifest.json) nor a folder of "
-                            f"VideoPose3D-format files (data_2d_*.npz)")
+    raise FileNotFoundError(f"{path}: neither a synth dataset (manifest.json), nor its shards "
+                            f"(shards.json), nor a folder of VideoPose3D-format files "
+                            f"(data_2d_*.npz)")
 
 
 def split_source(source: SequenceSource, path, split: str) -> Tuple[SequenceSource,
@@ -39,8 +44,10 @@ def split_source(source: SequenceSource, path, split: str) -> Tuple[SequenceSour
         if not pick[0] or not pick[1]:
             raise ValueError(f"--split {split!r}: expected subjects:TRAIN,.../TEST,...")
         return tuple(source.where(lambda r, s=s: r.subject in s) for s in pick)
-    folder = pathlib.Path(path)
-    the_split = load_split(folder, split)
+    if isinstance(source, SynthSource):
+        the_split = source.split(split)
+    else:
+        the_split = load_split(pathlib.Path(path), split)
     return source.select(the_split.train), source.select(the_split.test)
 
 

@@ -33,7 +33,9 @@ class SynthSource(SequenceSource):
 
     def __init__(self, dataset_dir, cache_bytes: int = SequenceSource.DEFAULT_CACHE_BYTES):
         self.dataset_dir = pathlib.Path(dataset_dir)
-        manifest = read_manifest(self.dataset_dir)
+        self._init_refs(read_manifest(self.dataset_dir), str(self.dataset_dir), cache_bytes)
+
+    def _init_refs(self, manifest: dict, name: str, cache_bytes: int) -> None:
         refs = []
         for entry in manifest["records"]:
             for camera in range(int(entry["num_cameras"])):
@@ -45,8 +47,7 @@ class SynthSource(SequenceSource):
                     action=str(entry["clip_id"]), motion_class=str(entry["motion_class"]),
                     camera=camera, item=entry["file"], num_frames=int(entry["num_frames"]),
                     fps=float(entry["fps"])))
-        super().__init__(PoseCodec(H36M_17), refs, name=str(self.dataset_dir),
-                         cache_bytes=cache_bytes)
+        super().__init__(PoseCodec(H36M_17), refs, name=name, cache_bytes=cache_bytes)
         # Every camera of a record is decoded when the record is read, so subsets sharing
         # the cache keep the full dataset's refs per record.
         self._refs_by_item: Dict[str, list] = {}
@@ -66,9 +67,13 @@ class SynthSource(SequenceSource):
         path = self.dataset_dir / item
         with np.load(path, allow_pickle=False) as record:
             data = {key: record[key] for key in _KEYS}
+        return self._sequences_of(item, data, path)
+
+    def _sequences_of(self, item, data: Dict[str, np.ndarray], where) -> Dict[int, Sequence]:
+        """The sequences of one record's arrays (`data` holds at least `_KEYS`)."""
         names = tuple(str(n) for n in data["joint_names"])
         if names != self.codec.layout.names:
-            raise ValueError(f"{path}: joint names {names} differ from layout "
+            raise ValueError(f"{where}: joint names {names} differ from layout "
                              f"{self.codec.layout.name}")
         refs = {r.camera: r for r in self._refs_by_item[item]}
         return {camera: make_sequence(self.codec, ref, data["keypoints2d"][camera],
