@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", type=pathlib.Path, required=True, help="synth dataset folder")
     p.add_argument("--split", required=True, help="split name under DATASET/splits")
     p.add_argument("--out", type=pathlib.Path, required=True, help="run folder")
+    p.add_argument("--keypoints", default=None,
+                   help="keypoint convention of 2D and 3D (default h36m17 if the dataset has "
+                        "it, else acclaim17)")
     data = p.add_argument_group("labeled / unlabeled data")
     data.add_argument("--labeled-actors", required=True,
                       help="comma-separated actors whose clips may be labeled (bd or hdm05_bd)")
@@ -134,7 +137,8 @@ def trajectory_errors(trajectory_model, source: SequenceSource) -> Dict[str, flo
 def run(args) -> Dict[str, object]:
     args.out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
-    source = SynthSource(args.dataset)
+    # The projection term compares projected 3D with the 2D input: one convention for both.
+    source = SynthSource(args.dataset, keypoints_in=args.keypoints, keypoints_out=args.keypoints)
     split = source.split(args.split)
     manifest = read_manifest(args.dataset)
     labeled_keys, unlabeled_keys = split_labeled_unlabeled(
@@ -179,7 +183,8 @@ def run(args) -> Dict[str, object]:
                   unlabeled_clips=[] if args.supervised_only else unlabeled_keys,
                   labeled_windows=labeled.num_windows,
                   unlabeled_windows=0 if unlabeled is None else unlabeled.num_windows,
-                  steps_per_epoch=steps_per_epoch, receptive_field=pose_model.receptive_field())
+                  steps_per_epoch=steps_per_epoch, receptive_field=pose_model.receptive_field(),
+                  keypoints=source.keypoints_out)
     (args.out / "config.json").write_text(json.dumps(config, indent=1))
     print(f"labeled: {len(labeled_keys)} clips, {labeled.num_windows} windows; unlabeled: "
           f"{config['unlabeled_windows']} windows from {len(config['unlabeled_clips'])} clips; "

@@ -208,11 +208,13 @@ class ShardSource(SynthSource):
     shards_dir: local folder or `tf.io.gfile` URL holding `shards.json`.
     """
 
-    def __init__(self, shards_dir, cache_bytes: int = SequenceSource.DEFAULT_CACHE_BYTES):
+    def __init__(self, shards_dir, cache_bytes: int = SequenceSource.DEFAULT_CACHE_BYTES,
+                 keypoints_in: Optional[str] = None, keypoints_out: Optional[str] = None):
         self.dataset_dir = str(shards_dir)
         index = read_index(shards_dir)
         self._locations = {r["file"]: r for r in index["records"]}
-        self._init_refs(index["manifest"], self.dataset_dir, cache_bytes)
+        self._init_refs(index["manifest"], self.dataset_dir, cache_bytes, keypoints_in,
+                        keypoints_out)
 
     def split(self, name: str) -> Split:
         path = _join(_join(self.dataset_dir, "splits"), f"{name}.json")
