@@ -32,7 +32,8 @@ setup(
     ],
     extras_require={
         "torch": ["torch>=2.1"],  # reading VideoPose3D .bin checkpoints
-        "jax": ["jax>=0.4.30"],
+        "jax": ["jax>=0.4.30"],  # also the multi-worker training path (keras.distribution)
+        "ray": ["ray>=2.9"],  # python -m synth.render --engine ray
         "dev": ["pytest>=7", "pytest-xdist>=3"],
     },
 )

@@ -30,10 +30,11 @@ stamp="$VENV/.installed-$(cat setup.py scripts/setup_env.sh | sha1sum | cut -c1-
 if [ ! -f "$stamp" ]; then
   $PIP install -q --upgrade pip
   if [ "${1:-}" = "--dev" ]; then
-    # torch (CPU) checks VideoPose3D weight conversion; jax checks the JAX backend. The
+    # torch (CPU) checks VideoPose3D weight conversion; jax checks the JAX backend and
+    # multi-worker training; ray checks generation on Ray (synth.engines). The
     # exact torch pin takes the CPU build (an open range would pull the CUDA build, GBs).
     $PIP install -q "torch==${TORCH_VERSION:-2.13.0}"
-    $PIP install -q -e ".[dev,torch,jax]"
+    $PIP install -q -e ".[dev,torch,jax,ray]"
   else
     $PIP install -q -e .
   fi

@@ -27,9 +27,7 @@ so it runs in this process or in "spawn" workers, never beside TensorFlow.
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import dataclasses
-import multiprocessing
 import os
 import pathlib
 import re
@@ -49,6 +47,7 @@ from posecontract.conventions import DEFAULT_CONVENTIONS, get_convention, parse_
 
 from .avatars import CANONICAL_JOINTS, get_avatars
 from .cameras import place_cameras
+from .engines import ENGINES, run_jobs
 from .joint_maps import JointMap, choose_joint_map, get_joint_map, joint_indices
 from .mocap_io import find_clips, load_motion
 from .motion import MocapError, Motion
@@ -185,11 +184,6 @@ def _source_notes(motion: Motion, retargeter: Retargeter) -> dict:
     return entry
 
 
-def _init_worker() -> None:
-    """Worker processes share the cores: software OpenGL rasterises on one thread each."""
-    os.environ.setdefault("LP_NUM_THREADS", "1")
-
-
 def _images_finished(out_dir: pathlib.Path, entry: dict, settings: ImageSettings) -> bool:
     """Whether a finished record's images exist and were rendered with `settings`."""
     images = entry.get("images")
@@ -224,8 +218,11 @@ def parse_shard(text: Optional[str]) -> Optional[Tuple[int, int]]:
 def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: RenderSettings,
                    workers: int = 1, shard: Optional[Tuple[int, int]] = None,
                    resume: bool = True, limit: Optional[int] = None,
-                   progress: bool = True) -> dict:
-    """Renders every clip under `mocap_dir`; returns a summary dict."""
+                   progress: bool = True, engine: str = "local",
+                   ray_address: Optional[str] = None) -> dict:
+    """Renders every clip under `mocap_dir`; returns a summary dict. engine: "local"
+    (`workers` processes) or "ray" (one Ray task per clip on the cluster at `ray_address`,
+    or on a local Ray with `workers` CPUs); see `synth.engines`."""
     started = time.perf_counter()
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -237,19 +234,8 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
     entries, failures, resumed_clips = [], [], 0
     jobs = [(p, out_dir, settings, resume) for p in paths]
     bar = tqdm(total=len(jobs), unit="clip", disable=not progress, file=sys.stderr)
-    if workers <= 1:
-        results = (_process_safely(*job) for job in jobs)
-        executor = None
-    else:
-        # Each worker is one core's worth: multithreaded BLAS on our small matrices only
-        # adds contention. Spawned workers read these when they import NumPy.
-        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(var, "1")
-        executor = concurrent.futures.ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker)
-        futures = [executor.submit(_process_safely, *job) for job in jobs]
-        results = (f.result() for f in concurrent.futures.as_completed(futures))
+    results = run_jobs(_process_safely, jobs, engine, workers, ray_address,
+                       failed=lambda job, problem: (str(job[0]), None, False, problem))
     try:
         for path, clip_entries, resumed, problem in results:
             if problem is None:
@@ -261,13 +247,16 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
             bar.update(1)
     finally:
         bar.close()
-        if executor is not None:
-            executor.shutdown()
+        results.close()
 
     failures.sort(key=lambda f: f["path"])
     done_clips = len({e["clip_key"] for e in entries})
     kept_clips: List[str] = []
     if shard is None:
+        # A worker killed while writing (a lost Ray task is retried) leaves its temporary
+        # file; every writer of this run has finished, so none is still in use.
+        for stale in ds.clips_dir(out_dir).glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
         entries, failures, kept_clips = ds.keep_finished_clips(out_dir, entries, failures,
                                                                settings.avatars)
         ds.write_manifest(out_dir, entries, settings.to_json())
@@ -311,7 +300,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="comma-separated built-in avatars (default: all)")
     parser.add_argument("--cameras", type=int, default=4, help="cameras per clip and avatar")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes (local engine), CPUs of a local Ray (ray)")
+    parser.add_argument("--engine", choices=ENGINES, default="local",
+                        help="local: this machine's processes (default); ray: one Ray task "
+                             "per clip (synth.engines)")
+    parser.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT",
+                        help="Ray cluster to join (default: start a local Ray)")
     parser.add_argument("--shard", type=parse_shard, default=None, metavar="K/N",
                         help="process clips K, K+N, K+2N, ... (0-based)")
     parser.add_argument("--no-resume", dest="resume", action="store_false",
@@ -380,7 +375,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                               images=images, keypoints=keypoints)
     summary = render_dataset(args.mocap_dir, args.out, settings, workers=args.workers,
                              shard=args.shard, resume=args.resume, limit=args.limit,
-                             progress=not args.quiet)
+                             progress=not args.quiet, engine=args.engine,
+                             ray_address=args.ray_address)
     print(f"{summary['done_clips']} of {summary['clips']} clips done "
           f"({summary['resumed_clips']} already finished before this run; "
           f"{summary['records']} records, {summary['frames']} frames, "
