@@ -56,6 +56,8 @@ def _free_port():
 def _weights(run_dir):
     import keras
 
+    import vp3dkeras.models  # noqa: F401  (registers the model classes)
+
     model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
     return model.get_weights()
 

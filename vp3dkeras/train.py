@@ -47,7 +47,9 @@ import argparse
 import dataclasses
 import json
 import pathlib
+import shutil
 import sys
+import tempfile
 import time
 import warnings
 from typing import List, Optional, Sequence
@@ -340,11 +342,13 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
                             config.bn_momentum_start, config.bn_momentum_end),
         keras.callbacks.TerminateOnNaN(),
     ]
-    if placement.chief:
-        callbacks += [
-            keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), write_graph=False),
-            cb.RunCheckpoint(run_dir, history)]
-    callbacks.append(stopper)
+    # Saving a model is a collective operation under a multi-process JAX distribution: every
+    # worker saves, the others into a scratch folder deleted at the end.
+    write_dir = run_dir if placement.chief else pathlib.Path(
+        tempfile.mkdtemp(prefix=f"vp3d-worker{placement.worker}-"))
+    callbacks += [
+        keras.callbacks.TensorBoard(log_dir=str(write_dir / "logs"), write_graph=False),
+        cb.RunCheckpoint(write_dir, history), stopper]
     if verbose:
         print(f"train: {train_source.describe()}\ntest:  {test_source.describe()}\n"
               f"{type(training_model).__name__}: {training_model.count_params()} parameters, "
@@ -361,6 +365,8 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
     seconds = time.perf_counter() - started
     nan = any(not np.isfinite(v) for v in fit.history.get("loss", []))
     if not placement.chief:
+        inference_model.save(write_dir / FINAL_MODEL)
+        shutil.rmtree(write_dir, ignore_errors=True)
         return {"worker": placement.worker, "workers": placement.workers,
                 "epochs_done": start_epoch + len(fit.history.get("loss", [])),
                 "train_seconds_this_run": seconds, "stopped": stopper.reason}
