@@ -31,6 +31,9 @@ setup(
         "tensorboard>=2.16",  # TensorBoard logs of training runs (tf.summary needs it)
     ],
     extras_require={
+        # Anny parametric bodies (synth.bodies; the default of synth.render). Anny needs
+        # PyTorch: scripts/setup_env.sh installs the CPU wheel first, so pip keeps it.
+        "bodies": ["anny>=0.6.2"],
         "torch": ["torch>=2.1"],  # reading VideoPose3D .bin checkpoints
         "jax": ["jax>=0.4.30"],  # also the multi-worker training path (keras.distribution)
         "ray": ["ray>=2.9"],  # python -m synth.render --engine ray

@@ -1,23 +1,29 @@
 """Turn a folder of mocap clips into a dataset.
 
-    python -m synth.render MOCAP_DIR --out DATASET_DIR [--fps 50] [--avatars ava,ben]
-        [--cameras 4] [--seed 0] [--workers 2] [--shard K/N] [--no-resume] [--limit N]
+    python -m synth.render MOCAP_DIR --out DATASET_DIR [--fps 50]
+        [--bodies anny|capsule] [--bodies-per-clip 5] [--body-pool 100] [--children]
+        [--body-cache DIR] [--avatars ava,ben]
+        [--cameras 4] [--seed 0] [--workers 1] [--shard K/N] [--no-resume] [--force]
+        [--limit N] [--engine local|ray] [--ray-address auto|HOST:PORT]
         [--bvh-scale auto] [--bvh-up auto|y|z] [--joint-map MAP.json ...]
         [--keypoints h36m17,coco17]
         [--images [--image-scale S] [--frame-step N] [--depth] [--mask] [--no-preview]
          [--renderer auto|osmesa|egl]]
 
-Each clip is read, resampled, retargeted onto every avatar, filmed by seeded virtual cameras
-and written as one record per avatar (`synth.dataset` describes the layout). Each record
-holds the canonical joint centres (`acclaim17`) and the 2D and 3D keypoints of every
-convention named by `--keypoints` (`posecontract.conventions`; default h36m17,coco17: the
-usual 3D output and the 2D detectors' input, so an in-the-wild lifter can be trained from
-COCO 2D to Human3.6M 3D). A clip that
+Each clip is read, resampled, retargeted onto each of its bodies (Anny bodies drawn per
+clip from a seeded pool, `synth.bodies`; or the named capsule avatars, `synth.avatars`),
+filmed by seeded virtual cameras and written as one record per body (`synth.dataset`
+describes the layout). Each record holds the canonical joint centres (`acclaim17`) and the
+2D and 3D keypoints of every convention named by `--keypoints` (`posecontract.conventions`;
+default h36m17,coco17: the usual 3D output and the 2D detectors' input, so an in-the-wild
+lifter can be trained from COCO 2D to Human3.6M 3D). A clip that
 cannot be read is skipped and reported; finished clips are skipped on a re-run (resume),
 and a finished clip stays in the manifest even when a later run cannot read it (another
 joint map, a moved file). `--joint-map` may be given several times (several rigs in one
 folder): each clip takes the first map that fits its skeleton, else a built-in one.
 Leading frames that break continuity (a T-pose first frame) are dropped and counted.
+Exit codes: 0 every clip done, 1 some clips failed, 2 nothing done (usage, a dataset made with
+other settings: `--force` deletes it).
 With `--shard K/N` a run takes every N-th clip starting at K and writes its entries under
 `manifests/`; `python -m synth.merge DATASET_DIR` joins the shards into the manifest.
 With `--images` every clip and avatar is also rendered (`synth.rendering`): images under
@@ -46,6 +52,7 @@ from .appearance import Appearance
 from posecontract.conventions import DEFAULT_CONVENTIONS, get_convention, parse_conventions
 
 from .avatars import CANONICAL_JOINTS, get_avatars
+from .bodies.cache import BodyCacheError
 from .cameras import place_cameras
 from .engines import ENGINES, run_jobs
 from .joint_maps import JointMap, choose_joint_map, get_joint_map, joint_indices
@@ -73,12 +80,41 @@ class RenderSettings:
     joint_maps: Tuple[str, ...] = ()  # JSON joint maps for rigs not built in, tried in order
     labels: Optional[str] = None  # CMU trials.csv, found automatically when None
     images: Optional[ImageSettings] = None  # render images too (`--images`)
+    # "capsule": the built-in `avatars`; "anny": `bodies_per_clip` Anny bodies per clip drawn
+    # from a seeded pool of `body_pool` (`synth.bodies.pool`), built into `body_cache`.
+    bodies: str = "capsule"
+    bodies_per_clip: int = 5
+    body_pool: int = 100
+    children: bool = False
+    body_cache: Optional[str] = None  # default DATASET_DIR/bodies (content-addressed files)
     keypoints: Tuple[str, ...] = DEFAULT_CONVENTIONS  # keypoint conventions (`--keypoints`)
 
     def to_json(self) -> dict:
         data = dataclasses.asdict(self)
         if self.images is None:  # manifests of runs without images stay as they were
             del data["images"]
+        del data["body_cache"]  # where bodies are cached does not change them
+        if self.bodies == "capsule":  # nor do capsule manifests change
+            for key in ("bodies", "bodies_per_clip", "body_pool", "children"):
+                del data[key]
+        else:
+            del data["avatars"]
+            from .bodies.cache import builder_version
+            data["body_builder"] = builder_version()  # provenance: builder and Anny versions
+        return data
+
+    def content_json(self) -> dict:
+        """The settings every record depends on (`synth.dataset.check_settings`). Left out:
+        image settings (each record's images are checked and redone on their own), joint
+        maps and labels (a rerun may add a map for another rig in the folder; finished clips
+        are kept, see `synth.dataset.keep_finished_clips`) and keypoint conventions (a rerun
+        may ask for more; clips that lack one are rendered again) and the body cache's
+        location (bodies are content-addressed)."""
+        data = self.to_json()
+        for name in ("images", "joint_maps", "labels", "keypoints", "body_cache"):
+            data.pop(name, None)
+        if "avatars" in data:
+            data["avatars"] = list(data["avatars"])
         return data
 
 
@@ -95,6 +131,23 @@ def clip_rng(seed: int, clip_key: str, avatar_index: int, stream: int = 0
     shard and resume. `stream` 0 places the cameras; 1 chooses the rendered appearance."""
     entropy = [seed, zlib.crc32(clip_key.encode()), avatar_index] + ([stream] if stream else [])
     return np.random.default_rng(entropy)
+
+
+def clip_bodies(settings: RenderSettings, clip_key: str, names_only: bool = False) -> list:
+    """The bodies a clip is put on (or their names): the named capsule avatars, or its Anny
+    bodies (the same for a clip in every run with the same seed and pool)."""
+    if settings.bodies == "capsule":
+        return list(settings.avatars) if names_only else get_avatars(settings.avatars)
+    if settings.body_cache is None:
+        raise ValueError("Anny bodies need RenderSettings.body_cache (render_dataset sets "
+                         "DATASET_DIR/bodies)")
+    from .bodies import pool
+    args = (settings.body_cache, pool.pool_specs(settings.body_pool, settings.seed,
+                                                 settings.children),
+            clip_rng(settings.seed, clip_key, 0, stream=2), settings.bodies_per_clip)
+    if names_only:
+        return [f.stem for f in pool.clip_body_files(*args)]
+    return pool.clip_bodies(*args)
 
 
 def canonical_indices(motion: Motion, joint_map_specs: Sequence[str] = ()) -> np.ndarray:
@@ -114,14 +167,23 @@ def canonical_indices(motion: Motion, joint_map_specs: Sequence[str] = ()) -> np
 
 
 def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSettings,
-                 resume: bool = True) -> Tuple[List[dict], bool]:
+                 resume: bool = True, source: Optional[str] = None) -> Tuple[List[dict], bool]:
     """Reads one clip and writes its records; returns their manifest entries and whether
-    the clip was already finished (resume). Raises MocapError for unusable clips."""
+    the clip was already finished (resume). Raises MocapError for unusable clips and for a
+    clip whose key another file already claimed (`synth.dataset.claim_clip_key`).
+
+    source: the clip's name for the key claim (its path relative to the mocap folder;
+    default the path as given).
+    """
     motion = load_motion(path, labels=settings.labels, bvh_scale=settings.bvh_scale,
                          joint_map=settings.joint_maps, bvh_up=settings.bvh_up)
     key = clip_key_for(motion)
+    try:
+        ds.claim_clip_key(out_dir, key, source or str(path))
+    except ds.ClipKeyCollision as error:
+        raise MocapError(path, str(error)) from None
     if resume:
-        entries = ds.finished_entries(out_dir, key, settings.avatars)
+        entries = ds.finished_entries(out_dir, key, clip_bodies(settings, key, names_only=True))
         if entries is not None and all(
                 set(settings.keypoints) <= set(e.get("keypoint_conventions", ["acclaim17"]))
                 for e in entries) and (settings.images is None or all(
@@ -134,10 +196,11 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
     if motion.num_frames < settings.min_frames:
         raise MocapError(path, f"clip too short: {motion.num_frames} frames at "
                                f"{settings.fps:g} fps, need at least {settings.min_frames}")
+    bodies = clip_bodies(settings, key)
     retargeter = Retargeter(motion, canonical_indices(motion, settings.joint_maps))
     rotations = local_rotation_arrays(motion)
     entries = []
-    for avatar_index, avatar in enumerate(get_avatars(settings.avatars)):
+    for avatar_index, avatar in enumerate(bodies):
         clip = retargeter(avatar)
         cameras = place_cameras(clip.positions, settings.num_cameras,
                                 rng=clip_rng(settings.seed, key, avatar_index))
@@ -156,6 +219,10 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
         record_file = ds.record_path(out_dir, key, avatar.name)
         entry = record_metadata(record)
         entry["file"] = record_file.relative_to(out_dir).as_posix()
+        if hasattr(avatar, "measures"):  # an Anny body: who it is, as built
+            entry["body"] = {"model": "anny", "sex": avatar.spec["sex"],
+                             "age": avatar.spec["age"], "stature": round(avatar.height, 4),
+                             "bmi": round(avatar.measures["bmi"], 2)}
         if images is not None:
             entry["images"] = images
         entry["sha256"] = ds.write_record(record_file, record)
@@ -194,13 +261,19 @@ def _images_finished(out_dir: pathlib.Path, entry: dict, settings: ImageSettings
             and (images["preview"] is not None) == settings.preview)
 
 
-def _process_safely(path, out_dir, settings, resume):
+def _process_safely(path, out_dir, settings, resume, source=None):
     """Worker entry point: never raises, so one bad clip cannot stop the batch."""
     try:
-        entries, resumed = process_clip(path, out_dir, settings, resume)
+        entries, resumed = process_clip(path, out_dir, settings, resume, source)
         return str(path), entries, resumed, None
     except MocapError as error:
         return str(path), None, False, error.problem
+    except BodyCacheError as error:  # a body file that is missing or corrupt
+        return str(path), None, False, str(error)
+    except OSError as error:  # a full disk, a folder made read-only: say which file
+        where = f" ({error.filename})" if error.filename else ""
+        return str(path), None, False, f"cannot write the dataset: " \
+            f"{error.strerror or error}{where}"
     except Exception as error:  # a bug or an unforeseen file: report it, keep going
         detail = traceback.format_exception_only(type(error), error)[-1].strip()
         return str(path), None, False, f"unexpected error: {detail}"
@@ -218,21 +291,36 @@ def parse_shard(text: Optional[str]) -> Optional[Tuple[int, int]]:
 def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: RenderSettings,
                    workers: int = 1, shard: Optional[Tuple[int, int]] = None,
                    resume: bool = True, limit: Optional[int] = None,
-                   progress: bool = True, engine: str = "local",
+                   progress: bool = True, force: bool = False, engine: str = "local",
                    ray_address: Optional[str] = None) -> dict:
-    """Renders every clip under `mocap_dir`; returns a summary dict. engine: "local"
-    (`workers` processes) or "ray" (one Ray task per clip on the cluster at `ray_address`,
-    or on a local Ray with `workers` CPUs); see `synth.engines`."""
+    """Renders every clip under `mocap_dir`; returns a summary dict.
+
+    engine: "local" (`workers` processes) or "ray" (one Ray task per clip on the cluster at
+    `ray_address`, or on a local Ray with `workers` CPUs); see `synth.engines`.
+    Raises `synth.dataset.SettingsMismatch` when `out_dir` holds a dataset made with other
+    settings (`force`: delete it first). Temporary files of killed runs are removed first.
+    """
     started = time.perf_counter()
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    ds.check_settings(out_dir, settings.content_json(), force=force)
+    leftovers = ds.remove_leftovers(out_dir)
+    if settings.bodies == "anny":  # built once, in a process of their own, before any clip
+        from .bodies import pool
+        cache_dir = settings.body_cache or str(out_dir / "bodies")
+        settings = dataclasses.replace(settings, body_cache=cache_dir)
+        pool.ensure_built(cache_dir, pool.pool_specs(settings.body_pool, settings.seed,
+                                                     settings.children), verbose=progress)
+    elif settings.bodies != "capsule":
+        raise ValueError(f"bodies must be 'anny' or 'capsule', not {settings.bodies!r}")
     paths = find_clips(mocap_dir)
     if shard is not None:
         paths = paths[shard[0]::shard[1]]
     if limit is not None:
         paths = paths[:limit]
     entries, failures, resumed_clips = [], [], 0
-    jobs = [(p, out_dir, settings, resume) for p in paths]
+    root = pathlib.Path(mocap_dir)
+    jobs = [(p, out_dir, settings, resume, p.relative_to(root).as_posix()) for p in paths]
     bar = tqdm(total=len(jobs), unit="clip", disable=not progress, file=sys.stderr)
     results = run_jobs(_process_safely, jobs, engine, workers, ray_address,
                        failed=lambda job, problem: (str(job[0]), None, False, problem))
@@ -249,16 +337,21 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
         bar.close()
         results.close()
 
+    seen = {}
+    for entry in entries:  # claims make this impossible; a last guard before the manifest
+        seen.setdefault((entry["clip_key"], entry["avatar"]), []).append(entry)
+    if any(len(v) > 1 for v in seen.values()):
+        raise RuntimeError(f"{out_dir}: duplicate manifest entries "
+                           f"{[k for k, v in seen.items() if len(v) > 1][:3]}")
     failures.sort(key=lambda f: f["path"])
     done_clips = len({e["clip_key"] for e in entries})
     kept_clips: List[str] = []
     if shard is None:
         # A worker killed while writing (a lost Ray task is retried) leaves its temporary
         # file; every writer of this run has finished, so none is still in use.
-        for stale in ds.clips_dir(out_dir).glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
-        entries, failures, kept_clips = ds.keep_finished_clips(out_dir, entries, failures,
-                                                               settings.avatars)
+        ds.remove_leftovers(out_dir)
+        entries, failures, kept_clips = ds.keep_finished_clips(
+            out_dir, entries, failures, lambda key: clip_bodies(settings, key, names_only=True))
         ds.write_manifest(out_dir, entries, settings.to_json())
         ds.write_json(out_dir / ds.FAILURES, failures)
         split_names = (ds.replace_splits(out_dir, make_splits(entries, seed=settings.seed))
@@ -276,17 +369,29 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
             "frames": sum(e["num_frames"] for e in entries),
             "camera_frames": sum(e["num_frames"] * e["num_cameras"] for e in entries),
             "splits": split_names, "seconds": time.perf_counter() - started,
-            "failures": failures}
+            "failures": failures, "leftovers_removed": leftovers}
 
 
-def check_keypoints(text: str, avatars: Sequence[str]) -> Tuple[str, ...]:
+#: Exit codes of `python -m synth.render`.
+EXIT_OK = 0  # every clip is in the dataset
+EXIT_FAILURES = 1  # some clips failed (each named in failures.json and on stderr)
+EXIT_USAGE = 2  # nothing done: a wrong option, a missing folder, a dataset of other settings
+
+
+def check_keypoints(text: str, avatars: Sequence[str], bodies: str = "capsule"
+                    ) -> Tuple[str, ...]:
     """Validated `--keypoints` names; ValueError (one line) for an unknown convention or one
-    that needs a landmark an avatar lacks, before any clip is read."""
+    that needs a landmark a body lacks (the capsule `avatars`, or every Anny body:
+    `synth.bodies.body.ANNY_LANDMARKS`), before any clip is read or body built."""
     names = parse_conventions(text)
-    for body in get_avatars(avatars):
-        landmarks = body.landmarks()
+    if bodies == "anny":
+        from .bodies.body import ANNY_LANDMARKS
+        checks = [("anny", ANNY_LANDMARKS)]
+    else:
+        checks = [(body.name, body.landmarks()) for body in get_avatars(avatars)]
+    for body_name, landmarks in checks:
         for name in names:
-            get_convention(name).check_body(landmarks, body.name)
+            get_convention(name).check_body(landmarks, body_name)
     return names
 
 
@@ -296,8 +401,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("mocap_dir", type=pathlib.Path, help="folder of .amc/.asf or .bvh clips")
     parser.add_argument("--out", type=pathlib.Path, required=True, help="dataset folder")
     parser.add_argument("--fps", type=float, default=50.0, help="output frame rate (50)")
+    parser.add_argument("--bodies", choices=("anny", "capsule"), default=None,
+                        help="Anny bodies (default; needs the anny package) or the built-in "
+                             "capsule avatars (default when --avatars is given)")
     parser.add_argument("--avatars", default=None,
-                        help="comma-separated built-in avatars (default: all)")
+                        help="comma-separated capsule avatars (default: all)")
+    parser.add_argument("--bodies-per-clip", type=int, default=5,
+                        help="Anny bodies per clip (5)")
+    parser.add_argument("--body-pool", type=int, default=100,
+                        help="distinct Anny bodies sampled for the dataset (100)")
+    parser.add_argument("--children", action="store_true",
+                        help="Anny population includes children (5-17 years)")
+    parser.add_argument("--body-cache", default=None,
+                        help="folder of built Anny bodies (default: DATASET_DIR/bodies)")
     parser.add_argument("--cameras", type=int, default=4, help="cameras per clip and avatar")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1,
@@ -311,6 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="process clips K, K+N, K+2N, ... (0-based)")
     parser.add_argument("--no-resume", dest="resume", action="store_false",
                         help="rewrite clips that are already finished")
+    parser.add_argument("--force", action="store_true",
+                        help="DATASET_DIR holds a dataset made with other settings: delete "
+                             "it and start over (without this the run is refused)")
     parser.add_argument("--limit", type=int, default=None, help="first N clips only")
     parser.add_argument("--bvh-scale", default="auto",
                         help="BVH length unit in metres, or 'auto' (from the skeleton height)")
@@ -345,15 +464,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.mocap_dir.is_dir():
         print(f"error: {args.mocap_dir} is not a folder", file=sys.stderr)
-        return 2
-    try:  # a broken map is one error now, not one per clip later
+        return EXIT_USAGE
+    bodies = args.bodies or ("capsule" if args.avatars else "anny")
+    try:  # a broken map or a missing body model is one error now, not one per clip later
         for spec in args.joint_map:
             get_joint_map(spec)
+        avatars = tuple(a.name for a in get_avatars(
+            args.avatars.split(",") if args.avatars else None))
+        if bodies == "anny" and args.avatars:
+            raise ValueError("--avatars names capsule avatars: use it with --bodies capsule")
+        if bodies == "anny":
+            from .bodies.cache import builder_version
+            builder_version()  # one line naming the missing package and --bodies capsule
+            if args.bodies_per_clip < 1 or args.body_pool < args.bodies_per_clip:
+                raise ValueError(f"need 1 <= --bodies-per-clip <= --body-pool, got "
+                                 f"{args.bodies_per_clip} and {args.body_pool}")
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
-    avatars = tuple(a.name for a in get_avatars(
-        args.avatars.split(",") if args.avatars else None))
+        return EXIT_USAGE
     images = None
     if args.images:
         try:
@@ -363,20 +491,33 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                    or "auto")
         except ValueError as error:
             print(f"error: {error}", file=sys.stderr)
-            return 2
+            return EXIT_USAGE
     try:
-        keypoints = check_keypoints(args.keypoints, avatars)
+        keypoints = check_keypoints(args.keypoints, avatars, bodies)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     settings = RenderSettings(fps=args.fps, avatars=avatars, num_cameras=args.cameras,
                               seed=args.seed, bvh_scale=args.bvh_scale, bvh_up=args.bvh_up,
                               joint_maps=tuple(args.joint_map), labels=args.labels,
-                              images=images, keypoints=keypoints)
-    summary = render_dataset(args.mocap_dir, args.out, settings, workers=args.workers,
-                             shard=args.shard, resume=args.resume, limit=args.limit,
-                             progress=not args.quiet, engine=args.engine,
-                             ray_address=args.ray_address)
+                              images=images, keypoints=keypoints, bodies=bodies,
+                              bodies_per_clip=args.bodies_per_clip, body_pool=args.body_pool,
+                              children=args.children, body_cache=args.body_cache)
+    if args.workers < 1 or args.cameras < 1 or not args.fps > 0:
+        print("error: --workers and --cameras must be at least 1, --fps positive",
+              file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        summary = render_dataset(args.mocap_dir, args.out, settings, workers=args.workers,
+                                 shard=args.shard, resume=args.resume, limit=args.limit,
+                                 progress=not args.quiet, force=args.force,
+                                 engine=args.engine, ray_address=args.ray_address)
+    except ValueError as error:  # other settings in --out; bodies that cannot be built or read
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as error:
+        print(f"error: {args.out}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_USAGE
     print(f"{summary['done_clips']} of {summary['clips']} clips done "
           f"({summary['resumed_clips']} already finished before this run; "
           f"{summary['records']} records, {summary['frames']} frames, "
@@ -392,7 +533,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               + (" ..." if len(summary["dropped_leading"]) > 5 else ""))
     if summary["splits"]:
         print(f"splits: {', '.join(summary['splits'])}")
-    return 0 if summary["done_clips"] or summary["kept_clips"] or not summary["clips"] else 1
+    if summary["failed"]:
+        return EXIT_FAILURES
+    return EXIT_OK
 
 
 if __name__ == "__main__":

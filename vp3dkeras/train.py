@@ -43,20 +43,25 @@ epoch ends) and `--batch-size` must split evenly over the devices.
 """
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import json
+import dataclasses
 import pathlib
 import shutil
 import sys
 import tempfile
 import time
 import warnings
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
-import keras
-import numpy as np
-import tensorflow as tf
+if __name__ == "__main__":  # --help and option errors answer before TensorFlow loads
+    from vp3dkeras.train_config import build_parser as _early_parser
+
+    _early_parser().parse_args()
+
+from vp3dkeras import quiet_tf  # noqa: F401,E402  (first: TensorFlow without start-up noise)
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 from vp3dkeras import callbacks as cb
 from vp3dkeras import distributed
@@ -66,78 +71,12 @@ from vp3dkeras.data.tf_dataset import (array_dataset, sequence_dataset, sequence
 from vp3dkeras.losses import MPJPELoss
 from vp3dkeras.models import RefinerBaseline, TemporalModel
 from vp3dkeras.padding import model_padding
+from vp3dkeras.cli_errors import EXIT_UNUSABLE, UsageError, run_main
+from vp3dkeras.train_config import (CONFIG, TrainConfig, build_parser,  # noqa: F401
+                                    config_from_args)
 
-CONFIG = "config.json"
 SUMMARY = "summary.json"
 FINAL_MODEL = "model.keras"
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """One experiment's settings; saved as the run's config.json."""
-
-    dataset: str = ""
-    split: str = ""
-    vp3d_name: Optional[str] = None
-    keypoints: str = "gt"
-    keypoints_in: Optional[str] = None
-    keypoints_out: Optional[str] = None
-    layout: Optional[str] = None
-    image_size: Optional[List[float]] = None
-    model: str = "temporal"
-    filter_widths: List[int] = dataclasses.field(default_factory=lambda: [3, 3, 3])
-    channels: int = 1024
-    dropout: float = 0.25
-    causal: bool = False
-    dense: bool = False
-    training_mode: str = "single-frame"
-    chunk_length: int = 64
-    kernel_size: int = 3
-    num_layers: int = 3
-    dilated: bool = False
-    max_frames: int = 256
-    epochs: int = 20
-    batch_size: Optional[int] = None
-    lr: float = 1e-3
-    lr_decay: float = 0.95
-    bn_momentum_start: float = 0.1
-    bn_momentum_end: Optional[float] = None
-    flip_augment: bool = True
-    seed: int = 0
-    max_windows_per_epoch: Optional[int] = None
-    val_windows: int = 4096
-    jit_compile: str = "auto"
-    distribute: str = "auto"
-    cache_mb: int = 1024
-
-    def __post_init__(self):
-        if self.model not in ("temporal", "refiner"):
-            raise ValueError(f"model must be temporal or refiner, got {self.model!r}")
-        if self.training_mode not in ("single-frame", "chunked"):
-            raise ValueError(f"training_mode must be single-frame or chunked, got "
-                             f"{self.training_mode!r}")
-        if self.dense and self.model == "temporal" and self.training_mode == "single-frame":
-            raise ValueError("a dense model has no single-frame twin: use --training-mode "
-                             "chunked")
-        if self.batch_size is None:
-            self.batch_size = 1024 if self.model == "temporal" else 32
-        if self.bn_momentum_end is None:
-            # The paper's 0.001 averages the running statistics over ~1000 steps, about an
-            # epoch of its single-frame batches. A refiner epoch (one crop per sequence) is a
-            # few dozen steps: 0.001 would leave the statistics epochs behind the weights.
-            self.bn_momentum_end = 0.001 if self.model == "temporal" else 0.01
-        self.filter_widths = [int(w) for w in self.filter_widths]
-
-    def to_json(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown config keys: {sorted(unknown)}")
-        return cls(**data)
 
 
 def gpus_available() -> int:
@@ -182,7 +121,7 @@ class Placement:
         return self.worker == 0
 
 
-def make_placement(config: "TrainConfig", cluster: Optional[dict] = None) -> Placement:
+def make_placement(config: TrainConfig, cluster: Optional[dict] = None) -> Placement:
     """The run's placement from `config.distribute`; `cluster` ({"coordinator", "num_workers",
     "worker_id"}) for "multiworker". Sets the Keras distribution on JAX. ValueError for a
     setting the backend cannot do."""
@@ -307,6 +246,9 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
     run_dir = pathlib.Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     state, history = cb.read_resume_state(run_dir) if resume else (None, [])
+    if resume and state is None:
+        raise cb.CheckpointError(f"{run_dir}: no checkpoint to resume (no "
+                                 f"{cb.CHECKPOINT_DIR}/{cb.CHECKPOINT_STATE})")
     start_epoch = state["epoch"] if state else 0
     verbose = verbose if placement.chief else 0
 
@@ -322,11 +264,17 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
     if not resume and placement.chief:
         _write_json(run_dir / CONFIG, config.to_json())
     num_joints_in = train_source.codec.num_joints_in
+    # Every record is read and checked once, here, so a corrupt file or a NaN stops the run
+    # with its name before training instead of deep inside tf.data.
+    train_source.validate()
+    test_source.validate()
     num_joints = train_source.codec.num_joints
     strategy = placement.strategy
     with strategy.scope():
         if state:
-            loaded = keras.saving.load_model(run_dir / cb.CHECKPOINT_DIR / cb.CHECKPOINT_MODEL)
+            checkpoint = run_dir / cb.CHECKPOINT_DIR / cb.CHECKPOINT_MODEL
+            loaded = keras.saving.load_model(checkpoint)
+            cb.check_resumed_optimizer(loaded, state, checkpoint)
             training_model = loaded
             compile_model(training_model, config, optimizer=loaded.optimizer)
             cb.set_seed_states(training_model, state["seed_states"])
@@ -337,10 +285,12 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
     train_data, steps, val_data, sampler = make_data(config, inference_model, train_source,
                                                      test_source, start_epoch, placement)
     stopper = cb.StopAfter(stop_after_epochs, time_budget_s)
+    nan_guard = cb.StopOnNonFinite()
+    seconds_before = float(state.get("train_seconds", 0.0)) if state else 0.0
     callbacks = [
         cb.TrainingSchedule(config.epochs, config.lr, config.lr_decay,
                             config.bn_momentum_start, config.bn_momentum_end),
-        keras.callbacks.TerminateOnNaN(),
+        nan_guard,
     ]
     # Saving a model is a collective operation under a multi-process JAX distribution: every
     # worker saves, the others into a scratch folder deleted at the end.
@@ -348,7 +298,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
         tempfile.mkdtemp(prefix=f"vp3d-worker{placement.worker}-"))
     callbacks += [
         keras.callbacks.TensorBoard(log_dir=str(write_dir / "logs"), write_graph=False),
-        cb.RunCheckpoint(write_dir, history), stopper]
+        cb.RunCheckpoint(write_dir, history, seconds_before), stopper]
     if verbose:
         print(f"train: {train_source.describe()}\ntest:  {test_source.describe()}\n"
               f"{type(training_model).__name__}: {training_model.count_params()} parameters, "
@@ -363,24 +313,28 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
                              steps_per_epoch=steps, validation_data=val_data,
                              callbacks=callbacks, verbose=verbose, shuffle=False)
     seconds = time.perf_counter() - started
-    nan = any(not np.isfinite(v) for v in fit.history.get("loss", []))
     if not placement.chief:
         inference_model.save(write_dir / FINAL_MODEL)
         shutil.rmtree(write_dir, ignore_errors=True)
         return {"worker": placement.worker, "workers": placement.workers,
                 "epochs_done": start_epoch + len(fit.history.get("loss", [])),
-                "train_seconds_this_run": seconds, "stopped": stopper.reason}
+                "train_seconds_this_run": seconds, "stopped": stopper.reason,
+                "nan": bool(nan_guard.reason)}
     state, history = cb.read_resume_state(run_dir)
     epochs_done = state["epoch"] if state else 0
-    inference_model.save(run_dir / FINAL_MODEL)
-    previous = {}
-    if (run_dir / SUMMARY).is_file():
-        previous = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
+    nan = nan_guard.reason or next(
+        (f"loss became {v}" for v in fit.history.get("loss", []) if not np.isfinite(v)), None)
+    if nan:  # the weights are spoilt: keep no final model; the checkpoint holds the last
+        # finite epoch
+        (run_dir / FINAL_MODEL).unlink(missing_ok=True)
+    else:
+        inference_model.save(run_dir / FINAL_MODEL)
     summary = {
         "epochs_done": epochs_done, "epochs": config.epochs,
         "finished": epochs_done >= config.epochs and not nan,
-        "stopped": "loss became NaN" if nan else stopper.reason,
-        "train_seconds": previous.get("train_seconds", 0.0) + seconds,
+        "stopped": nan or stopper.reason,
+        "nan": bool(nan),
+        "train_seconds": state.get("train_seconds", seconds) if state else seconds,
         "train_seconds_this_run": seconds,
         "steps_per_epoch": steps, "batch_size": config.batch_size,
         "windows_per_epoch": sampler.examples_per_epoch,
@@ -398,101 +352,16 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
     return summary
 
 
-def _widths(text: str) -> List[int]:
-    return [int(w) for w in text.split(",") if w]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m vp3dkeras.train",
-                                     description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    defaults = TrainConfig()
-    add = parser.add_argument
-    add("--config", type=pathlib.Path, help="JSON of settings (keys as in config.json); "
-        "command-line options override it")
-    add("--dataset", help="synth dataset folder or folder of VideoPose3D-format files")
-    add("--split", help="split name (synth), or subjects:TRAIN,../TEST,.. (VideoPose3D)")
-    add("--vp3d-name", help="VideoPose3D file name part (data_2d_<name>_<keypoints>.npz)")
-    add("--keypoints", help="2D keypoint source of VideoPose3D files (default gt)")
-    add("--keypoints-in", help="keypoint convention of the 2D input (synth datasets: h36m17, "
-        "coco17, humaneva15, acclaim17; default: the output's)")
-    add("--keypoints-out", help="keypoint convention of the 3D output (synth datasets; "
-        "default h36m17 if the dataset has it, else acclaim17)")
-    add("--layout", help="joint layout name or JSON (VideoPose3D files; default metadata)")
-    add("--image-size", type=lambda s: [float(v) for v in s.split(",")],
-        help="W,H for VideoPose3D data without cameras")
-    add("--model", choices=["temporal", "refiner"])
-    add("--filter-widths", type=_widths, help="e.g. 3,3,3 (27 frames), 3,3,3,3,3 (243)")
-    add("--channels", type=int)
-    add("--dropout", type=float)
-    add("--causal", action="store_true", default=None)
-    add("--dense", action="store_true", default=None)
-    add("--training-mode", choices=["single-frame", "chunked"])
-    add("--chunk-length", type=int, help="output frames per example (chunked mode)")
-    add("--kernel-size", type=int, help="refiner convolution width")
-    add("--num-layers", type=int, help="refiner layers per block")
-    add("--dilated", action="store_true", default=None,
-        help="refiner dilations kernel-size ** layer (context kernel-size ** num-layers)")
-    add("--max-frames", type=int, help="refiner training crop length")
-    add("--epochs", type=int)
-    add("--batch-size", type=int, help="windows (temporal, 1024) or sequences (refiner, 32)")
-    add("--lr", type=float)
-    add("--lr-decay", type=float)
-    add("--bn-momentum-start", type=float)
-    add("--bn-momentum-end", type=float, help="default 0.001 (temporal), 0.01 (refiner)")
-    add("--no-flip-augment", dest="flip_augment", action="store_false", default=None)
-    add("--seed", type=int)
-    add("--max-windows-per-epoch", type=int, help="cap an epoch (size CPU runs)")
-    add("--val-windows", type=int, help="validation windows per epoch, 0 for none (the "
-        "refiner validates on every test sequence unless 0)")
-    add("--jit-compile", choices=["auto", "on", "off"], help="XLA (auto: on GPU only)")
-    add("--distribute", choices=["auto", "mirrored", "none", "multiworker"],
-        help="mirrored: MirroredStrategy (TF) or DataParallel over local devices (JAX); "
-        "multiworker: JAX DataParallel over every worker's devices")
-    add("--coordinator", metavar="HOST:PORT", help="multiworker: worker 0's address")
-    add("--num-workers", type=int, help="multiworker: number of worker processes")
-    add("--worker-id", type=int, help="multiworker: this worker's index (0 = chief)")
-    add("--cache-mb", type=int, help="memory for loaded sequences")
-    add("--out", type=pathlib.Path, help="run directory")
-    add("--resume", type=pathlib.Path, metavar="RUN_DIR", help="continue a run")
-    add("--stop-after-epochs", type=int, help="stop (resumably) after N epochs in this call")
-    add("--time-budget-minutes", type=float,
-        help="stop (resumably) at the first epoch end after this much training time")
-    add("--quiet", action="store_true")
-    parser.set_defaults(**{k: None for k in defaults.to_json()})
-    return parser
-
-
-def config_from_args(args) -> TrainConfig:
-    data = {}
-    if args.resume is not None:
-        data = json.loads((args.resume / CONFIG).read_text(encoding="utf-8"))
-    elif args.config is not None:
-        data = json.loads(args.config.read_text(encoding="utf-8"))
-    given = {k: v for k, v in vars(args).items()
-             if k in TrainConfig.__dataclass_fields__ and v is not None}
-    if args.resume is not None:
-        changed = {k for k, v in given.items() if data.get(k) != v} - {"epochs"}
-        if changed:
-            raise SystemExit(f"--resume keeps the run's config; only --epochs may change "
-                             f"(got {sorted(changed)})")
-    data.update(given)
-    config = TrainConfig.from_json(data)
-    if not config.dataset or not config.split:
-        raise SystemExit("--dataset and --split are required (or --config/--resume)")
-    return config
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     config = config_from_args(args)
     run_dir = args.resume or args.out
     if run_dir is None:
-        raise SystemExit("--out RUN_DIR is required")
+        raise UsageError("--out RUN_DIR is required")
     if args.resume is not None and args.epochs is not None and not args.worker_id:
         _write_json(run_dir / CONFIG, config.to_json())
     if args.resume is None and (run_dir / cb.CHECKPOINT_DIR).exists() and not args.worker_id:
-        raise SystemExit(f"{run_dir} already holds a run: --resume it or pick a new --out")
+        raise UsageError(f"{run_dir} already holds a run: --resume it or pick a new --out")
     budget = args.time_budget_minutes * 60 if args.time_budget_minutes else None
     summary = train(config, run_dir, resume=args.resume is not None,
                     stop_after_epochs=args.stop_after_epochs, time_budget_s=budget,
@@ -500,15 +369,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     cluster={"coordinator": args.coordinator, "num_workers": args.num_workers,
                              "worker_id": args.worker_id})
     if "worker" in summary:
+        if summary["nan"]:
+            return EXIT_UNUSABLE
         print(f"worker {summary['worker']}/{summary['workers']}: {summary['epochs_done']} "
               f"epochs in {summary['train_seconds_this_run']:.0f} s")
         return 0
+    loss = summary["final_loss_mm"]
+    if summary["nan"]:
+        print(f"error: training stopped: {summary['stopped']}; no model written (the "
+              f"checkpoint holds epoch {summary['epochs_done']}); check the data and --lr",
+              file=sys.stderr)
+        return EXIT_UNUSABLE
     print(f"{summary['epochs_done']}/{summary['epochs']} epochs in "
-          f"{summary['train_seconds']:.0f} s; final loss {summary['final_loss_mm']:.1f} mm"
+          f"{summary['train_seconds']:.0f} s; final loss "
+          + (f"{loss:.1f} mm" if loss is not None else "-")
           + (f" ({summary['stopped']})" if summary["stopped"] else "")
           + f"; model: {run_dir / FINAL_MODEL}")
-    return 0 if summary["stopped"] != "loss became NaN" else 1
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

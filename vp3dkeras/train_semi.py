@@ -31,6 +31,7 @@ from typing import Dict, Optional
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from vp3dkeras import quiet_tf  # noqa: F401,E402  (TensorFlow without start-up noise)
 import keras
 import numpy as np
 

@@ -41,8 +41,8 @@ from typing import Dict, Iterator, List, Optional, Sequence as Seq
 import numpy as np
 import tensorflow as tf
 
-from posecontract.dataset_format import (Split, UnknownSplitError, load_record, read_manifest,
-                                         safe_name, list_splits, load_split)
+from posecontract.dataset_format import (RecordError, Split, UnknownSplitError, list_splits,
+                                         load_record, load_split, read_manifest, safe_name)
 from vp3dkeras.data.sequences import Sequence, SequenceSource
 from vp3dkeras.data.synth_source import SynthSource
 
@@ -114,7 +114,7 @@ def write_shards(dataset_dir, out_dir: str, shard_mb: float = 128.0,
     Records keep the manifest's order; a shard is closed once it holds `shard_mb` MB. Each
     shard is written under a temporary name and renamed; the index is written last, so a
     reader never sees an index naming a half-written shard. Records are read with
-    `allow_pickle=False`; their SHA-256 from the manifest is not re-checked here.
+    `allow_pickle=False` and checked against the manifest's SHA-256 (`RecordError`).
     """
     manifest = read_manifest(dataset_dir)
     entries = manifest["records"]
@@ -123,7 +123,7 @@ def write_shards(dataset_dir, out_dir: str, shard_mb: float = 128.0,
     size = 0
     for entry in entries:
         payload = encode_record(entry["file"], load_record(
-            pathlib.Path(dataset_dir) / entry["file"]))
+            pathlib.Path(dataset_dir) / entry["file"], sha256=entry.get("sha256")))
         if groups[-1] and size + len(payload) > limit:
             groups.append([])
             size = 0
@@ -202,8 +202,9 @@ def record_dataset(shards_dir, cycle_length: int = 4,
 
 
 class ShardSource(SynthSource):
-    """The sequences of a sharded synth dataset: `SynthSource`'s refs and items (so the same
-    batches as on the folder), each record read from its shard on demand.
+    """The sequences of a sharded synth dataset: `SynthSource`'s refs, items and record
+    checks (so the same batches as on the folder), each record read from its shard on
+    demand.
 
     shards_dir: local folder or `tf.io.gfile` URL holding `shards.json`.
     """
@@ -229,8 +230,30 @@ class ShardSource(SynthSource):
 
     def _load_item(self, item) -> Dict[int, Sequence]:
         location = self._locations[item]
-        return self._sequences_of(item, read_record(self.dataset_dir, location),
-                                  _join(self.dataset_dir, location["shard"]))
+        where = f"{_join(self.dataset_dir, location['shard'])}: {item}"
+        data = read_record(self.dataset_dir, location)
+        missing = [k for k in self._record_keys() if k not in data]
+        if missing:
+            raise RecordError(f"{where}: record lacks array(s) {missing} (rendered without "
+                              f"that keypoint convention)")
+        return self._sequences_of(item, data, where)
+
+    def validate(self) -> None:
+        """Checks that every shard is there with the indexed size (one stat per shard),
+        not by reading a corpus that may be terabytes: each record is checked (CRC-32,
+        shapes, finite values) when it is first read. ValueError naming the shard."""
+        sizes = {}
+        for location in self._locations.values():
+            end = int(location["offset"]) + _HEADER + int(location["length"]) + _FOOTER
+            sizes[location["shard"]] = max(sizes.get(location["shard"], 0), end)
+        for shard, size in sizes.items():
+            path = _join(self.dataset_dir, shard)
+            if not tf.io.gfile.exists(path):
+                raise ValueError(f"{path}: shard missing")
+            length = tf.io.gfile.stat(path).length
+            if length < size:
+                raise ValueError(f"{path}: shard truncated ({length} bytes, the index needs "
+                                 f"{size})")
 
 
 def main(argv: Optional[Seq[str]] = None) -> int:

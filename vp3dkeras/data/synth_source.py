@@ -17,7 +17,8 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from posecontract.conventions import get_convention
-from posecontract.dataset_format import (BASE_CONVENTION, Split, convention_key, load_split,
+from posecontract.dataset_format import (BASE_CONVENTION, RecordError, Split, check_finite,
+                                         convention_key, load_record, load_split,
                                          manifest_conventions, read_manifest,
                                          require_convention)
 from vp3dkeras.data.codec import PoseCodec
@@ -78,6 +79,7 @@ class SynthSource(SequenceSource):
                     fps=float(entry["fps"])))
         codec = PoseCodec(get_convention(self.keypoints_out).layout,
                           input_layout=get_convention(self.keypoints_in).layout)
+        self._sha256 = {entry["file"]: entry.get("sha256") for entry in manifest["records"]}
         super().__init__(codec, refs, name=name, cache_bytes=cache_bytes)
         # Every camera of a record is decoded when the record is read, so subsets sharing
         # the cache keep the full dataset's refs per record.
@@ -96,25 +98,51 @@ class SynthSource(SequenceSource):
 
     def _load_item(self, item) -> Dict[int, Sequence]:
         path = self.dataset_dir / item
-        with np.load(path, allow_pickle=False) as record:
-            return self._sequences_of(item, record, path)
+        try:
+            data = load_record(path, sha256=self._sha256.get(item), keys=self._record_keys())
+        except RecordError as error:
+            if "lacks" in str(error):
+                raise RecordError(f"{error} (rendered without that keypoint convention)"
+                                  ) from None
+            raise
+        return self._sequences_of(item, data, path)
 
-    def _sequences_of(self, item, record, path) -> Dict[int, Sequence]:
-        """The sequences of one record; `record` maps array names to arrays (an open npz
-        file, or a record read from a shard), `path` names it in errors."""
+    def _record_keys(self) -> Tuple[str, ...]:
+        """The arrays of a record that the model side reads."""
+        names = {convention_key("joint_names", c) for c in (self.keypoints_in,
+                                                            self.keypoints_out)}
+        return (convention_key("keypoints2d", self.keypoints_in),
+                convention_key("joints3d_camera", self.keypoints_out)) + _CAMERA_KEYS \
+            + tuple(sorted(names))
+
+    def _sequences_of(self, item, data: Dict[str, np.ndarray], path) -> Dict[int, Sequence]:
+        """The sequences of one record's arrays (`_record_keys()` at least), checked: finite
+        values, shapes, joint names. `path` names the record in errors (`RecordError`)."""
         key_2d = convention_key("keypoints2d", self.keypoints_in)
         key_3d = convention_key("joints3d_camera", self.keypoints_out)
-        missing = [k for k in (key_2d, key_3d) if k not in record]
-        if missing:
-            raise ValueError(f"{path}: record lacks {', '.join(missing)} (rendered "
-                             f"without that keypoint convention)")
-        data = {key: record[key] for key in (key_2d, key_3d) + _CAMERA_KEYS}
+        names_keys = {convention: convention_key("joint_names", convention)
+                      for convention in (self.keypoints_in, self.keypoints_out)}
+        for key in (key_2d, key_3d) + _CAMERA_KEYS:
+            check_finite(path, key, data[key])
+        if np.any(data["camera_image_size"] <= 0):
+            raise RecordError(f"{path}: camera_image_size must be positive, got "
+                              f"{data['camera_image_size'].tolist()}")
+        cameras = max(r.camera for r in self._refs_by_item[item]) + 1
+        for key, joints, tail in ((key_2d, self.codec.num_joints_in, 2),
+                                  (key_3d, self.codec.num_joints, 3)):
+            shape = data[key].shape
+            if len(shape) != 4 or shape[0] < cameras or shape[2:] != (joints, tail):
+                raise RecordError(f"{path}: {key} must be (>= {cameras} cameras, T, {joints}, "
+                                  f"{tail}), got {shape}")
+        if data["camera_intrinsics"].shape[0] < cameras or \
+                data["camera_image_size"].shape[0] < cameras:
+            raise RecordError(f"{path}: camera arrays hold fewer than {cameras} cameras")
         for convention, layout in ((self.keypoints_in, self.codec.input_layout),
                                    (self.keypoints_out, self.codec.layout)):
-            names = tuple(str(n) for n in record[convention_key("joint_names", convention)])
+            names = tuple(str(n) for n in data[names_keys[convention]])
             if names != layout.names:
-                raise ValueError(f"{path}: {convention} joint names {names} differ from "
-                                 f"layout {layout.name}")
+                raise RecordError(f"{path}: {convention} joint names {names} differ from "
+                                  f"layout {layout.name}")
         refs = {r.camera: r for r in self._refs_by_item[item]}
         return {camera: make_sequence(self.codec, ref, data[key_2d][camera],
                                       data["camera_image_size"][camera],
