@@ -79,3 +79,7 @@ def test_a_corrupted_shard_is_a_one_line_error(shard_dir, tmp_path):
         shards.read_record(copy, location)
     with pytest.raises(ValueError, match="no shard index"):
         shards.read_index(tmp_path)
+    last = shards.read_index(copy)["shards"][-1]["file"]
+    (copy / last).write_bytes((copy / last).read_bytes()[:-10])
+    with pytest.raises(ValueError, match=f"{last}: shard truncated"):
+        shards.ShardSource(copy).validate()
