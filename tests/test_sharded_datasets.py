@@ -34,6 +34,15 @@ def test_every_record_round_trips_through_its_shard(tiny_synth_dataset, shard_di
             np.testing.assert_array_equal(read[key], array)
 
 
+def test_training_shards_keep_only_the_training_arrays(shard_dir, training_shard_dir):
+    record = shards.read_record(training_shard_dir,
+                                shards.read_index(training_shard_dir)["records"][0])
+    assert "keypoints2d__coco17" in record and "joints3d_camera__h36m17" in record
+    assert not [k for k in record if "full" in k or k.startswith("rotations")]
+    size = sum(s["bytes"] for s in shards.read_index(training_shard_dir)["shards"])
+    assert size < 0.5 * sum(s["bytes"] for s in shards.read_index(shard_dir)["shards"])
+
+
 def test_tf_data_streams_every_record_once(shard_dir):
     index = shards.read_index(shard_dir)
     count = len(index["shards"])
@@ -45,11 +54,22 @@ def test_tf_data_streams_every_record_once(shard_dir):
     assert len(seen) == len(index["records"]) and count >= 2
 
 
-@pytest.mark.parametrize("cache_bytes", [1 << 30, 40_000])
-def test_shards_give_the_folders_batches(tiny_synth_dataset, shard_dir, cache_bytes):
+@pytest.fixture(scope="module")
+def training_shard_dir(tiny_synth_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("shards") / "training"
+    assert shards.main([str(tiny_synth_dataset), "--out", str(out), "--arrays", "training",
+                        "--quiet"]) == 0
+    return out
+
+
+@pytest.mark.parametrize("cache_bytes,arrays", [(1 << 30, "all"), (40_000, "all"),
+                                                 (40_000, "training")])
+def test_shards_give_the_folders_batches(tiny_synth_dataset, shard_dir, training_shard_dir,
+                                         cache_bytes, arrays):
     split = "actor_out_hdm05_mm"
     folder_train, folder_test = open_split(tiny_synth_dataset, split, cache_bytes=cache_bytes)
-    shard_train, shard_test = open_split(shard_dir, split, cache_bytes=cache_bytes)
+    source = shard_dir if arrays == "all" else training_shard_dir
+    shard_train, shard_test = open_split(source, split, cache_bytes=cache_bytes)
     assert type(shard_train).__name__ == "ShardSource"
     assert [r.key for r in shard_test.refs] == [r.key for r in folder_test.refs]
     pad = (13, 13)

@@ -1,6 +1,7 @@
 """A synth dataset as TFRecord shards, for corpora too large for one folder of npz files.
 
     python -m vp3dkeras.data.shards DATASET_DIR --out SHARDS_DIR [--shard-mb 128]
+        [--arrays all|training]
 
 writes
 
@@ -22,7 +23,10 @@ protobuf: no whole-shard scan, no copy on the worker. `record_dataset` streams w
 through `tf.data` (`interleave` over shard files) for passes over everything (evaluation,
 export, checks).
 
-Each array of a record is stored as three features: `<key>` (raw bytes, or a bytes list for
+`--arrays training` keeps only what training reads (2D keypoints, camera-space 3D joints and
+joint names of every convention, camera intrinsics and image size): about 340 B per camera
+frame instead of about 1.8 kB (docs/SCALING.md). Each array of a record is stored as three
+features: `<key>` (raw bytes, or a bytes list for
 string arrays), `<key>/shape` and `<key>/dtype`; `_file` names the record.
 
 Errors: a missing or foreign index, a record whose bytes do not match the index (truncated or
@@ -106,8 +110,20 @@ def decode_record(payload: bytes, where: str = "record") -> Dict[str, np.ndarray
     return arrays
 
 
+TRAINING_PREFIXES = ("keypoints2d", "joints3d_camera", "joint_names", "camera_intrinsics",
+                     "camera_image_size")
+
+
+def training_arrays(name: str) -> bool:
+    """Whether a record array is one the training side reads (`--arrays training`): the
+    arrays named in `TRAINING_PREFIXES`, in any convention (`<name>__<convention>`), but not
+    the full-skeleton ones (`*_full`)."""
+    base = name.split("__")[0]
+    return base in TRAINING_PREFIXES
+
+
 def write_shards(dataset_dir, out_dir: str, shard_mb: float = 128.0,
-                 verbose: bool = False) -> dict:
+                 verbose: bool = False, arrays: str = "all") -> dict:
     """Writes the dataset folder `dataset_dir` as TFRecord shards under `out_dir` (local or
     a `tf.io.gfile` URL); returns the index (also written as `shards.json`).
 
@@ -116,14 +132,19 @@ def write_shards(dataset_dir, out_dir: str, shard_mb: float = 128.0,
     reader never sees an index naming a half-written shard. Records are read with
     `allow_pickle=False` and checked against the manifest's SHA-256 (`RecordError`).
     """
+    if arrays not in ("all", "training"):
+        raise ValueError(f"arrays must be 'all' or 'training', got {arrays!r}")
     manifest = read_manifest(dataset_dir)
     entries = manifest["records"]
     limit = int(shard_mb * (1 << 20))
     groups: List[List[tuple]] = [[]]
     size = 0
     for entry in entries:
-        payload = encode_record(entry["file"], load_record(
-            pathlib.Path(dataset_dir) / entry["file"], sha256=entry.get("sha256")))
+        record = load_record(pathlib.Path(dataset_dir) / entry["file"],
+                             sha256=entry.get("sha256"))
+        if arrays == "training":
+            record = {k: v for k, v in record.items() if training_arrays(k)}
+        payload = encode_record(entry["file"], record)
         if groups[-1] and size + len(payload) > limit:
             groups.append([])
             size = 0
@@ -150,7 +171,8 @@ def write_shards(dataset_dir, out_dir: str, shard_mb: float = 128.0,
     for split in list_splits(dataset_dir):
         text = json.dumps(load_split(dataset_dir, split).to_dict(), indent=1) + "\n"
         _write_bytes_atomic(_join(splits_out, f"{split}.json"), text.encode())
-    index = {"format": FORMAT, "manifest": manifest, "records": records, "shards": shards}
+    index = {"format": FORMAT, "arrays": arrays, "manifest": manifest, "records": records,
+             "shards": shards}
     _write_bytes_atomic(_join(out_dir, INDEX), (json.dumps(index) + "\n").encode())
     return index
 
@@ -264,10 +286,14 @@ def main(argv: Optional[Seq[str]] = None) -> int:
     parser.add_argument("--out", required=True, help="shard folder or URL")
     parser.add_argument("--shard-mb", type=float, default=128.0,
                         help="close a shard once it holds this many MB (default 128)")
+    parser.add_argument("--arrays", choices=("all", "training"), default="all",
+                        help="every array of a record (default), or only what training "
+                             "reads")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     try:
-        index = write_shards(args.dataset, args.out, args.shard_mb, verbose=not args.quiet)
+        index = write_shards(args.dataset, args.out, args.shard_mb, verbose=not args.quiet,
+                             arrays=args.arrays)
     except (OSError, ValueError) as error:
         print(f"shards: {error}", file=sys.stderr)
         return 2
