@@ -71,10 +71,15 @@ def run_ray(function: Callable, jobs: Sequence[tuple], address: Optional[str] = 
             env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         options = {"include_dashboard": False, "log_to_driver": False,
                    "runtime_env": {"env_vars": env}}
-        if address:
-            ray.init(address=address, **options)
-        else:
-            ray.init(num_cpus=num_cpus, **options)
+        try:
+            if address:
+                ray.init(address=address, **options)
+            else:
+                ray.init(num_cpus=num_cpus, **options)
+        except (ConnectionError, RuntimeError) as error:
+            where = f"--ray-address {address}" if address else "a local Ray"
+            detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise ValueError(f"{where}: cannot start or join Ray ({detail})") from None
     try:
         task = ray.remote(num_cpus=1, max_retries=RAY_MAX_RETRIES)(function)
         job_of = {}
