@@ -33,6 +33,7 @@ so it runs in this process or in "spawn" workers, never beside TensorFlow.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import pathlib
@@ -42,7 +43,7 @@ import sys
 import time
 import traceback
 import zlib
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from tqdm import tqdm
@@ -166,17 +167,35 @@ def canonical_indices(motion: Motion, joint_map_specs: Sequence[str] = ()) -> np
     return joint_indices(skeleton, joint_map, keys)
 
 
+@contextlib.contextmanager
+def _stage(timings: Optional[Dict[str, float]], name: str):
+    """Adds the block's CPU time to `timings[name]` (nothing when `timings` is None)."""
+    if timings is None:
+        yield
+        return
+    start = time.process_time()
+    try:
+        yield
+    finally:
+        timings[name] = timings.get(name, 0.0) + time.process_time() - start
+
+
 def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSettings,
-                 resume: bool = True, source: Optional[str] = None) -> Tuple[List[dict], bool]:
+                 resume: bool = True, source: Optional[str] = None,
+                 timings: Optional[Dict[str, float]] = None) -> Tuple[List[dict], bool]:
     """Reads one clip and writes its records; returns their manifest entries and whether
     the clip was already finished (resume). Raises MocapError for unusable clips and for a
     clip whose key another file already claimed (`synth.dataset.claim_clip_key`).
 
+    The per-clip work of every engine (`synth.engines`) and of the benchmarks: load →
+    resample → retarget onto each body → cameras → record → optional images → write.
     source: the clip's name for the key claim (its path relative to the mocap folder;
-    default the path as given).
+    default the path as given). timings: when given, CPU seconds per stage are added to it
+    (parse, resample, per clip, retarget, cameras, record, images, write).
     """
-    motion = load_motion(path, labels=settings.labels, bvh_scale=settings.bvh_scale,
-                         joint_map=settings.joint_maps, bvh_up=settings.bvh_up)
+    with _stage(timings, "parse"):
+        motion = load_motion(path, labels=settings.labels, bvh_scale=settings.bvh_scale,
+                             joint_map=settings.joint_maps, bvh_up=settings.bvh_up)
     key = clip_key_for(motion)
     try:
         ds.claim_clip_key(out_dir, key, source or str(path))
@@ -192,25 +211,32 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
     if settings.images is not None:
         # Rewriting a clip's images: until its sidecar is written again it is unfinished.
         ds.sidecar_path(out_dir, key).unlink(missing_ok=True)
-    motion = resample(motion, settings.fps)
+    with _stage(timings, "resample"):
+        motion = resample(motion, settings.fps)
     if motion.num_frames < settings.min_frames:
         raise MocapError(path, f"clip too short: {motion.num_frames} frames at "
                                f"{settings.fps:g} fps, need at least {settings.min_frames}")
-    bodies = clip_bodies(settings, key)
-    retargeter = Retargeter(motion, canonical_indices(motion, settings.joint_maps))
-    rotations = local_rotation_arrays(motion)
+    with _stage(timings, "per clip"):
+        bodies = clip_bodies(settings, key)
+        retargeter = Retargeter(motion, canonical_indices(motion, settings.joint_maps))
+        rotations = local_rotation_arrays(motion)
     entries = []
     for avatar_index, avatar in enumerate(bodies):
-        clip = retargeter(avatar)
-        cameras = place_cameras(clip.positions, settings.num_cameras,
-                                rng=clip_rng(settings.seed, key, avatar_index))
-        record = build_record(motion, clip, cameras, key, rotations, settings.keypoints)
+        with _stage(timings, "retarget"):
+            clip = retargeter(avatar)
+        with _stage(timings, "cameras"):
+            cameras = place_cameras(clip.positions, settings.num_cameras,
+                                    rng=clip_rng(settings.seed, key, avatar_index))
+        with _stage(timings, "record"):
+            record = build_record(motion, clip, cameras, key, rotations, settings.keypoints)
         images = None
         if settings.images is not None:
             folder = image_folder(out_dir, key, avatar.name)
             shutil.rmtree(folder, ignore_errors=True)  # no stale frames of other settings
             appearance = Appearance.sample(clip_rng(settings.seed, key, avatar_index, stream=1))
-            result = render_clip_images(clip, cameras, appearance, folder, settings.images)
+            with _stage(timings, "images"):
+                result = render_clip_images(clip, cameras, appearance, folder,
+                                            settings.images)
             record.update(record_arrays(result))
             images = manifest_images_entry(out_dir, folder, settings.images, result)
         problems = validate_record(record)
@@ -225,7 +251,8 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
                              "bmi": round(avatar.measures["bmi"], 2)}
         if images is not None:
             entry["images"] = images
-        entry["sha256"] = ds.write_record(record_file, record)
+        with _stage(timings, "write"):
+            entry["sha256"] = ds.write_record(record_file, record)
         entry.update(_source_notes(motion, retargeter))
         entries.append(entry)
     ds.write_json(ds.sidecar_path(out_dir, key), entries)
