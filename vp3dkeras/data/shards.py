@@ -40,7 +40,7 @@ import pathlib
 import posixpath
 import sys
 import zlib
-from typing import Dict, Iterator, List, Optional, Sequence as Seq
+from typing import Dict, List, Optional, Sequence as Seq
 
 import numpy as np
 import tensorflow as tf
