@@ -1,7 +1,8 @@
 """Opening data by path: a synth dataset folder or a folder of VideoPose3D-format files.
 
 `open_split(path, split)` gives the (train, test) sources of a split:
-- synth dataset: `split` names `splits/<name>.json` of the dataset;
+- synth dataset, as a folder or as TFRecord shards (`vp3dkeras.data.shards`, local or a
+  `tf.io.gfile` URL): `split` names `splits/<name>.json` of the dataset;
 - VideoPose3D files: `split` is `subjects:S1,S5,S6/S9,S11` (train subjects / test subjects),
   or names a `splits/<name>.json` beside the files whose clip keys are `<subject>/<action>`.
 """
@@ -23,8 +24,12 @@ def open_source(path, vp3d_name: Optional[str] = None, keypoints: str = "gt", la
     """All sequences of a synth dataset or a VideoPose3D-format folder. `keypoints_in` /
     `keypoints_out` choose a synth dataset's 2D and 3D keypoint conventions; VideoPose3D
     files have one layout for both (`layout`)."""
-    path = pathlib.Path(path)
     extra = {} if cache_bytes is None else {"cache_bytes": int(cache_bytes)}
+    if "://" in str(path) or (pathlib.Path(path) / "shards.json").is_file():
+        from vp3dkeras.data.shards import ShardSource  # imports TensorFlow (tf.io.gfile)
+        return ShardSource(str(path), keypoints_in=keypoints_in, keypoints_out=keypoints_out,
+                           **extra)
+    path = pathlib.Path(path)
     if is_synth_dataset(path):
         return SynthSource(path, keypoints_in=keypoints_in, keypoints_out=keypoints_out,
                            **extra)
@@ -35,8 +40,9 @@ def open_source(path, vp3d_name: Optional[str] = None, keypoints: str = "gt", la
                              f"{keypoints_out!r} needs a synth dataset")
         return open_vp3d(path, vp3d_name, keypoints, layout=layout, image_size=image_size,
                          **extra)
-    raise FileNotFoundError(f"{path}: neither a synth dataset (manifest.json) nor a folder of "
-                            f"VideoPose3D-format files (data_2d_*.npz)")
+    raise FileNotFoundError(f"{path}: neither a synth dataset (manifest.json), nor its shards "
+                            f"(shards.json), nor a folder of VideoPose3D-format files "
+                            f"(data_2d_*.npz)")
 
 
 def split_source(source: SequenceSource, path, split: str) -> Tuple[SequenceSource,
@@ -48,8 +54,10 @@ def split_source(source: SequenceSource, path, split: str) -> Tuple[SequenceSour
         if not pick[0] or not pick[1]:
             raise ValueError(f"--split {split!r}: expected subjects:TRAIN,.../TEST,...")
         return tuple(source.where(lambda r, s=s: r.subject in s) for s in pick)
-    folder = pathlib.Path(path)
-    the_split = load_split(folder, split)
+    if isinstance(source, SynthSource):
+        the_split = source.split(split)
+    else:
+        the_split = load_split(pathlib.Path(path), split)
     return source.select(the_split.train), source.select(the_split.test)
 
 
