@@ -158,7 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--val-windows", type=int, help="validation windows per epoch, 0 for none (the "
         "refiner validates on every test sequence unless 0)")
     add("--jit-compile", choices=["auto", "on", "off"], help="XLA (auto: on GPU only)")
-    add("--distribute", choices=["auto", "mirrored", "none"])
+    add("--distribute", choices=["auto", "mirrored", "none", "multiworker"],
+        help="mirrored: MirroredStrategy (TF) or DataParallel over local devices (JAX); "
+        "multiworker: JAX DataParallel over every worker's devices")
+    add("--coordinator", metavar="HOST:PORT", help="multiworker: worker 0's address")
+    add("--num-workers", type=int, help="multiworker: number of worker processes")
+    add("--worker-id", type=int, help="multiworker: this worker's index (0 = chief)")
     add("--cache-mb", type=int, help="memory for loaded sequences")
     add("--out", type=pathlib.Path, help="run directory")
     add("--resume", type=pathlib.Path, metavar="RUN_DIR", help="continue a run")

@@ -1,9 +1,9 @@
 """Opening data by path: a synth dataset folder or a folder of VideoPose3D-format files.
 
 `open_split(path, split)` gives the (train, test) sources of a split:
-- synth dataset: `split` names `splits/<name>.json` of the dataset;
-- VideoPose3D files: `split` is a subject split (`parse_subject_split`), or names a
-  `splits/<name>.json` beside the files whose clip keys are `<subject>/<action>`.
+- synth dataset, as a folder or as TFRecord shards (`vp3dkeras.data.shards`, local or a
+  `tf.io.gfile` URL): `split` names `splits/<name>.json` of the dataset;
+- VideoPose3D files: `split` is a subject split (`parse_subject_split`), or names a `splits/<name>.json` beside the files whose clip keys are `<subject>/<action>`.
 """
 from __future__ import annotations
 
@@ -29,8 +29,13 @@ def open_source(path, vp3d_name: Optional[str] = None, keypoints: str = "gt", la
     data's own layouts, 2D and 3D (`JointSubsetSource`); None keeps the data's layouts.
     estimate_cameras: see `open_vp3d` (VideoPose3D folders without cameras).
     """
-    path = pathlib.Path(path)
     extra = {} if cache_bytes is None else {"cache_bytes": int(cache_bytes)}
+    if "://" in str(path) or (pathlib.Path(path) / "shards.json").is_file():
+        from vp3dkeras.data.shards import ShardSource  # imports TensorFlow (tf.io.gfile)
+        source = ShardSource(str(path), keypoints_in=keypoints_in, keypoints_out=keypoints_out,
+                             **extra)
+        return source if joints is None else JointSubsetSource(source, joints)
+    path = pathlib.Path(path)
     if is_synth_dataset(path):
         source = SynthSource(path, keypoints_in=keypoints_in, keypoints_out=keypoints_out,
                              **extra)
@@ -42,8 +47,9 @@ def open_source(path, vp3d_name: Optional[str] = None, keypoints: str = "gt", la
         source = open_vp3d(path, vp3d_name, keypoints, layout=layout, image_size=image_size,
                            estimate_cameras=estimate_cameras, **extra)
     else:
-        raise FileNotFoundError(f"{path}: neither a synth dataset (manifest.json) nor a "
-                                f"folder of VideoPose3D-format files (data_2d_*.npz)")
+        raise FileNotFoundError(f"{path}: neither a synth dataset (manifest.json), nor its "
+                                f"shards (shards.json), nor a folder of VideoPose3D-format "
+                                f"files (data_2d_*.npz)")
     if joints is not None:
         source = JointSubsetSource(source, joints)
     return source
@@ -109,8 +115,10 @@ def split_source(source: SequenceSource, path, split: str) -> Tuple[SequenceSour
         train, test = parse_subject_split(split, sorted({r.subject for r in source.refs}))
         return tuple(source.where(lambda r, s=frozenset(s): r.subject in s)
                      for s in (train, test))
-    folder = pathlib.Path(path)
-    the_split = load_split(folder, split)
+    if isinstance(source, SynthSource):
+        the_split = source.split(split)
+    else:
+        the_split = load_split(pathlib.Path(path), split)
     return source.select(the_split.train), source.select(the_split.test)
 
 

@@ -65,6 +65,7 @@ class _Sampler:
     """Shared bookkeeping: the source, items, seeds and per-epoch plans."""
 
     full_batches = False  # see `batch`
+    rows: Optional[slice] = None  # see `batch`
 
     def __init__(self, source: SequenceSource, batch_size: int, seed: int, augment: bool,
                  noise: Optional[DetectorNoise] = None):
@@ -107,19 +108,23 @@ class _Sampler:
         """Batch `number` of the endless stream: epoch = number // steps_per_epoch, the last
         batch of an epoch short; with `full_batches`, batches run on across epoch ends
         (example k of the stream is example k % examples_per_epoch of epoch k //
-        examples_per_epoch), so every batch is full."""
+        examples_per_epoch), so every batch is full. With `rows` (a slice), only those rows
+        of the batch are cut: one worker's part of a global batch (`vp3dkeras.distributed`)."""
         noise_rng = np.random.default_rng([self.seed, 3, int(number)])
         if not self.full_batches:
             epoch, step = divmod(int(number), self.steps_per_epoch)
             chosen = slice(step * self.batch_size, (step + 1) * self.batch_size)
-            return self._make_batch(*(part[chosen] for part in self.plan(epoch)),
-                                    noise_rng=noise_rng)
-        positions = int(number) * self.batch_size + np.arange(self.batch_size)
-        epochs, offsets = np.divmod(positions, self.examples_per_epoch)
-        # Positions increase, so the epochs come in order: one slice of each epoch's plan.
-        slices = [(self.plan(int(e)), offsets[epochs == e]) for e in np.unique(epochs)]
-        return self._make_batch(*(np.concatenate([plan[i][rows] for plan, rows in slices])
-                                  for i in range(3)), noise_rng=noise_rng)
+            parts = [part[chosen] for part in self.plan(epoch)]
+        else:
+            positions = int(number) * self.batch_size + np.arange(self.batch_size)
+            epochs, offsets = np.divmod(positions, self.examples_per_epoch)
+            # Positions increase, so the epochs come in order: one slice of each epoch's plan.
+            slices = [(self.plan(int(e)), offsets[epochs == e]) for e in np.unique(epochs)]
+            parts = [np.concatenate([plan[i][rows] for plan, rows in slices])
+                     for i in range(3)]
+        if self.rows is not None:
+            parts = [part[self.rows] for part in parts]
+        return self._make_batch(*parts, noise_rng=noise_rng)
 
     def batches(self, start: int = 0) -> Iterator:
         """Endless stream of batches from batch number `start` (resume: epoch * steps)."""
