@@ -8,7 +8,9 @@
         [--epochs 20] [--batch-size N] [--lr 1e-3] [--lr-decay 0.95] [--seed 0]
         [--max-windows-per-epoch N] [--val-windows 4096] [--jit-compile auto|on|off]
         [--distribute auto|mirrored|none|multiworker] [--time-budget-minutes M]
-        [--config FILE.json]
+        [--config FILE.json] [--vp3d-name NAME] [--keypoints gt] [--layout NAME]
+        [--image-size WxH] [--estimate-cameras] [--joints LAYOUT] [--noise-2d off|on]
+        [--noise-2d-level 1.0]
     KERAS_BACKEND=jax python -m vp3dkeras.train ... --distribute multiworker
         --coordinator HOST:PORT --num-workers N --worker-id I      (one command per worker)
     python -m vp3dkeras.train --resume RUN_DIR [--epochs N] [--time-budget-minutes M]
@@ -33,6 +35,11 @@ after each epoch), `history.json`, TensorBoard logs under `logs/`, `summary.json
 final inference model `model.keras` (the full-sequence model: for the temporal model its
 weights are those the single-frame twin trained). `--resume` continues from the checkpoint
 with the same batches, schedules, optimizer state and dropout RNG as an uninterrupted run.
+
+`--joints LAYOUT` trains on that layout's joints, picked by name from the data (e.g.
+`humaneva15` from Human3.6M-layout synthetic records). `--noise-2d on` adds detector-like
+errors to the 2D of every training batch (`vp3dkeras.data.detector_noise`; `--noise-2d-level`
+scales them, 1 = the calibrated default).
 
 Several devices or workers (`vp3dkeras.distributed`): `--distribute mirrored` is
 `MirroredStrategy` on the TensorFlow backend and `keras.distribution.DataParallel` over the
@@ -66,6 +73,7 @@ import tensorflow as tf  # noqa: E402
 from vp3dkeras import callbacks as cb
 from vp3dkeras import distributed
 from vp3dkeras.data import SequenceBatcher, WindowSampler, open_split
+from vp3dkeras.data.detector_noise import noise_from_config
 from vp3dkeras.data.tf_dataset import (array_dataset, sequence_dataset, sequence_eval_dataset,
                                        window_dataset)
 from vp3dkeras.losses import MPJPELoss
@@ -191,9 +199,12 @@ def make_data(config: TrainConfig, inference_model, train_source, test_source,
     """(train dataset, steps per epoch, validation dataset or None, sampler); under a data-
     parallel `placement`, batches are full and each worker gets its rows."""
     placement = placement or Placement(tf.distribute.get_strategy())
+    noise = noise_from_config(train_source.codec.input_layout, config.noise_2d,
+                              config.noise_2d_level)
     if config.model == "refiner":
         sampler = SequenceBatcher(train_source, config.batch_size, seed=config.seed,
-                                  augment=config.flip_augment, max_frames=config.max_frames)
+                                  augment=config.flip_augment, max_frames=config.max_frames,
+                                  noise=noise)
         train = sequence_dataset(sampler, start_epoch * sampler.steps_per_epoch)
         val = None
         if config.val_windows and len(test_source):
@@ -204,7 +215,7 @@ def make_data(config: TrainConfig, inference_model, train_source, test_source,
     pad = model_padding(inference_model)
     sampler = WindowSampler(train_source, pad, config.batch_size, chunk=chunk,
                             seed=config.seed, augment=config.flip_augment,
-                            max_windows_per_epoch=config.max_windows_per_epoch)
+                            max_windows_per_epoch=config.max_windows_per_epoch, noise=noise)
     batch_size = config.batch_size
     if placement.rows is not None:
         sampler.full_batches, sampler.rows = True, placement.rows
@@ -257,10 +268,13 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
         config.dataset, config.split, vp3d_name=config.vp3d_name, keypoints=config.keypoints,
         layout=config.layout, image_size=config.image_size,
         cache_bytes=config.cache_mb * (1 << 20), keypoints_in=config.keypoints_in,
-        keypoints_out=config.keypoints_out)
-    # The conventions actually used (defaults resolved), for evaluate and infer.
-    config.keypoints_in = train_source.codec.input_layout.name
-    config.keypoints_out = train_source.codec.layout.name
+        keypoints_out=config.keypoints_out, joints=config.joints,
+        estimate_cameras=config.estimate_cameras)
+    # The conventions actually used (defaults resolved), for evaluate and infer; with
+    # --joints, the data's conventions the joints were picked from.
+    base_codec = getattr(train_source, "base_codec", train_source.codec)
+    config.keypoints_in = base_codec.input_layout.name
+    config.keypoints_out = base_codec.layout.name
     if not resume and placement.chief:
         _write_json(run_dir / CONFIG, config.to_json())
     num_joints_in = train_source.codec.num_joints_in
@@ -341,7 +355,10 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
         "parameters": int(inference_model.count_params()),
         "receptive_field": _receptive_field(inference_model),
         "train_sequences": len(train_source), "train_frames": train_source.num_frames,
-        "test_sequences": len(test_source), "device": "GPU" if gpus_available() else "CPU",
+        "test_sequences": len(test_source),
+        "layout": train_source.codec.layout.name,
+        "joint_names": list(train_source.codec.layout.names),
+        "device": "GPU" if gpus_available() else "CPU",
         "replicas": placement.replicas, "workers": placement.workers,
         "backend": keras.backend.backend(),
         "final_loss_mm": history[-1]["loss"] * 1000 if history else None,

@@ -28,6 +28,10 @@ class TrainConfig:
     keypoints_out: Optional[str] = None
     layout: Optional[str] = None
     image_size: Optional[List[float]] = None
+    estimate_cameras: bool = False
+    joints: Optional[str] = None
+    noise_2d: str = "off"
+    noise_2d_level: float = 1.0
     model: str = "temporal"
     filter_widths: List[int] = dataclasses.field(default_factory=lambda: [3, 3, 3])
     channels: int = 1024
@@ -55,6 +59,10 @@ class TrainConfig:
     cache_mb: int = 1024
 
     def __post_init__(self):
+        if self.noise_2d not in ("off", "on"):
+            raise ValueError(f"noise_2d must be off or on, got {self.noise_2d!r}")
+        if self.noise_2d_level < 0:
+            raise ValueError(f"noise_2d_level must be >= 0, got {self.noise_2d_level}")
         if self.model not in ("temporal", "refiner"):
             raise ValueError(f"model must be temporal or refiner, got {self.model!r}")
         if self.training_mode not in ("single-frame", "chunked"):
@@ -84,6 +92,18 @@ class TrainConfig:
         return cls(**data)
 
 
+def parse_image_size(text: str) -> List[float]:
+    """"640x480" or "640,480" -> [640.0, 480.0]; argparse error otherwise."""
+    parts = text.lower().replace("x", ",").split(",")
+    try:
+        width, height = (float(v) for v in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"image size {text!r}: expected WxH, e.g. 640x480")
+    if width <= 0 or height <= 0:
+        raise argparse.ArgumentTypeError(f"image size {text!r}: must be positive")
+    return [width, height]
+
+
 def _widths(text: str) -> List[int]:
     return [int(w) for w in text.split(",") if w]
 
@@ -105,8 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     add("--keypoints-out", help="keypoint convention of the 3D output (synth datasets; "
         "default h36m17 if the dataset has it, else acclaim17)")
     add("--layout", help="joint layout name or JSON (VideoPose3D files; default metadata)")
-    add("--image-size", type=lambda s: [float(v) for v in s.split(",")],
-        help="W,H for VideoPose3D data without cameras")
+    add("--image-size", type=parse_image_size,
+        help="WxH (or W,H) for VideoPose3D data without cameras")
+    add("--estimate-cameras", action="store_true", default=None,
+        help="VideoPose3D data without cameras: estimate them from the 3D and the "
+        "ground-truth 2D")
+    add("--joints", help="train on this layout's joints, picked by name from the data")
+    add("--noise-2d", choices=["off", "on"], help="detector-like 2D noise (default off)")
+    add("--noise-2d-level", type=float, help="scale of the 2D noise (default 1)")
     add("--model", choices=["temporal", "refiner"])
     add("--filter-widths", type=_widths, help="e.g. 3,3,3 (27 frames), 3,3,3,3,3 (243)")
     add("--channels", type=int)
