@@ -53,8 +53,8 @@ H36M_BONES_MM = {
     "r_shoulder": 151, "r_elbow": 279, "r_wrist": 250,
 }
 
-#: A few real clips of ../shared/mocap rendered by `--render` (walks, a jog, a box, a throw).
-RENDER_CLIPS = ("cmu/02/02_01.amc", "cmu/16/16_35.amc", "cmu/13/13_17.amc", "cmu/02/02_05.amc")
+#: A few real clips of ../shared/mocap rendered by `--render` (walks, a run/jog, a run).
+RENDER_CLIPS = ("cmu/02/02_01.amc", "cmu/02/02_03.amc", "cmu/09/09_01.amc", "cmu/16/16_35.amc")
 
 
 def bones(convention: str):
