@@ -170,6 +170,17 @@ def print_table(convention: str, results: Dict[str, Dict[str, object]]) -> None:
     keys = list(next(iter(rows.values())))
     print("| measure | " + " | ".join(rows) + " |")
     print("| --- |" + " --- |" * len(rows))
+    reference = next((r["bones"] for r in results.values() if "bones" in r and r is
+                      results.get("HumanEva-I Train/")), None)
+    if reference is None:
+        reference = next((r["bones_target"] for r in results.values() if "bones_target" in r),
+                         None)
+    if reference is not None:
+        for n in rows:
+            ours = results[n]["bones"]
+            rows[n]["mean |bone - real|"] = float(np.mean(
+                [abs(ours[k] - reference[k]) for k in ours if k in reference]))
+        keys.append("mean |bone - real|")
     for key in keys:
         print(f"| {key} | " + " | ".join(f"{rows[n][key]:.0f}" for n in rows) + " |")
     print(f"\n## {convention}: mean position in its pelvis frame, mm (x right, y forward, z up)")
