@@ -265,8 +265,10 @@ def _h36m_definitions() -> Dict[str, Definition]:
     #   forward of our rest pose while walking. Human3.6M's means include sitting and bending
     #   actions, so upright, these points may sit a little forward.
     # - spine: Human3.6M's pelvis->spine and spine->thorax bones are 233 and 257 mm (mean bone
-    #   lengths, as in VideoPose3D's Human3.6M skeleton): 0.475 of the way up, 261 mm above
-    #   the pelvis at our mean pelvis-to-thorax distance (549 mm at 1.75 m).
+    #   lengths, as in VideoPose3D's Human3.6M skeleton): 0.475 of the way up, 212 mm above
+    #   the pelvis at our mean pelvis-to-thorax distance (446 mm at 1.75 m since the thorax
+    #   hangs from the shoulder joints; 549 mm and 261 mm before,
+    #   experiments/convention_geometry.py).
     # The x of the mid-line joints (29-52 mm) is a mean asymmetry of the recordings and is
     # not reproduced.
     pelvis = "pelvis_centre"
@@ -276,7 +278,7 @@ def _h36m_definitions() -> Dict[str, Definition]:
         "l_hip": BonePoint("pelvis", _mm(-133, 0, 0), pelvis),
         "r_knee": Joint("r_knee"), "l_knee": Joint("l_knee"),
         "r_ankle": Joint("r_ankle"), "l_ankle": Joint("l_ankle"),
-        "spine": BonePoint("abdomen", _mm(0, 0, 261), pelvis),
+        "spine": BonePoint("abdomen", _mm(0, 0, 212), pelvis),
         "thorax": BonePoint("chest", _mm(0, 10, -15), "mid_shoulder"),
         "neck_nose": BonePoint("head", _mm(0, 139, 62), "mid_shoulder"),
         "head": BonePoint("head", _mm(0, 75, 151), "mid_shoulder"),

@@ -262,3 +262,13 @@ def test_capsule_shoulder_joints_sit_below_the_acromion_and_trunk_follows_the_av
         hips = 0.5 * (p[:, CANONICAL_JOINTS.index("l_hip")] + p[:, CANONICAL_JOINTS.index("r_hip")])
         distance = np.linalg.norm(shoulders - hips, axis=-1).mean() / e.body.height
         assert 0.24 < distance < 0.29, (e.body.name, distance)
+
+
+def test_h36m_spine_splits_the_trunk_as_in_human36m(walk_evaluators):
+    """Human3.6M's pelvis->spine and spine->thorax bones are 233 and 257 mm: the spine point
+    0.475 of the way from the pelvis to the thorax, whatever the trunk's length."""
+    layout = get_convention("h36m17").layout
+    means = _mean_at_reference(walk_evaluators, "h36m17")
+    spine, thorax = means[layout.index("spine")], means[layout.index("thorax")]
+    assert abs(np.linalg.norm(spine) / (np.linalg.norm(spine) + np.linalg.norm(thorax - spine))
+               - 233 / (233 + 257)) < 0.02
