@@ -1,13 +1,22 @@
-"""Train a lifting model on a synth dataset or VideoPose3D-format data.
+"""Train a lifting model, every mode from one entry point and one config schema.
 
+    python -m vp3dkeras.train --config experiments/configs/STUDY/NAME.yaml [--out RUN_DIR]
     python -m vp3dkeras.train --dataset DIR --split NAME --out RUN_DIR
         [--model temporal|refiner] [--filter-widths 3,3,3] [--channels 1024] [--dropout 0.25]
         [--causal] [--training-mode single-frame|chunked] [--chunk-length 64]
         [--kernel-size 3] [--num-layers 3] [--dilated] [--max-frames 256]
+        [--supervision supervised|semi-supervised] [--labeled-actors bd]
+        [--labeled-fraction 0.1] [--warmup-epochs 2] [--pose-weight 1] [--trajectory-weight 1]
+        [--projection-weight 1] [--bone-length-weight 1] [--unlabeled-weight 1]
         [--epochs 20] [--batch-size N] [--lr 1e-3] [--lr-decay 0.95] [--seed 0]
+        [--bn-momentum-start 0.1] [--bn-momentum-end 0.001] [--no-flip-augment]
         [--max-windows-per-epoch N] [--val-windows 4096] [--jit-compile auto|on|off]
-        [--distribute auto|mirrored|none] [--time-budget-minutes M] [--config FILE.json]
+        [--distribute auto|mirrored|none] [--time-budget-minutes M]
     python -m vp3dkeras.train --resume RUN_DIR [--epochs N] [--time-budget-minutes M]
+
+Settings are one `vp3dkeras.config.TrainConfig`: an experiment is a JSON or YAML file of it
+(`--config`; options on the command line override it), and every run writes it as its
+`config.json`. Without `--out` the run goes to `runs/<name>`, the name encoding the setup.
 
 Temporal model (VideoPose3D): trained with single-frame batching through its strided twin
 (one receptive field of 2D per target frame), or layer by layer on chunks of frames. Refiner:
@@ -15,19 +24,21 @@ the sequence-to-sequence baseline on whole sequences (random crops of `--max-fra
 frame mask. Both use MPJPE on root-relative camera-space poses (metres), AMSGrad, lr decayed
 by `--lr-decay` each epoch and a batch-norm momentum decayed from 0.1 to `--bn-momentum-end`
 (PyTorch convention; 0.001 for the temporal model, 0.01 for the refiner, whose epochs are
-a few dozen steps) over the run.
+a few dozen steps) over the run. Semi-supervised (`--supervision semi-supervised`, or the
+labeled-only baseline: `--labeled-actors` with supervision "supervised"): see
+`vp3dkeras.semi_training`.
 
-The run directory holds `config.json` (every hyper-parameter; `--config` reads such a file),
-`checkpoint/` (the training model with its optimizer state and the resume state, rewritten
-after each epoch), `history.json`, TensorBoard logs under `logs/`, `summary.json` and the
-final inference model `model.keras` (the full-sequence model: for the temporal model its
-weights are those the single-frame twin trained). `--resume` continues from the checkpoint
-with the same batches, schedules, optimizer state and dropout RNG as an uninterrupted run.
+The run directory holds `config.json`, `checkpoint/` (the training model with its optimizer
+state and the resume state, rewritten after each epoch), `history.json`, TensorBoard logs
+under `logs/` (supervised), `summary.json` and the final inference model `model.keras` (the
+full-sequence model: for the temporal model its weights are those the single-frame twin
+trained; semi-supervised runs add `trajectory_model.keras`). `--resume` continues any mode
+from the checkpoint with the same batches, schedules, optimizer state and dropout RNG as an
+uninterrupted run. Evaluate with `python -m vp3dkeras.evaluate RUN_DIR`.
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import pathlib
 import sys
@@ -40,6 +51,7 @@ import numpy as np
 import tensorflow as tf
 
 from vp3dkeras import callbacks as cb
+from vp3dkeras.config import CONFIG, ConfigError, TrainConfig, read_config, write_config
 from vp3dkeras.data import SequenceBatcher, WindowSampler, open_split
 from vp3dkeras.data.tf_dataset import (array_dataset, sequence_dataset, sequence_eval_dataset,
                                        window_dataset)
@@ -47,75 +59,8 @@ from vp3dkeras.losses import MPJPELoss
 from vp3dkeras.models import RefinerBaseline, TemporalModel
 from vp3dkeras.padding import model_padding
 
-CONFIG = "config.json"
 SUMMARY = "summary.json"
 FINAL_MODEL = "model.keras"
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """One experiment's settings; saved as the run's config.json."""
-
-    dataset: str = ""
-    split: str = ""
-    vp3d_name: Optional[str] = None
-    keypoints: str = "gt"
-    layout: Optional[str] = None
-    image_size: Optional[List[float]] = None
-    model: str = "temporal"
-    filter_widths: List[int] = dataclasses.field(default_factory=lambda: [3, 3, 3])
-    channels: int = 1024
-    dropout: float = 0.25
-    causal: bool = False
-    dense: bool = False
-    training_mode: str = "single-frame"
-    chunk_length: int = 64
-    kernel_size: int = 3
-    num_layers: int = 3
-    dilated: bool = False
-    max_frames: int = 256
-    epochs: int = 20
-    batch_size: Optional[int] = None
-    lr: float = 1e-3
-    lr_decay: float = 0.95
-    bn_momentum_start: float = 0.1
-    bn_momentum_end: Optional[float] = None
-    flip_augment: bool = True
-    seed: int = 0
-    max_windows_per_epoch: Optional[int] = None
-    val_windows: int = 4096
-    jit_compile: str = "auto"
-    distribute: str = "auto"
-    cache_mb: int = 1024
-
-    def __post_init__(self):
-        if self.model not in ("temporal", "refiner"):
-            raise ValueError(f"model must be temporal or refiner, got {self.model!r}")
-        if self.training_mode not in ("single-frame", "chunked"):
-            raise ValueError(f"training_mode must be single-frame or chunked, got "
-                             f"{self.training_mode!r}")
-        if self.dense and self.model == "temporal" and self.training_mode == "single-frame":
-            raise ValueError("a dense model has no single-frame twin: use --training-mode "
-                             "chunked")
-        if self.batch_size is None:
-            self.batch_size = 1024 if self.model == "temporal" else 32
-        if self.bn_momentum_end is None:
-            # The paper's 0.001 averages the running statistics over ~1000 steps, about an
-            # epoch of its single-frame batches. A refiner epoch (one crop per sequence) is a
-            # few dozen steps: 0.001 would leave the statistics epochs behind the weights.
-            self.bn_momentum_end = 0.001 if self.model == "temporal" else 0.01
-        self.filter_widths = [int(w) for w in self.filter_widths]
-
-    def to_json(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown config keys: {sorted(unknown)}")
-        return cls(**data)
 
 
 def gpus_available() -> int:
@@ -215,12 +160,21 @@ def _write_json(path: pathlib.Path, data) -> None:
 def train(config: TrainConfig, run_dir, resume: bool = False,
           stop_after_epochs: Optional[int] = None, time_budget_s: Optional[float] = None,
           verbose: int = 2) -> dict:
-    """Trains (or resumes) a run; returns its summary (also written to summary.json)."""
+    """Trains (or resumes) a run of any mode; returns its summary (also summary.json)."""
+    if config.uses_labeled_subset:
+        from vp3dkeras.semi_training import train_semi
+
+        summary = train_semi(config, run_dir, resume=resume,
+                             stop_after_epochs=stop_after_epochs, time_budget_s=time_budget_s,
+                             verbose=verbose)
+        summary["device"] = "GPU" if gpus_available() else "CPU"
+        _write_json(pathlib.Path(run_dir) / SUMMARY, summary)
+        return summary
     run_dir = pathlib.Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     state, history = cb.read_resume_state(run_dir) if resume else (None, [])
     if not resume:
-        _write_json(run_dir / CONFIG, config.to_json())
+        write_config(config, run_dir / CONFIG)
     start_epoch = state["epoch"] if state else 0
 
     keras.utils.set_random_seed(config.seed)
@@ -297,14 +251,18 @@ def _widths(text: str) -> List[int]:
     return [int(w) for w in text.split(",") if w]
 
 
+def _names(text: str) -> List[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m vp3dkeras.train",
                                      description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     defaults = TrainConfig()
     add = parser.add_argument
-    add("--config", type=pathlib.Path, help="JSON of settings (keys as in config.json); "
-        "command-line options override it")
+    add("--config", type=pathlib.Path, help="an experiment: JSON or YAML of settings (keys "
+        "as in config.json, `vp3dkeras.config.TrainConfig`); command-line options override it")
     add("--dataset", help="synth dataset folder or folder of VideoPose3D-format files")
     add("--split", help="split name (synth), or subjects:TRAIN,../TEST,.. (VideoPose3D)")
     add("--vp3d-name", help="VideoPose3D file name part (data_2d_<name>_<keypoints>.npz)")
@@ -325,8 +283,23 @@ def build_parser() -> argparse.ArgumentParser:
     add("--dilated", action="store_true", default=None,
         help="refiner dilations kernel-size ** layer (context kernel-size ** num-layers)")
     add("--max-frames", type=int, help="refiner training crop length")
+    semi = parser.add_argument_group("supervision (semi-supervised: VideoPose3D Sec. 4)")
+    semi.add_argument("--supervision", choices=["supervised", "semi-supervised"])
+    semi.add_argument("--labeled-actors", type=_names,
+                      help="comma-separated actors whose clips may be labeled (bd or hdm05_bd)")
+    semi.add_argument("--labeled-fraction", type=float,
+                      help="fraction of each labeled actor's training clips that is labeled")
+    semi.add_argument("--unlabeled-actors", type=_names,
+                      help="actors of the unlabeled side (default: every other training clip)")
+    semi.add_argument("--warmup-epochs", type=int,
+                      help="epochs with the unlabeled loss weight held at 0")
+    for term in ("pose", "trajectory", "projection", "bone-length", "unlabeled"):
+        semi.add_argument(f"--{term}-weight", type=float)
+    semi.add_argument("--bone-target", choices=["trained", "fixed"])
     add("--epochs", type=int)
-    add("--batch-size", type=int, help="windows (temporal, 1024) or sequences (refiner, 32)")
+    add("--batch-size", type=int, help="windows (temporal, 1024), sequences (refiner, 32) or "
+        "windows per half batch (semi-supervised, 128)")
+    add("--name", help="run name (default: one that encodes the setup)")
     add("--lr", type=float)
     add("--lr-decay", type=float)
     add("--bn-momentum-start", type=float)
@@ -352,9 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args) -> TrainConfig:
     data = {}
     if args.resume is not None:
-        data = json.loads((args.resume / CONFIG).read_text(encoding="utf-8"))
+        data = read_config(args.resume / CONFIG).to_dict()
     elif args.config is not None:
-        data = json.loads(args.config.read_text(encoding="utf-8"))
+        data = read_config(args.config).to_dict()
     given = {k: v for k, v in vars(args).items()
              if k in TrainConfig.__dataclass_fields__ and v is not None}
     if args.resume is not None:
@@ -363,7 +336,7 @@ def config_from_args(args) -> TrainConfig:
             raise SystemExit(f"--resume keeps the run's config; only --epochs may change "
                              f"(got {sorted(changed)})")
     data.update(given)
-    config = TrainConfig.from_json(data)
+    config = TrainConfig.from_dict(data, source=str(args.config or "command line"))
     if not config.dataset or not config.split:
         raise SystemExit("--dataset and --split are required (or --config/--resume)")
     return config
@@ -371,12 +344,14 @@ def config_from_args(args) -> TrainConfig:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    config = config_from_args(args)
-    run_dir = args.resume or args.out
-    if run_dir is None:
-        raise SystemExit("--out RUN_DIR is required")
+    try:
+        config = config_from_args(args)
+    except ConfigError as error:
+        raise SystemExit(f"error: {error}") from None
+    # An experiment config names its run: runs/<name> unless --out says otherwise.
+    run_dir = args.resume or args.out or pathlib.Path("runs") / config.run_name()
     if args.resume is not None and args.epochs is not None:
-        _write_json(run_dir / CONFIG, config.to_json())
+        write_config(config, run_dir / CONFIG)
     if args.resume is None and (run_dir / cb.CHECKPOINT_DIR).exists():
         raise SystemExit(f"{run_dir} already holds a run: --resume it or pick a new --out")
     budget = args.time_budget_minutes * 60 if args.time_budget_minutes else None
