@@ -365,7 +365,7 @@ def write_config(config: TrainConfig, path) -> None:
     if path.suffix.lower() in (".yaml", ".yml"):
         import yaml
 
-        text = yaml.safe_dump(config.to_dict(), sort_keys=False)
+        text = yaml.safe_dump(config.to_dict(), sort_keys=False, default_flow_style=None)
     else:
         text = json.dumps(config.to_dict(), indent=1) + "\n"
     tmp = path.with_name(f".{path.name}.tmp")
