@@ -100,6 +100,13 @@ def _add_cpu(run_dir: pathlib.Path, key: str, seconds: float) -> None:
     tmp.replace(run_dir / "study_cpu.json")
 
 
+def _same_run(stored, wanted) -> bool:
+    """Whether a run's stored config is `wanted` (keys `wanted` leaves open, None, are
+    resolved by training, e.g. the keypoint conventions; notes do not count)."""
+    stored, wanted = stored.to_dict(), wanted.to_dict()
+    return all(stored[k] == v for k, v in wanted.items() if v is not None and k != "notes")
+
+
 def run_row(study, row, runs: pathlib.Path, full: bool, minutes: float) -> dict:
     from vp3dkeras.config import read_config, write_config
 
@@ -108,9 +115,8 @@ def run_row(study, row, runs: pathlib.Path, full: bool, minutes: float) -> dict:
     # Runs are shared between studies by name (the tcn27 row of one study is the baseline of
     # the next) when their configs agree; otherwise the study keeps its own.
     run_dir = runs / "shared" / name
-    if (run_dir / "config.json").is_file() and (
-            read_config(run_dir / "config.json").replace(notes="")
-            != config.replace(notes="")):
+    if (run_dir / "config.json").is_file() and not _same_run(
+            read_config(run_dir / "config.json"), config):
         run_dir = runs / study.name / name
     log = run_dir.parent / f"{name}.log"
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ import dataclasses
 import json
 import pathlib
 import re
-from typing import Dict, List, Mapping
+from typing import Dict, List, Mapping, Sequence
 
 import numpy as np
 
@@ -32,6 +32,40 @@ def load_record(path: pathlib.Path) -> Dict[str, np.ndarray]:
     """Reads a record without unpickling anything."""
     with np.load(path, allow_pickle=False) as data:
         return {key: data[key] for key in data.files}
+
+
+#: The convention the unsuffixed `keypoints2d` / `joints3d_camera` / `joints3d_world` /
+#: `joint_names` keys hold: the generator's canonical joint centres (every record has them).
+BASE_CONVENTION = "acclaim17"
+CONVENTION_KEYS = ("keypoints2d", "joints3d_camera", "joints3d_world", "joint_names")
+
+
+def convention_key(key: str, convention: str) -> str:
+    """Record key of `key` (one of `CONVENTION_KEYS`) for a keypoint convention:
+    `keypoints2d__h36m17`; the base convention uses the bare key."""
+    return key if convention == BASE_CONVENTION else f"{key}__{convention}"
+
+
+def record_conventions(record: Mapping[str, np.ndarray]) -> List[str]:
+    """Keypoint conventions a record holds (`keypoint_conventions`; records written before
+    conventions existed hold only the base convention)."""
+    if "keypoint_conventions" in record:
+        return [str(n) for n in np.asarray(record["keypoint_conventions"]).ravel()]
+    return [BASE_CONVENTION]
+
+
+def manifest_conventions(manifest: Mapping) -> List[str]:
+    """Keypoint conventions every record of a dataset holds (see `record_conventions`)."""
+    names = manifest.get("keypoint_conventions")
+    return list(names) if names else [BASE_CONVENTION]
+
+
+def require_convention(available: Sequence[str], convention: str, where) -> None:
+    """ValueError (one line) when `convention` is not among `available`."""
+    if convention not in available:
+        raise ValueError(f"{where}: has keypoint conventions {', '.join(available)}, not "
+                         f"{convention!r}; render it with `python -m synth.render ... "
+                         f"--keypoints {convention}`")
 
 
 class UnknownSplitError(LookupError):

@@ -72,6 +72,10 @@ HUMANEVA_15 = JointLayout(
             "wrist": (4, 7), "knee": (9, 12), "ankle": (10, 13)},
 )
 
+#: Today's joints (the Acclaim skeleton's joint centres) in Human3.6M's order, so that a
+#: dataset can hold them beside Human3.6M's own definitions (`posecontract.conventions`).
+ACCLAIM_17 = dataclasses.replace(H36M_17, name="acclaim17")
+
 #: The 17 keypoints of the COCO person category in COCO's order (Lin et al. 2014,
 #: cocodataset.org "keypoints" of category 1), what most 2D detectors output. COCO has no
 #: pelvis: the parents here (nose as root, hips hanging from the shoulders) only serve drawing.
@@ -85,7 +89,7 @@ COCO_17 = JointLayout(
             "wrist": (9, 10), "knee": (13, 14), "ankle": (15, 16)},
 )
 
-LAYOUTS = {layout.name: layout for layout in (H36M_17, HUMANEVA_15, COCO_17)}
+LAYOUTS = {layout.name: layout for layout in (H36M_17, HUMANEVA_15, ACCLAIM_17, COCO_17)}
 
 
 def get_layout(name: str) -> JointLayout:

@@ -49,9 +49,10 @@ test_clip = json.loads((dataset / "splits" / "random.json").read_text())["test"]
 entry = next(e for e in json.loads((dataset / "manifest.json").read_text())["records"]
              if e["clip_key"] == test_clip)
 with np.load(dataset / entry["file"], allow_pickle=False) as record:
-    pixels = record["keypoints2d"][0]
+    # The run was trained on the dataset's Human3.6M joints (the default convention).
+    pixels = record["keypoints2d__h36m17"][0]
     width, height = (float(v) for v in record["camera_image_size"][0])
-    target = record["joints3d_camera"][0]
+    target = record["joints3d_camera__h36m17"][0]
 normalised = pixels / width * 2 - np.array([1.0, height / width])  # as the model was trained
 poses = loaded.predict(normalised[None].astype(np.float32)).numpy()[0]
 poses[:, 0] = 0

@@ -98,6 +98,68 @@ class Avatar:
     def head_radius(self) -> float:
         return 0.06 * self.height * self.head
 
+    def landmarks(self) -> Dict[str, np.ndarray]:
+        """Rest-pose positions (3,) of every `posecontract.conventions.LANDMARKS` entry, in the
+        frame of `rest_positions()` (T-pose facing -Y, person's left +X, Z up), metres.
+
+        Proportions (fractions of stature H, scaled by the avatar's part factors):
+        - pelvis: the root is taken as the pelvis centre (mid-way between the mid-ASIS and
+          mid-PSIS points, at ASIS height), inter-ASIS breadth PW = 0.14 H and pelvis depth
+          PD = 0.09 H (adult means about 0.24 m and 0.16 m). Hip joint centres follow
+          Harrington et al. 2007 (J Biomech 40:595), from the mid-ASIS point:
+          lateral 0.33 PW + 7.3 mm, posterior 0.24 PD + 9.9 mm, inferior 0.30 PW + 10.9 mm.
+        - greater trochanter 0.040 H lateral and 0.008 H below the hip joint centre (femoral
+          neck and offset, about 70 mm).
+        - head: vertex on the skull sphere above the head joint (`standing_height`); eyes
+          0.064 H below the vertex (Drillis & Contini 1966: eye height 0.936 H), 0.036 H apart
+          (interpupillary distance 63 mm, Dodgson 2004); tragion (ear) 0.006 H below eye
+          level, bitragion breadth 0.079 H (about 138 mm); eyes 0.045 H and the nose tip
+          0.068 H in front of the tragion plane, the nose tip 0.090 H below the vertex; chin
+          (gnathion) 0.130 H below the vertex (head height, Drillis & Contini).
+        - acromion 0.021 H above and 0.006 H lateral of the shoulder joint centre.
+        - foot (length 0.152 H, Drillis & Contini): heel 0.030 H behind the ankle, big toe
+          tip 0.035 H and little toe tip 0.018 H ahead of the ball of the foot.
+        """
+        rest = self.rest_positions()
+        at = {name: rest[i] for i, name in enumerate(CANONICAL_JOINTS)}
+        h = self.height
+        pw, pd = 0.14 * h * self.hips, 0.09 * h * self.hips
+        forward, up = np.array([0.0, -1.0, 0.0]), np.array([0.0, 0.0, 1.0])
+        out: Dict[str, np.ndarray] = {}
+        for side, sign in (("l", 1.0), ("r", -1.0)):  # the person's left is +X
+            lateral = np.array([sign, 0.0, 0.0])
+            mid_asis = at["hip"] + forward * 0.5 * pd
+            hip_centre = (mid_asis + lateral * (0.33 * pw + 0.0073)
+                          - forward * (0.24 * pd + 0.0099) - up * (0.30 * pw + 0.0109))
+            out[f"{side}_asis"] = mid_asis + lateral * 0.5 * pw
+            out[f"{side}_hip_centre"] = hip_centre
+            out[f"{side}_greater_trochanter"] = hip_centre + h * (0.040 * lateral - 0.008 * up)
+            out[f"{side}_shoulder_centre"] = at[f"{side}_shoulder"].copy()
+            out[f"{side}_acromion"] = at[f"{side}_shoulder"] + h * (0.006 * lateral + 0.021 * up)
+            ankle, toe = at[f"{side}_ankle"], at[f"{side}_toe"]
+            sole = 0.008 * h * self.legs
+            out[f"{side}_heel"] = np.array([ankle[0], ankle[1] + 0.030 * h * self.legs, sole])
+            out[f"{side}_big_toe"] = toe + h * self.legs * (0.035 * forward - 0.008 * lateral)
+            out[f"{side}_big_toe"][2] = sole
+            out[f"{side}_small_toe"] = toe + h * self.legs * (0.018 * forward + 0.022 * lateral)
+            out[f"{side}_small_toe"][2] = sole * 0.75
+        out["pelvis_centre"] = 0.5 * (out["l_hip_centre"] + out["r_hip_centre"])
+        out["neck_base"] = at["thorax"].copy()
+
+        hh = h * self.head
+        vertex = at["head"] + up * self.head_radius()
+        tragion_y = 0.5 * (at["head"][1] + at["neck_nose"][1])
+        eye_z = vertex[2] - 0.064 * hh
+        out["head_top"] = vertex
+        out["chin"] = np.array([0.0, tragion_y - 0.050 * hh, vertex[2] - 0.130 * hh])
+        out["nose"] = np.array([0.0, tragion_y - 0.068 * hh, vertex[2] - 0.090 * hh])
+        for side, sign in (("l", 1.0), ("r", -1.0)):
+            out[f"{side}_eye"] = np.array([sign * 0.018 * hh, tragion_y - 0.045 * hh, eye_z])
+            out[f"{side}_ear"] = np.array([sign * 0.0395 * hh, tragion_y, eye_z - 0.006 * hh])
+        for name in ("head_top", "chin", "nose", "l_eye", "r_eye", "l_ear", "r_ear"):
+            out[name][0] += at["head"][0]
+        return out
+
     def mesh(self, rest_positions: np.ndarray | None = None) -> "SkinnedMesh":
         """Skinned mesh around `rest_positions` (19, 3) (default: this avatar's T-pose)."""
         rest = self.rest_positions() if rest_positions is None else np.asarray(rest_positions)

@@ -8,7 +8,8 @@ Layout of DATASET_DIR:
                                      `keep_finished_clips`: delete the sidecar to drop it)
     images/<clip_key>__<avatar>/     (--images) PNGs per camera and frame, preview.gif
                                      (`synth.rendering`)
-    manifest.json                    every record with its metadata and SHA-256
+    manifest.json                    every record with its metadata and SHA-256, and the
+                                     keypoint conventions every record holds
     failures.json                    clips that could not be read, with the reason
     splits/<name>.json               train/test clip keys (`synth.splits`)
     manifests/shard-K-of-N.json      (sharded runs) a shard's entries, joined by `merge`
@@ -29,8 +30,8 @@ from typing import Dict, Iterable, List
 
 import numpy as np
 
-from posecontract.dataset_format import (MANIFEST, load_record, read_json,  # noqa: F401
-                                      read_manifest)
+from posecontract.dataset_format import (BASE_CONVENTION, MANIFEST,  # noqa: F401
+                                         load_record, read_json, read_manifest)
 
 FAILURES = "failures.json"
 FORMAT_VERSION = 1
@@ -127,7 +128,13 @@ def write_manifest(dataset_dir: pathlib.Path, entries: List[dict], settings: dic
                    name: str = MANIFEST) -> pathlib.Path:
     entries = sorted(entries, key=lambda e: (e["clip_key"], e["avatar"]))
     path = pathlib.Path(dataset_dir) / name
+    conventions = [n for n in settings.get("keypoints", ()) or ()
+                   if all(n in e.get("keypoint_conventions", ()) for e in entries)]
+    if all(BASE_CONVENTION in e.get("keypoint_conventions", [BASE_CONVENTION])
+           for e in entries):
+        conventions.append(BASE_CONVENTION)
     write_json(path, {"format_version": FORMAT_VERSION, "settings": settings,
+                      "keypoint_conventions": list(dict.fromkeys(conventions)),
                       "num_records": len(entries),
                       "num_clips": len({e["clip_key"] for e in entries}),
                       "records": entries})

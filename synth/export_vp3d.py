@@ -1,10 +1,13 @@
 """Export a synth dataset in VideoPose3D's npz layout so existing tools can read it.
 
-    python -m synth.export_vp3d DATASET_DIR --out DIR [--name synth]
+    python -m synth.export_vp3d DATASET_DIR --out DIR [--name synth] [--keypoints h36m17]
 
-writes `DIR/data_3d_<name>.npz` with `positions_3d[subject][action]` (T, 17, 3) world metres
-and `DIR/data_2d_<name>_gt.npz` with `positions_2d[subject][action][camera]` (T, 17, 2) pixels plus
-`metadata` (layout name, joint count, left/right keypoint symmetry). A subject is one actor
+writes `DIR/data_3d_<name>.npz` with `positions_3d[subject][action]` (T, K, 3) world metres
+and `DIR/data_2d_<name>_gt.npz` with `positions_2d[subject][action][camera]` (T, K, 2) pixels plus
+`metadata` (layout name, joint count, left/right keypoint symmetry), for one keypoint
+convention of the dataset (`--keypoints`; default h36m17 when the dataset has it, else the
+canonical joints acclaim17). The layout name is VideoPose3D's "h36m" for h36m17 and the
+convention's name otherwise. A subject is one actor
 on one avatar (`<dataset>_<actor>_<avatar>`), an action is a clip id. Camera parameters go to
 `DIR/data_cameras_<name>.json` (`[subject][action]` -> list of intrinsics/extrinsics per camera).
 
@@ -21,21 +24,33 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from posecontract.layouts import H36M_17
+from posecontract.conventions import get_convention
+from posecontract.dataset_format import (BASE_CONVENTION, convention_key, manifest_conventions,
+                                         require_convention)
 
 from . import dataset as ds
 
 
 def export_videopose3d(dataset_dir: pathlib.Path, out_dir: pathlib.Path,
-                       name: str = "synth") -> dict:
+                       name: str = "synth", keypoints: Optional[str] = None) -> dict:
+    """Writes the three files; `keypoints` is the convention exported (see module doc).
+    ValueError (one line) when the dataset does not hold it."""
     dataset_dir = pathlib.Path(dataset_dir)
+    manifest = ds.read_manifest(dataset_dir)
+    available = manifest_conventions(manifest)
+    if keypoints is None:
+        keypoints = "h36m17" if "h36m17" in available else BASE_CONVENTION
+    layout = get_convention(keypoints).layout
+    require_convention(available, keypoints, dataset_dir)
+    key_3d = convention_key("joints3d_world", keypoints)
+    key_2d = convention_key("keypoints2d", keypoints)
     positions_3d, positions_2d, cameras = {}, {}, {}
-    for entry in ds.read_manifest(dataset_dir)["records"]:
+    for entry in manifest["records"]:
         record = ds.load_record(dataset_dir / entry["file"])
         subject = f"{entry['dataset']}_{entry['actor']}_{entry['avatar']}"
         action = str(record["clip_id"])
-        positions_3d.setdefault(subject, {})[action] = record["joints3d_world"]
-        positions_2d.setdefault(subject, {})[action] = list(record["keypoints2d"])
+        positions_3d.setdefault(subject, {})[action] = record[key_3d]
+        positions_2d.setdefault(subject, {})[action] = list(record[key_2d])
         cameras.setdefault(subject, {})[action] = [
             {"intrinsics": intr.tolist(), "image_size": size.tolist(),
              "rotation": rot.tolist(), "translation": tr.tolist(),
@@ -44,8 +59,9 @@ def export_videopose3d(dataset_dir: pathlib.Path, out_dir: pathlib.Path,
                                            record["camera_image_size"],
                                            record["camera_rotation"],
                                            record["camera_translation"])]
-    metadata = {"layout_name": "h36m", "num_joints": H36M_17.num_joints,
-                "keypoints_symmetry": [H36M_17.left_joints, H36M_17.right_joints]}
+    metadata = {"layout_name": "h36m" if keypoints == "h36m17" else keypoints,
+                "num_joints": layout.num_joints,
+                "keypoints_symmetry": [layout.left_joints, layout.right_joints]}
     out_dir = pathlib.Path(out_dir)
     with ds.atomic_path(out_dir / f"data_3d_{name}.npz") as tmp:
         with open(tmp, "wb") as handle:
@@ -55,7 +71,7 @@ def export_videopose3d(dataset_dir: pathlib.Path, out_dir: pathlib.Path,
             np.savez_compressed(handle, positions_2d=_object(positions_2d),
                                 metadata=_object(metadata))
     ds.write_json(out_dir / f"data_cameras_{name}.json", cameras)
-    return {"subjects": len(positions_3d),
+    return {"keypoints": keypoints, "subjects": len(positions_3d),
             "actions": sum(len(actions) for actions in positions_3d.values())}
 
 
@@ -70,9 +86,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("dataset_dir", type=pathlib.Path)
     parser.add_argument("--out", type=pathlib.Path, required=True, help="output folder")
     parser.add_argument("--name", default="synth", help="dataset name in the file names")
+    parser.add_argument("--keypoints", default=None,
+                        help="keypoint convention to export (default: h36m17 if present)")
     args = parser.parse_args(argv)
-    summary = export_videopose3d(args.dataset_dir, args.out, args.name)
-    print(f"exported {summary['subjects']} subjects, {summary['actions']} actions "
+    try:
+        summary = export_videopose3d(args.dataset_dir, args.out, args.name, args.keypoints)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"exported {summary['keypoints']}: {summary['subjects']} subjects, "
+          f"{summary['actions']} actions "
           f"to {args.out}/data_3d_{args.name}.npz, data_2d_{args.name}_gt.npz")
     return 0
 

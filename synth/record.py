@@ -2,6 +2,10 @@
 
 Every key, dtype, shape and unit is listed in README.md ("What a clip record holds").
 C cameras, T frames, J joints of the full source skeleton, 17 joints of the H36M layout.
+The bare `keypoints2d` / `joints3d_*` / `joint_names` keys hold the canonical joint centres
+(`acclaim17`); each further keypoint convention (`posecontract.conventions`, evaluated by
+`synth.keypoints`) has the same keys with a `__<convention>` suffix
+(`posecontract.dataset_format.convention_key`), and `keypoint_conventions` lists them all.
 Records rendered with `--images` also hold the renders' frame indices, sizes and per-joint
 visibility (`synth.rendering.record_arrays`).
 """
@@ -12,9 +16,12 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from posecontract.conventions import get_convention
+from posecontract.dataset_format import BASE_CONVENTION, convention_key, record_conventions
 from posecontract.layouts import H36M_17
 
 from .cameras import Camera
+from .keypoints import ConventionEvaluator
 from .kinematics import quat_canonical, quat_from_matrix, quat_multiply
 from .motion import Motion
 from .retarget import RetargetedClip
@@ -36,10 +43,12 @@ def local_rotation_arrays(motion: Motion) -> Dict[str, np.ndarray]:
 
 
 def build_record(motion: Motion, clip: RetargetedClip, cameras: Sequence[Camera],
-                 clip_key: str, local_rotations: Optional[Dict[str, np.ndarray]] = None
-                 ) -> Dict[str, np.ndarray]:
+                 clip_key: str, local_rotations: Optional[Dict[str, np.ndarray]] = None,
+                 conventions: Sequence[str] = ()) -> Dict[str, np.ndarray]:
     """Arrays for one clip x avatar (see README for the layout). `local_rotations` is
-    `local_rotation_arrays(motion)`, computed here when not given."""
+    `local_rotation_arrays(motion)`, computed here when not given. `conventions`: keypoint
+    convention names written besides the canonical joints (`acclaim17`); ValueError when the
+    avatar lacks a landmark one of them needs."""
     layout17 = clip.canonical_indices[:H36M_17.num_joints]
     world_full = clip.positions
     camera_full = np.stack([cam.world_to_camera(world_full) for cam in cameras])
@@ -76,6 +85,19 @@ def build_record(motion: Motion, clip: RetargetedClip, cameras: Sequence[Camera]
     }
     for key in METADATA_KEYS:
         record[key] = np.array(motion.source.get(key, ""))
+    names = [n for n in dict.fromkeys(conventions) if n != BASE_CONVENTION]
+    if names:
+        evaluator = ConventionEvaluator(clip)
+        for name in names:
+            convention = get_convention(name)
+            world = evaluator.positions(convention)
+            camera = np.stack([cam.world_to_camera(world) for cam in cameras])
+            keypoints = np.stack([cam.project(points) for cam, points in zip(cameras, camera)])
+            record[convention_key("joints3d_world", name)] = world.astype(f32)
+            record[convention_key("joints3d_camera", name)] = camera.astype(f32)
+            record[convention_key("keypoints2d", name)] = keypoints.astype(f32)
+            record[convention_key("joint_names", name)] = np.array(convention.names)
+    record["keypoint_conventions"] = np.array(names + [BASE_CONVENTION])
     return record
 
 
@@ -85,6 +107,7 @@ def record_metadata(record: Dict[str, np.ndarray]) -> Dict[str, object]:
     meta["fps"] = float(record["fps"])
     meta["num_frames"] = int(record["num_frames"])
     meta["num_cameras"] = int(record["camera_intrinsics"].shape[0])
+    meta["keypoint_conventions"] = record_conventions(record)
     return meta
 
 
@@ -101,8 +124,18 @@ def validate_record(record: Dict[str, np.ndarray]) -> List[str]:
                          "visibility_full": (c, n, j)})
         if n and not (0 <= record["image_frames"].min() and record["image_frames"].max() < t):
             problems.append("image_frames index frames outside the clip")
+    for name in record_conventions(record):
+        if name == BASE_CONVENTION:
+            continue
+        k = get_convention(name).num_keypoints
+        expected.update({convention_key("joints3d_world", name): (t, k, 3),
+                         convention_key("joints3d_camera", name): (c, t, k, 3),
+                         convention_key("keypoints2d", name): (c, t, k, 2),
+                         convention_key("joint_names", name): (k,)})
     for key, shape in expected.items():
-        if record[key].shape != shape:
+        if key not in record:
+            problems.append(f"{key} is missing")
+        elif record[key].shape != shape:
             problems.append(f"{key} has shape {record[key].shape}, expected {shape}")
     for key, value in record.items():
         if value.dtype.kind == "f" and not np.all(np.isfinite(value)):

@@ -3,11 +3,16 @@
     python -m synth.render MOCAP_DIR --out DATASET_DIR [--fps 50] [--avatars ava,ben]
         [--cameras 4] [--seed 0] [--workers 2] [--shard K/N] [--no-resume] [--limit N]
         [--bvh-scale auto] [--bvh-up auto|y|z] [--joint-map MAP.json ...]
+        [--keypoints h36m17,coco17]
         [--images [--image-scale S] [--frame-step N] [--depth] [--mask] [--no-preview]
          [--renderer auto|osmesa|egl]]
 
 Each clip is read, resampled, retargeted onto every avatar, filmed by seeded virtual cameras
-and written as one record per avatar (`synth.dataset` describes the layout). A clip that
+and written as one record per avatar (`synth.dataset` describes the layout). Each record
+holds the canonical joint centres (`acclaim17`) and the 2D and 3D keypoints of every
+convention named by `--keypoints` (`posecontract.conventions`; default h36m17,coco17: the
+usual 3D output and the 2D detectors' input, so an in-the-wild lifter can be trained from
+COCO 2D to Human3.6M 3D). A clip that
 cannot be read is skipped and reported; finished clips are skipped on a re-run (resume),
 and a finished clip stays in the manifest even when a later run cannot read it (another
 joint map, a moved file). `--joint-map` may be given several times (several rigs in one
@@ -40,6 +45,8 @@ from tqdm import tqdm
 
 from . import dataset as ds
 from .appearance import Appearance
+from posecontract.conventions import DEFAULT_CONVENTIONS, get_convention, parse_conventions
+
 from .avatars import CANONICAL_JOINTS, get_avatars
 from .cameras import place_cameras
 from .joint_maps import JointMap, choose_joint_map, get_joint_map, joint_indices
@@ -67,6 +74,7 @@ class RenderSettings:
     joint_maps: Tuple[str, ...] = ()  # JSON joint maps for rigs not built in, tried in order
     labels: Optional[str] = None  # CMU trials.csv, found automatically when None
     images: Optional[ImageSettings] = None  # render images too (`--images`)
+    keypoints: Tuple[str, ...] = DEFAULT_CONVENTIONS  # keypoint conventions (`--keypoints`)
 
     def to_json(self) -> dict:
         data = dataclasses.asdict(self)
@@ -115,7 +123,9 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
     key = clip_key_for(motion)
     if resume:
         entries = ds.finished_entries(out_dir, key, settings.avatars)
-        if entries is not None and (settings.images is None or all(
+        if entries is not None and all(
+                set(settings.keypoints) <= set(e.get("keypoint_conventions", ["acclaim17"]))
+                for e in entries) and (settings.images is None or all(
                 _images_finished(out_dir, e, settings.images) for e in entries)):
             return entries, True
     if settings.images is not None:
@@ -132,7 +142,7 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
         clip = retargeter(avatar)
         cameras = place_cameras(clip.positions, settings.num_cameras,
                                 rng=clip_rng(settings.seed, key, avatar_index))
-        record = build_record(motion, clip, cameras, key, rotations)
+        record = build_record(motion, clip, cameras, key, rotations, settings.keypoints)
         images = None
         if settings.images is not None:
             folder = image_folder(out_dir, key, avatar.name)
@@ -280,6 +290,17 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
             "failures": failures}
 
 
+def check_keypoints(text: str, avatars: Sequence[str]) -> Tuple[str, ...]:
+    """Validated `--keypoints` names; ValueError (one line) for an unknown convention or one
+    that needs a landmark an avatar lacks, before any clip is read."""
+    names = parse_conventions(text)
+    for body in get_avatars(avatars):
+        landmarks = body.landmarks()
+        for name in names:
+            get_convention(name).check_body(landmarks, body.name)
+    return names
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m synth.render", description=__doc__.split(
         "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -304,6 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="JSON joint map for other rigs; repeat for several rigs in one "
                              "folder (each clip takes the first map that fits)")
     parser.add_argument("--labels", default=None, help="CMU trials.csv (found automatically)")
+    parser.add_argument("--keypoints", default=",".join(DEFAULT_CONVENTIONS),
+                        help="comma-separated keypoint conventions to write, of "
+                             "h36m17, coco17, humaneva15, acclaim17 (default: "
+                             f"{','.join(DEFAULT_CONVENTIONS)}; acclaim17 is always kept)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     images = parser.add_argument_group("images (synth.rendering)")
     images.add_argument("--images", action="store_true",
@@ -344,10 +369,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         except ValueError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+    try:
+        keypoints = check_keypoints(args.keypoints, avatars)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     settings = RenderSettings(fps=args.fps, avatars=avatars, num_cameras=args.cameras,
                               seed=args.seed, bvh_scale=args.bvh_scale, bvh_up=args.bvh_up,
                               joint_maps=tuple(args.joint_map), labels=args.labels,
-                              images=images)
+                              images=images, keypoints=keypoints)
     summary = render_dataset(args.mocap_dir, args.out, settings, workers=args.workers,
                              shard=args.shard, resume=args.resume, limit=args.limit,
                              progress=not args.quiet)

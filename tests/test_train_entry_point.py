@@ -88,7 +88,10 @@ def test_the_entry_point_reads_an_experiment_file(tiny_synth_dataset, tmp_path):
     assert main(["--config", str(experiment), "--out", str(tmp_path / "run"), "--quiet",
                  "--lr", "0.01"]) == 0
     written = read_config(tmp_path / "run" / "config.json")
-    assert written == read_config(experiment).replace(lr=0.01)
+    # The run stores every setting, with the keypoint conventions resolved.
+    assert written.keypoints_in == written.keypoints_out == "h36m17"
+    assert written == read_config(experiment).replace(lr=0.01, keypoints_in="h36m17",
+                                                      keypoints_out="h36m17")
     bad = tmp_path / "bad.yaml"
     bad.write_text("epochs: many\n")
     with pytest.raises(SystemExit, match=r"bad.yaml: epochs must be an integer"):

@@ -65,12 +65,14 @@ def test_reads_exported_videopose3d_files_in_camera_space(tiny_synth_dataset, tm
     index = next(i for i, r in enumerate(source.refs)
                  if r.subject == subject and r.action == entry["clip_id"] and r.camera == 1)
     seq = source.load(index)
-    cam3d = record["joints3d_camera"][1]
+    # The export defaults to the dataset's Human3.6M joints.
+    cam3d = record["joints3d_camera__h36m17"][1]
     np.testing.assert_allclose(seq.poses_3d, cam3d - cam3d[:, :1], atol=1e-5)
     np.testing.assert_allclose(seq.trajectory, cam3d[:, 0], atol=1e-5)
     size = record["camera_image_size"][1]
     np.testing.assert_allclose(seq.keypoints_2d,
-                               source.codec.normalize_2d(record["keypoints2d"][1], size),
+                               source.codec.normalize_2d(record["keypoints2d__h36m17"][1],
+                                                         size),
                                atol=1e-6)
     train, test = split_source(source, tmp_path, "subjects:hdm05_bd_ava/hdm05_mm_ava")
     assert {r.subject for r in train.refs} == {"hdm05_bd_ava"} and len(test) == 4

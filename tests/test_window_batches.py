@@ -147,9 +147,11 @@ def test_synth_split_sequences_match_the_records(tiny_synth_dataset):
     record = ds.load_record(tiny_synth_dataset / ref.item)
     camera = ref.camera
     width, height = record["camera_image_size"][camera]
+    # By default both sides are Human3.6M's joints (the dataset was rendered with them).
+    assert train.codec.layout.name == train.codec.input_layout.name == "h36m17"
     np.testing.assert_allclose(seq.keypoints_2d, train.codec.normalize_2d(
-        record["keypoints2d"][camera], (width, height)), atol=1e-6)
-    cam3d = record["joints3d_camera"][camera]
+        record["keypoints2d__h36m17"][camera], (width, height)), atol=1e-6)
+    cam3d = record["joints3d_camera__h36m17"][camera]
     np.testing.assert_allclose(seq.poses_3d, cam3d - cam3d[:, :1], atol=1e-6)
     np.testing.assert_allclose(seq.trajectory, cam3d[:, 0])
     np.testing.assert_array_equal(seq.intrinsics, record["camera_intrinsics"][camera])

@@ -55,6 +55,9 @@ class TrainConfig:
       split: split name (synth) or `subjects:TRAIN,..:TEST,..` (VideoPose3D files).
       vp3d_name, keypoints, layout, image_size: VideoPose3D-format files only
         (`data_2d_<vp3d_name>_<keypoints>.npz`; image W,H in pixels when there are no cameras).
+      keypoints_in, keypoints_out: a synth dataset's keypoint conventions of the 2D input and
+        the 3D output (`posecontract.conventions`; None: h36m17 when the dataset has it, else
+        acclaim17; a run stores the resolved names). Semi-supervised runs use one for both.
     Model
       model: "temporal" (VideoPose3D's dilated temporal convolutions) or "refiner" (the
         mocap-dataset paper's two-block 1D CNN, sequence to sequence).
@@ -92,6 +95,8 @@ class TrainConfig:
     split: str = ""
     vp3d_name: Optional[str] = None
     keypoints: str = "gt"
+    keypoints_in: Optional[str] = None
+    keypoints_out: Optional[str] = None
     layout: Optional[str] = None
     image_size: Optional[List[float]] = None
     # model
@@ -174,6 +179,10 @@ class TrainConfig:
             if self.model != "temporal" or self.training_mode != "single-frame":
                 raise ConfigError("semi-supervised training (and its labeled-subset baseline) "
                                   "uses the temporal model in single-frame mode")
+            if (self.keypoints_in and self.keypoints_out
+                    and self.keypoints_in != self.keypoints_out):
+                raise ConfigError("semi-supervised training projects its 3D onto its 2D: "
+                                  "keypoints_in and keypoints_out must agree")
             if self.supervision == "semi-supervised" and not self.labeled_actors:
                 raise ConfigError("supervision semi-supervised needs labeled_actors")
         if self.batch_size is None:
@@ -208,7 +217,8 @@ class TrainConfig:
         """`name`, or a name that encodes the setup, e.g.
         `tcn243-c1024-supv-gt2d-hdm05-actorout-mm`: model and receptive field, channels,
         supervision (labeled fraction), 2D source, dataset folder and split, then any
-        non-default switch (causal, chunked, noflip, seed)."""
+        2D convention when it differs from the 3D one, then any non-default switch (causal,
+        chunked, noflip, seed)."""
         if self.name:
             return self.name
         if self.model == "temporal":
@@ -222,6 +232,8 @@ class TrainConfig:
         else:
             supervision = "supv"
         parts = [arch, f"c{self.channels}", supervision, f"{_slug(self.keypoints)}2d"]
+        if self.keypoints_in and self.keypoints_in != self.keypoints_out:
+            parts.append(f"{_slug(self.keypoints_in)}in")
         if self.dataset:
             parts.append(_slug(pathlib.Path(self.dataset).name))
         if self.split:

@@ -3,7 +3,8 @@
     python -m vp3dkeras.evaluate RUN_DIR [--dataset DIR] [--split NAME] [--side test]
         [--model FILE] [--no-flip-tta] [--name NAME]
 
-Dataset, split and data options default to the run's config.json. Every test sequence
+Dataset, split and data options, and the keypoint conventions of the 2D input and 3D output
+(`keypoints_in` / `keypoints_out`), default to the run's config.json. Every test sequence
 (clip x avatar x camera) is lifted whole; the metrics (`vp3dkeras.metrics.evaluate_poses`) are
 computed over all frames, in mm, on root-relative camera-space poses: P1 (MPJPE), P2
 (Procrustes), P3 (scale-normalised), MPJVE (mm per frame, within sequences), 3DPCK at 150 and
@@ -140,7 +141,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     train_source, test_source = open_split(
         dataset, split, vp3d_name=config.get("vp3d_name"),
         keypoints=config.get("keypoints", "gt"), layout=config.get("layout"),
-        image_size=config.get("image_size"))
+        image_size=config.get("image_size"), keypoints_in=config.get("keypoints_in"),
+        keypoints_out=config.get("keypoints_out"))
     source = test_source if args.side == "test" else train_source
     lifter = load_lifter(args.model or args.run_dir / "model.keras")
     result = evaluate_source(lifter, source, flip_tta=args.flip_tta)

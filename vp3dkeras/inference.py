@@ -66,10 +66,11 @@ def predict_poses(lifter: Lifter, keypoints_2d, codec: PoseCodec,
     """Root-relative 3D poses of one sequence.
 
     keypoints_2d: (T, J_in, 2) normalised screen coordinates (`PoseCodec.normalize_2d`).
-    codec: the output convention's codec (its flip pairs mirror the predicted 3D).
+    codec: the output convention's codec (its flip pairs mirror the predicted 3D); a codec
+        with its own `input_layout` mirrors the input with that layout's pairs (`flip_2d`).
     input_codec: the input convention's codec when it differs from the output's (e.g.
         VideoPose3D's in-the-wild model: COCO-17 2D in, Human3.6M-17 3D out); the input is
-        mirrored with its own left/right pairs. None: the input uses `codec`'s convention.
+        mirrored with its own left/right pairs. None: the input uses `codec`'s input layout.
     Returns (T, J_out, 3) float32 in the training targets' unit (metres), root exactly 0.
     With flip_tta the pose is VideoPose3D's test-time augmentation: the mean of the
     prediction on the input and the mirrored prediction on the mirrored input.
@@ -77,7 +78,7 @@ def predict_poses(lifter: Lifter, keypoints_2d, codec: PoseCodec,
     keypoints_2d = np.asarray(keypoints_2d, np.float32)
     if keypoints_2d.ndim != 3:
         raise ValueError(f"keypoints_2d must be (T, J, 2), got {keypoints_2d.shape}")
-    flip_input = input_codec.flip if input_codec is not None else codec.flip
+    flip_input = input_codec.flip if input_codec is not None else codec.flip_2d
     if flip_tta:
         both = lifter(np.stack([keypoints_2d, flip_input(keypoints_2d)]))
         poses = (both[0] + codec.flip(both[1])) / 2

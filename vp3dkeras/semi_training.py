@@ -85,12 +85,15 @@ def train_semi(config: TrainConfig, run_dir, resume: bool = False,
     run_dir = pathlib.Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     state, history = cb.read_resume_state(run_dir) if resume else (None, [])
-    if not resume:
-        write_config(config, run_dir / CONFIG)
     start_epoch = state["epoch"] if state else 0
     keras.utils.set_random_seed(config.seed)
 
-    source = SynthSource(config.dataset)
+    # The projection term compares projected 3D with the 2D input: one convention for both.
+    convention = config.keypoints_out or config.keypoints_in
+    source = SynthSource(config.dataset, keypoints_in=convention, keypoints_out=convention)
+    config.keypoints_in = config.keypoints_out = source.codec.layout.name
+    if not resume:
+        write_config(config, run_dir / CONFIG)
     split = source.split(config.split)
     labeled_keys, unlabeled_keys = split_labeled_unlabeled(
         read_manifest(config.dataset)["records"], split.train, config.labeled_actors or None,

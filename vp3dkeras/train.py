@@ -2,6 +2,7 @@
 
     python -m vp3dkeras.train --config experiments/configs/STUDY/NAME.yaml [--out RUN_DIR]
     python -m vp3dkeras.train --dataset DIR --split NAME --out RUN_DIR
+        [--keypoints-in coco17] [--keypoints-out h36m17]
         [--model temporal|refiner] [--filter-widths 3,3,3] [--channels 1024] [--dropout 0.25]
         [--causal] [--training-mode single-frame|chunked] [--chunk-length 64]
         [--kernel-size 3] [--num-layers 3] [--dilated] [--max-frames 256]
@@ -27,6 +28,12 @@ by `--lr-decay` each epoch and a batch-norm momentum decayed from 0.1 to `--bn-m
 a few dozen steps) over the run. Semi-supervised (`--supervision semi-supervised`, or the
 labeled-only baseline: `--labeled-actors` with supervision "supervised"): see
 `vp3dkeras.semi_training`.
+
+`--keypoints-in` / `--keypoints-out` choose a synth dataset's keypoint conventions for the 2D
+input and the 3D output (`posecontract.conventions`; default h36m17 for both when the dataset
+has it, else the canonical joints acclaim17); COCO-17 in, Human3.6M-17 out trains a lifter
+for 2D detectors' output. The resolved names are stored in config.json, so
+`vp3dkeras.evaluate` and `vp3dkeras.infer` use the same conventions.
 
 The run directory holds `config.json`, `checkpoint/` (the training model with its optimizer
 state and the resume state, rewritten after each epoch), `history.json`, TensorBoard logs
@@ -86,17 +93,19 @@ def make_strategy(setting: str) -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
-def build_models(config: TrainConfig, num_joints: int):
+def build_models(config: TrainConfig, num_joints: int, num_joints_out: Optional[int] = None):
     """(inference model, model to fit): the full-sequence model and, for single-frame
-    training, its strided twin (which shares its weights); otherwise the same model twice."""
+    training, its strided twin (which shares its weights); otherwise the same model twice.
+    `num_joints` 2D input keypoints, `num_joints_out` 3D output joints (default the same)."""
     keras_momentum = 1.0 - config.bn_momentum_start
+    num_joints_out = num_joints if num_joints_out is None else num_joints_out
     if config.model == "refiner":
-        model = RefinerBaseline(num_joints, num_joints, 2, channels=config.channels,
+        model = RefinerBaseline(num_joints, num_joints_out, 2, channels=config.channels,
                                 kernel_size=config.kernel_size, num_layers=config.num_layers,
                                 dropout=config.dropout, dilated=config.dilated)
         model.build((None, None, num_joints, 2))
         return model, model
-    model = TemporalModel(num_joints, 2, num_joints, config.filter_widths,
+    model = TemporalModel(num_joints, 2, num_joints_out, config.filter_widths,
                           causal=config.causal, dropout=config.dropout,
                           channels=config.channels, dense=config.dense,
                           momentum=keras_momentum)
@@ -173,15 +182,20 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
     run_dir = pathlib.Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     state, history = cb.read_resume_state(run_dir) if resume else (None, [])
-    if not resume:
-        write_config(config, run_dir / CONFIG)
     start_epoch = state["epoch"] if state else 0
 
     keras.utils.set_random_seed(config.seed)
     train_source, test_source = open_split(
         config.dataset, config.split, vp3d_name=config.vp3d_name, keypoints=config.keypoints,
         layout=config.layout, image_size=config.image_size,
-        cache_bytes=config.cache_mb * (1 << 20))
+        cache_bytes=config.cache_mb * (1 << 20), keypoints_in=config.keypoints_in,
+        keypoints_out=config.keypoints_out)
+    # The conventions actually used (defaults resolved), for evaluate and infer.
+    config.keypoints_in = train_source.codec.input_layout.name
+    config.keypoints_out = train_source.codec.layout.name
+    if not resume:
+        write_config(config, run_dir / CONFIG)
+    num_joints_in = train_source.codec.num_joints_in
     num_joints = train_source.codec.num_joints
     strategy = make_strategy(config.distribute)
     with strategy.scope():
@@ -192,7 +206,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
             cb.set_seed_states(training_model, state["seed_states"])
             inference_model = inference_model_of(training_model)
         else:
-            inference_model, training_model = build_models(config, num_joints)
+            inference_model, training_model = build_models(config, num_joints_in, num_joints)
             compile_model(training_model, config)
     train_data, steps, val_data, sampler = make_data(config, inference_model, train_source,
                                                      test_source, start_epoch)
@@ -267,6 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--split", help="split name (synth), or subjects:TRAIN,../TEST,.. (VideoPose3D)")
     add("--vp3d-name", help="VideoPose3D file name part (data_2d_<name>_<keypoints>.npz)")
     add("--keypoints", help="2D keypoint source of VideoPose3D files (default gt)")
+    add("--keypoints-in", help="keypoint convention of the 2D input (synth datasets: h36m17, "
+        "coco17, humaneva15, acclaim17; default: the output's)")
+    add("--keypoints-out", help="keypoint convention of the 3D output (synth datasets; "
+        "default h36m17 if the dataset has it, else acclaim17)")
     add("--layout", help="joint layout name or JSON (VideoPose3D files; default metadata)")
     add("--image-size", type=lambda s: [float(v) for v in s.split(",")],
         help="W,H for VideoPose3D data without cameras")

@@ -9,6 +9,9 @@ the inference CLI never reimplement them:
   root's own camera-space path (the trajectory) is kept beside it.
 - Horizontal flip: negate x (of normalised 2D, of camera-space 3D and of the trajectory) and
   swap every left joint with its right partner (`JointLayout.flip_permutation`).
+- Input and output layouts may differ (keypoint conventions, `posecontract.conventions`:
+  COCO-17 2D in, Human3.6M-17 3D out is the in-the-wild case): 2D uses the input layout and
+  its flip permutation (`flip_2d`), 3D the output layout and its own (`flip`).
 - Intrinsics for reprojection: pixel intrinsics rewritten so that projecting a camera-space
   point gives normalised screen coordinates directly, and their mirror image under the flip.
 
@@ -51,20 +54,31 @@ def load_layout(spec: Union[str, JointLayout, pathlib.Path]) -> JointLayout:
 
 
 class PoseCodec:
-    """Conversions between raw data and network inputs/targets for one joint layout.
+    """Conversions between raw data and network inputs/targets.
 
-    layout: the joints of both the 2D input and the 3D output.
-    root:   index of the root joint (0, the pelvis, in every built-in layout).
+    layout:       the joints of the 3D output (and of the 2D input unless `input_layout`).
+    root:         index of the output's root joint (0, the pelvis, in the built-in 3D
+                  layouts).
+    input_layout: the keypoints of the 2D input when they differ from the output's.
     """
 
-    def __init__(self, layout: Union[str, JointLayout], root: int = 0):
+    def __init__(self, layout: Union[str, JointLayout], root: int = 0,
+                 input_layout: Union[str, JointLayout, None] = None):
         self.layout = load_layout(layout)
+        self.input_layout = self.layout if input_layout is None else load_layout(input_layout)
         self.root = int(root)
         self.flip_permutation = self.layout.flip_permutation()
+        self.flip_permutation_2d = self.input_layout.flip_permutation()
 
     @property
     def num_joints(self) -> int:
+        """Output (3D) joints."""
         return self.layout.num_joints
+
+    @property
+    def num_joints_in(self) -> int:
+        """Input (2D) keypoints."""
+        return self.input_layout.num_joints
 
     # -- 2D -------------------------------------------------------------------------------
     def normalize_2d(self, keypoints, image_size) -> np.ndarray:
@@ -102,17 +116,15 @@ class PoseCodec:
 
     # -- flip -----------------------------------------------------------------------------
     def flip(self, points) -> np.ndarray:
-        """Mirror (..., J, C) points left-right: negate x, swap left/right joints.
+        """Mirror (..., J, C) output-layout points left-right: negate x, swap left/right
+        joints. Works for camera-space 3D (and for normalised 2D in the output layout);
+        applying it twice gives back the input."""
+        return _mirror(points, self.flip_permutation)
 
-        Works for normalised 2D (centred on x = 0) and camera-space 3D; applying it twice
-        gives back the input.
-        """
-        points = np.asarray(points)
-        if points.shape[-2] != self.num_joints:
-            raise ValueError(f"expected (..., {self.num_joints}, C), got {points.shape}")
-        flipped = points[..., self.flip_permutation, :].copy()
-        flipped[..., 0] *= -1
-        return flipped
+    def flip_2d(self, keypoints) -> np.ndarray:
+        """`flip` for (..., J_in, 2) normalised 2D input keypoints (centred on x = 0), with
+        the input layout's left/right pairs."""
+        return _mirror(keypoints, self.flip_permutation_2d)
 
     @staticmethod
     def flip_trajectory(trajectory) -> np.ndarray:
@@ -150,3 +162,12 @@ class PoseCodec:
         flipped[..., 2] *= -1
         flipped[..., 7 if check_lens_model(lens_model) == "h36m" else 8] *= -1
         return flipped
+
+
+def _mirror(points, permutation: np.ndarray) -> np.ndarray:
+    points = np.asarray(points)
+    if points.shape[-2] != len(permutation):
+        raise ValueError(f"expected (..., {len(permutation)}, C), got {points.shape}")
+    flipped = points[..., permutation, :].copy()
+    flipped[..., 0] *= -1
+    return flipped

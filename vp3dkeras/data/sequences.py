@@ -48,8 +48,9 @@ class SequenceRef:
 class Sequence:
     """The arrays of one sequence, already encoded by the source's `PoseCodec`.
 
-    keypoints_2d: (T, J, 2) float32, normalised screen coordinates.
-    poses_3d:     (T, J, 3) float32, metres, camera space, root-relative (root = 0); or None.
+    keypoints_2d: (T, J_in, 2) float32, normalised screen coordinates (input layout).
+    poses_3d:     (T, J, 3) float32, metres, camera space, root-relative (root = 0); or None
+                  (output layout; `PoseCodec` says both).
     trajectory:   (T, 3) float32, metres, the root's camera-space position; or None.
     intrinsics:   (9,) float32 pixel intrinsics [fx, fy, cx, cy, k1, k2, k3, p1, p2], or None.
     image_size:   (2,) (width, height) pixels.
@@ -192,16 +193,16 @@ class SequenceSource:
 
 def make_sequence(codec: PoseCodec, ref: SequenceRef, keypoints_px, image_size,
                   joints_camera=None, intrinsics=None) -> Sequence:
-    """Encodes raw arrays with `codec`: keypoints (T, J, 2) pixels, joints_camera (T, J, 3)
+    """Encodes raw arrays with `codec`: keypoints (T, J_in, 2) pixels, joints_camera (T, J, 3)
     metres or None, intrinsics (9,) pixels or None, image_size (width, height)."""
     keypoints_px = np.asarray(keypoints_px)
-    if keypoints_px.ndim != 3 or keypoints_px.shape[1:] != (codec.num_joints, 2):
-        raise ValueError(f"{ref.key}: 2D keypoints must be (T, {codec.num_joints}, 2), "
+    if keypoints_px.ndim != 3 or keypoints_px.shape[1:] != (codec.num_joints_in, 2):
+        raise ValueError(f"{ref.key}: 2D keypoints must be (T, {codec.num_joints_in}, 2), "
                          f"got {keypoints_px.shape}")
     poses = trajectory = None
     if joints_camera is not None:
         joints_camera = np.asarray(joints_camera)
-        if joints_camera.shape != (*keypoints_px.shape[:2], 3):
+        if joints_camera.shape != (len(keypoints_px), codec.num_joints, 3):
             raise ValueError(f"{ref.key}: 3D joints {joints_camera.shape} do not match 2D "
                              f"keypoints {keypoints_px.shape}")
         poses, trajectory = codec.encode_3d(joints_camera)

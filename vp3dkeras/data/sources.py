@@ -17,13 +17,22 @@ from vp3dkeras.data.vp3d_format import is_vp3d_folder, open_vp3d
 
 
 def open_source(path, vp3d_name: Optional[str] = None, keypoints: str = "gt", layout=None,
-                image_size=None, cache_bytes: Optional[int] = None) -> SequenceSource:
-    """All sequences of a synth dataset or a VideoPose3D-format folder."""
+                image_size=None, cache_bytes: Optional[int] = None,
+                keypoints_in: Optional[str] = None,
+                keypoints_out: Optional[str] = None) -> SequenceSource:
+    """All sequences of a synth dataset or a VideoPose3D-format folder. `keypoints_in` /
+    `keypoints_out` choose a synth dataset's 2D and 3D keypoint conventions; VideoPose3D
+    files have one layout for both (`layout`)."""
     path = pathlib.Path(path)
     extra = {} if cache_bytes is None else {"cache_bytes": int(cache_bytes)}
     if is_synth_dataset(path):
-        return SynthSource(path, **extra)
+        return SynthSource(path, keypoints_in=keypoints_in, keypoints_out=keypoints_out,
+                           **extra)
     if is_vp3d_folder(path):
+        if keypoints_in and keypoints_out and keypoints_in != keypoints_out:
+            raise ValueError(f"{path}: VideoPose3D-format files hold one layout for 2D and 3D; "
+                             f"keypoints_in {keypoints_in!r} != keypoints_out "
+                             f"{keypoints_out!r} needs a synth dataset")
         return open_vp3d(path, vp3d_name, keypoints, layout=layout, image_size=image_size,
                          **extra)
     raise FileNotFoundError(f"{path}: neither a synth dataset (manifest.json) nor a folder of "

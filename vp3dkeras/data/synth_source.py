@@ -2,23 +2,39 @@
 
 The manifest gives every record's metadata, so the refs cost nothing to build; a record is
 opened only when one of its sequences is first needed, and only the arrays the model side
-uses are read from it (`keypoints2d`, `joints3d_camera`, camera intrinsics and image size).
+uses are read from it (2D keypoints, camera-space 3D joints, camera intrinsics and image size).
+
+Records hold several keypoint conventions (`posecontract.conventions`, record keys from
+`posecontract.dataset_format.convention_key`); the 2D input and the 3D output are each read
+in a chosen convention: by default `h36m17` for both when the dataset has it, else the
+canonical joints `acclaim17` (datasets rendered before conventions existed).
 """
 from __future__ import annotations
 
 import pathlib
-from typing import Dict
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from posecontract.dataset_format import read_manifest
-from posecontract.dataset_format import Split, load_split
+from posecontract.conventions import get_convention
+from posecontract.dataset_format import (BASE_CONVENTION, Split, convention_key, load_split,
+                                         manifest_conventions, read_manifest,
+                                         require_convention)
 from vp3dkeras.data.codec import PoseCodec
 from vp3dkeras.data.sequences import Sequence, SequenceRef, SequenceSource, make_sequence
-from posecontract.layouts import H36M_17
 
-_KEYS = ("keypoints2d", "joints3d_camera", "camera_intrinsics", "camera_image_size",
-         "joint_names")
+_CAMERA_KEYS = ("camera_intrinsics", "camera_image_size")
+DEFAULT_OUTPUT_CONVENTION = "h36m17"
+
+
+def default_conventions(available, keypoints_in: Optional[str] = None,
+                        keypoints_out: Optional[str] = None) -> Tuple[str, str]:
+    """(input, output) convention names: the output defaults to h36m17 when available, else
+    the canonical joints; the input defaults to the output."""
+    if keypoints_out is None:
+        keypoints_out = (DEFAULT_OUTPUT_CONVENTION if DEFAULT_OUTPUT_CONVENTION in available
+                         else BASE_CONVENTION)
+    return keypoints_in or keypoints_out, keypoints_out
 
 
 def is_synth_dataset(path) -> bool:
@@ -26,14 +42,24 @@ def is_synth_dataset(path) -> bool:
 
 
 class SynthSource(SequenceSource):
-    """All sequences of a synth dataset in the 17-joint layout its records carry.
+    """All sequences of a synth dataset, 2D in one keypoint convention, 3D in another.
 
-    dataset_dir: folder with manifest.json, clips/, splits/.
+    dataset_dir:   folder with manifest.json, clips/, splits/.
+    keypoints_in:  convention of the 2D input (default: the output's).
+    keypoints_out: convention of the 3D output (default: h36m17 if the dataset has it, else
+                   acclaim17). ValueError (one line) when the dataset lacks either.
     """
 
-    def __init__(self, dataset_dir, cache_bytes: int = SequenceSource.DEFAULT_CACHE_BYTES):
+    def __init__(self, dataset_dir, cache_bytes: int = SequenceSource.DEFAULT_CACHE_BYTES,
+                 keypoints_in: Optional[str] = None, keypoints_out: Optional[str] = None):
         self.dataset_dir = pathlib.Path(dataset_dir)
         manifest = read_manifest(self.dataset_dir)
+        available = manifest_conventions(manifest)
+        self.keypoints_in, self.keypoints_out = default_conventions(
+            available, keypoints_in, keypoints_out)
+        for name in (self.keypoints_in, self.keypoints_out):
+            get_convention(name)
+            require_convention(available, name, self.dataset_dir)
         refs = []
         for entry in manifest["records"]:
             for camera in range(int(entry["num_cameras"])):
@@ -45,8 +71,9 @@ class SynthSource(SequenceSource):
                     action=str(entry["clip_id"]), motion_class=str(entry["motion_class"]),
                     camera=camera, item=entry["file"], num_frames=int(entry["num_frames"]),
                     fps=float(entry["fps"])))
-        super().__init__(PoseCodec(H36M_17), refs, name=str(self.dataset_dir),
-                         cache_bytes=cache_bytes)
+        codec = PoseCodec(get_convention(self.keypoints_out).layout,
+                          input_layout=get_convention(self.keypoints_in).layout)
+        super().__init__(codec, refs, name=str(self.dataset_dir), cache_bytes=cache_bytes)
         # Every camera of a record is decoded when the record is read, so subsets sharing
         # the cache keep the full dataset's refs per record.
         self._refs_by_item: Dict[str, list] = {}
@@ -64,15 +91,23 @@ class SynthSource(SequenceSource):
 
     def _load_item(self, item) -> Dict[int, Sequence]:
         path = self.dataset_dir / item
+        key_2d = convention_key("keypoints2d", self.keypoints_in)
+        key_3d = convention_key("joints3d_camera", self.keypoints_out)
         with np.load(path, allow_pickle=False) as record:
-            data = {key: record[key] for key in _KEYS}
-        names = tuple(str(n) for n in data["joint_names"])
-        if names != self.codec.layout.names:
-            raise ValueError(f"{path}: joint names {names} differ from layout "
-                             f"{self.codec.layout.name}")
+            missing = [k for k in (key_2d, key_3d) if k not in record.files]
+            if missing:
+                raise ValueError(f"{path}: record lacks {', '.join(missing)} (rendered "
+                                 f"without that keypoint convention)")
+            data = {key: record[key] for key in (key_2d, key_3d) + _CAMERA_KEYS}
+            for convention, layout in ((self.keypoints_in, self.codec.input_layout),
+                                       (self.keypoints_out, self.codec.layout)):
+                names = tuple(str(n) for n in record[convention_key("joint_names", convention)])
+                if names != layout.names:
+                    raise ValueError(f"{path}: {convention} joint names {names} differ from "
+                                     f"layout {layout.name}")
         refs = {r.camera: r for r in self._refs_by_item[item]}
-        return {camera: make_sequence(self.codec, ref, data["keypoints2d"][camera],
+        return {camera: make_sequence(self.codec, ref, data[key_2d][camera],
                                       data["camera_image_size"][camera],
-                                      data["joints3d_camera"][camera],
+                                      data[key_3d][camera],
                                       data["camera_intrinsics"][camera])
                 for camera, ref in refs.items()}

@@ -6,6 +6,8 @@ stream can resume at any batch number.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 import tensorflow as tf
 
@@ -16,17 +18,18 @@ def window_dataset(sampler: WindowSampler, start_batch: int = 0,
                    prefetch: int = 2) -> tf.data.Dataset:
     """Endless (inputs (B, W, J, 2), targets (B, chunk, J, 3)) float32 batches, from batch
     number `start_batch` on (pass `epoch * sampler.steps_per_epoch` to resume)."""
-    joints = sampler.codec.num_joints
-    signature = (tf.TensorSpec((None, sampler.window_length, joints, 2), tf.float32),
+    joints_in, joints = sampler.codec.num_joints_in, sampler.codec.num_joints
+    signature = (tf.TensorSpec((None, sampler.window_length, joints_in, 2), tf.float32),
                  tf.TensorSpec((None, sampler.chunk, joints, 3), tf.float32))
     dataset = tf.data.Dataset.from_generator(lambda: sampler.batches(start_batch),
                                              output_signature=signature)
     return dataset.prefetch(prefetch)
 
 
-def sequence_signature(num_joints: int):
-    """Element spec of `SequenceBatcher` batches."""
-    return ({"keypoints": tf.TensorSpec((None, None, num_joints, 2), tf.float32),
+def sequence_signature(num_joints: int, num_joints_in: Optional[int] = None):
+    """Element spec of `SequenceBatcher` batches (J_out 3D joints, J_in 2D keypoints)."""
+    num_joints_in = num_joints if num_joints_in is None else num_joints_in
+    return ({"keypoints": tf.TensorSpec((None, None, num_joints_in, 2), tf.float32),
              "mask": tf.TensorSpec((None, None), tf.float32)},
             tf.TensorSpec((None, None, num_joints, 3), tf.float32),
             tf.TensorSpec((None, None), tf.float32))
@@ -38,7 +41,8 @@ def sequence_dataset(batcher: SequenceBatcher, start_batch: int = 0,
     sample_weight (B, T)) batches; T varies from batch to batch."""
     dataset = tf.data.Dataset.from_generator(
         lambda: batcher.batches(start_batch),
-        output_signature=sequence_signature(batcher.codec.num_joints))
+        output_signature=sequence_signature(batcher.codec.num_joints,
+                                            batcher.codec.num_joints_in))
     return dataset.prefetch(prefetch)
 
 
@@ -48,7 +52,8 @@ def sequence_eval_dataset(batcher: SequenceBatcher) -> tf.data.Dataset:
     batches = [batcher.sequences(np.arange(start, min(start + size, count)))
                for start in range(0, count, size)]
     dataset = tf.data.Dataset.from_generator(
-        lambda: iter(batches), output_signature=sequence_signature(batcher.codec.num_joints))
+        lambda: iter(batches), output_signature=sequence_signature(
+            batcher.codec.num_joints, batcher.codec.num_joints_in))
     return dataset.apply(tf.data.experimental.assert_cardinality(len(batches)))
 
 

@@ -41,11 +41,12 @@ from vp3dkeras.data.published_cameras import (CALIBRATIONS_DIR, cameras_from_cal
                                               load_calibration, shipped_calibrations)
 from vp3dkeras.data.codec import PoseCodec, load_layout
 from vp3dkeras.data.sequences import Sequence, SequenceRef, SequenceSource, make_sequence
-from posecontract.layouts import H36M_17, HUMANEVA_15, JointLayout
+from posecontract.layouts import ACCLAIM_17, COCO_17, H36M_17, HUMANEVA_15, JointLayout
 
 #: The 17 of Human3.6M's 32 mocap joints that make up the 17-joint layout (H36M_17 order).
 H36M_32_TO_17 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
-_METADATA_LAYOUTS = {"h36m": H36M_17, "humaneva15": HUMANEVA_15}
+_METADATA_LAYOUTS = {"h36m": H36M_17, "humaneva15": HUMANEVA_15, "coco17": COCO_17,
+                     "acclaim17": ACCLAIM_17}
 
 
 def _allowed_globals() -> Dict[Tuple[str, str], object]:

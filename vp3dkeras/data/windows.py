@@ -28,8 +28,9 @@ import numpy as np
 from vp3dkeras.data.sequences import SequenceSource
 
 
-def _bytes_per_frame(num_joints: int) -> int:
-    return num_joints * (2 + 3) * 4 + 3 * 4
+def _bytes_per_frame(num_joints: int, num_joints_in: Optional[int] = None) -> int:
+    num_joints_in = num_joints if num_joints_in is None else num_joints_in
+    return (num_joints_in * 2 + num_joints * 3) * 4 + 3 * 4
 
 
 def epoch_order(unit_items: np.ndarray, item_bytes: np.ndarray, budget: int,
@@ -74,7 +75,7 @@ class _Sampler:
         self._seq_item = np.array([items.setdefault(r.item, len(items)) for r in source.refs])
         self._item_bytes = np.zeros(len(items), np.int64)
         np.add.at(self._item_bytes, self._seq_item,
-                  [r.num_frames * _bytes_per_frame(self.codec.num_joints)
+                  [r.num_frames * _bytes_per_frame(self.codec.num_joints, self.codec.num_joints_in)
                    for r in source.refs])
         self._plan_epoch: Optional[int] = None
         self._plan = None
@@ -201,7 +202,7 @@ class WindowSampler(_Sampler):
 
     def _make_batch(self, indices, flips, uniforms=None):
         fields = self._fields()
-        inputs = np.empty((len(indices), self.window_length, self.codec.num_joints, 2),
+        inputs = np.empty((len(indices), self.window_length, self.codec.num_joints_in, 2),
                           np.float32)
         out = {name: np.zeros((len(indices),) + shape, np.float32)
                for name, (shape, _, _) in fields.items()}
@@ -217,7 +218,7 @@ class WindowSampler(_Sampler):
                 if cut is not None:
                     out[name][rows] = cut(seq, starts)
         if flips.any():
-            inputs[flips] = self.codec.flip(inputs[flips])
+            inputs[flips] = self.codec.flip_2d(inputs[flips])
             for name, (_, cut, mirror) in fields.items():
                 if cut is not None:
                     out[name][flips] = mirror(out[name][flips])
@@ -276,9 +277,8 @@ class SequenceBatcher(_Sampler):
             crops.append((int(u * (frames - length + 1)), length))
         longest = max(length for _, length in crops)
         padded = -(-longest // self.length_multiple) * self.length_multiple
-        num_joints = self.codec.num_joints
-        keypoints = np.zeros((len(indices), padded, num_joints, 2), np.float32)
-        targets = np.zeros((len(indices), padded, num_joints, 3), np.float32)
+        keypoints = np.zeros((len(indices), padded, self.codec.num_joints_in, 2), np.float32)
+        targets = np.zeros((len(indices), padded, self.codec.num_joints, 3), np.float32)
         mask = np.zeros((len(indices), padded), np.float32)
         for row, (index, (start, length)) in enumerate(zip(indices, crops)):
             seq = self.source.load(int(index))
@@ -287,6 +287,6 @@ class SequenceBatcher(_Sampler):
             targets[row, :length] = seq.poses_3d[span]
             mask[row, :length] = 1.0
             if flips[row]:
-                keypoints[row, :length] = self.codec.flip(keypoints[row, :length])
+                keypoints[row, :length] = self.codec.flip_2d(keypoints[row, :length])
                 targets[row, :length] = self.codec.flip(targets[row, :length])
         return {"keypoints": keypoints, "mask": mask}, targets, mask

@@ -1,0 +1,395 @@
+"""Keypoint conventions as data: which point of a body each keypoint of a dataset stands for.
+
+A *convention* (Human3.6M's 17 joints, COCO's 17 keypoints, HumanEva-I's 15, ...) is a
+`posecontract.layouts.JointLayout` (names, parents, left/right pairs) plus one *definition*
+per keypoint, saying where on an avatar's body that keypoint lies:
+
+- `Joint(name)`: a joint centre of the generator's canonical skeleton (`CANONICAL_JOINTS`,
+  the names `synth.avatars` and `synth.joint_maps` use);
+- `Landmark(name)`: a named anatomical landmark from the fixed vocabulary `LANDMARKS`
+  (nose, eyes, ears, femoral heads, ...). Each body provides the rest-pose position of the
+  landmarks it knows (`landmarks()` on a body); each landmark moves rigidly with one
+  canonical bone (`BONES`);
+- `BonePoint(bone, offset, origin)`: a point fixed in a canonical bone's frame, for dataset
+  definitions that are no anatomical landmark (Human3.6M's hips sit 266 mm apart, wider than
+  the femoral heads; its "neck/nose" points towards the nose). Its rest position is the rest
+  position of `origin` (a canonical joint or a landmark) plus `offset` in the *body frame*,
+  times the body's stature when `measure == "height"`.
+
+**Body frame** (used by every offset and by `BODY_FRAME_TARGETS`): x towards the person's
+right, y forward (where the person faces), z up, in the rest pose; it is right-handed. The
+generator's rest pose (`synth.avatars.Avatar.rest_positions`) faces -Y with the person's left
+at +X, so a body-frame vector (x, y, z) is (-x, -y, z) there (`body_to_rest`).
+
+A body (the capsule avatars of `synth.avatars`, Anny bodies, ...) offers `name`, `height`
+(stature, metres), `rest_positions()` ((19, 3) `CANONICAL_JOINTS`, metres) and `landmarks()`
+(landmark name -> (3,) rest position, same frame). A convention that needs a landmark the
+body lacks is refused by `KeypointConvention.check_body` with one line naming the
+convention, the keypoint, the landmark and the body.
+
+Pure data and NumPy: both `synth` (which evaluates conventions on retargeted clips,
+`synth.keypoints`) and `vp3dkeras` (which trains between conventions) import it, and it
+imports neither.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from posecontract.layouts import ACCLAIM_17, COCO_17, H36M_17, HUMANEVA_15, JointLayout
+
+#: Joint centres of the generator's canonical skeleton: the 17 joints of today's layout plus
+#: the two toes (balls of the feet). Same order as `synth.avatars.CANONICAL_JOINTS`.
+CANONICAL_JOINTS: Tuple[str, ...] = H36M_17.names + ("l_toe", "r_toe")
+
+#: Canonical bones: name -> (start joint, end joint). A bone's frame is rigid with the body
+#: part between the two joints; "pelvis" is the root's frame (start = end = the root, its
+#: axes from the spine and the hip joints).
+BONES: Dict[str, Tuple[str, str]] = {
+    "pelvis": ("hip", "spine"),
+    "abdomen": ("hip", "spine"),
+    "chest": ("spine", "thorax"),
+    "neck": ("thorax", "neck_nose"),
+    "head": ("neck_nose", "head"),
+    "l_clavicle": ("thorax", "l_shoulder"), "r_clavicle": ("thorax", "r_shoulder"),
+    "l_upper_arm": ("l_shoulder", "l_elbow"), "r_upper_arm": ("r_shoulder", "r_elbow"),
+    "l_forearm": ("l_elbow", "l_wrist"), "r_forearm": ("r_elbow", "r_wrist"),
+    "l_thigh": ("l_hip", "l_knee"), "r_thigh": ("r_hip", "r_knee"),
+    "l_shank": ("l_knee", "l_ankle"), "r_shank": ("r_knee", "r_ankle"),
+    "l_foot": ("l_ankle", "l_toe"), "r_foot": ("r_ankle", "r_toe"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class LandmarkSpec:
+    """One vocabulary landmark: the bone it moves rigidly with and what it is, anatomically."""
+
+    bone: str
+    description: str
+
+
+def _sided(entries: Mapping[str, Tuple[str, str]]) -> Dict[str, LandmarkSpec]:
+    """`l_x`/`r_x` pairs from entries written once with the side as `{s}` / `{side}`."""
+    out: Dict[str, LandmarkSpec] = {}
+    for name, (bone, description) in entries.items():
+        for s, side in (("l", "left"), ("r", "right")):
+            out[name.format(s=s)] = LandmarkSpec(bone.format(s=s), description.format(side=side))
+    return out
+
+
+#: The landmark vocabulary: every name a `Landmark` definition may use, with its bone.
+#: A body provides rest positions for some or all of them (`landmarks()`).
+LANDMARKS: Dict[str, LandmarkSpec] = {
+    "pelvis_centre": LandmarkSpec("pelvis", "midpoint of the two hip joint centres"),
+    "nose": LandmarkSpec("head", "tip of the nose (pronasale), on the face's surface"),
+    "head_top": LandmarkSpec("head", "top of the skull (vertex), on the surface"),
+    "chin": LandmarkSpec("head", "lowest point of the chin (gnathion), on the surface"),
+    "neck_base": LandmarkSpec("chest", "centre of the neck at its base, between the "
+                                       "suprasternal notch and C7"),
+    **_sided({
+        "{s}_eye": ("head", "centre of the {side} eye (pupil), on the face's surface"),
+        "{s}_ear": ("head", "{side} ear canal entrance (tragion), on the head's surface"),
+        "{s}_hip_centre": ("pelvis", "{side} hip joint centre (femoral head), placed by the "
+                                     "Harrington et al. 2007 regression on pelvis size"),
+        "{s}_asis": ("pelvis", "{side} anterior superior iliac spine, on the surface"),
+        "{s}_greater_trochanter": ("{s}_thigh", "{side} greater trochanter, lateral bony "
+                                                "prominence of the femur"),
+        "{s}_shoulder_centre": ("{s}_upper_arm", "{side} glenohumeral joint centre (humeral "
+                                                 "head)"),
+        "{s}_acromion": ("{s}_clavicle", "{side} acromion, top of the shoulder, on the "
+                                         "surface"),
+        "{s}_heel": ("{s}_foot", "back of the {side} heel (pternion), at the sole"),
+        "{s}_big_toe": ("{s}_foot", "tip of the {side} big toe"),
+        "{s}_small_toe": ("{s}_foot", "tip of the {side} little toe"),
+    }),
+}
+
+#: Stature the height-scaled offsets below are written at (metres): an offset of `_mm(x)` is
+#: x millimetres on a 1.75 m body and scales with the body's stature.
+REFERENCE_HEIGHT = 1.75
+
+
+def _mm(*xyz_mm: float) -> Tuple[float, float, float]:
+    """Millimetres at `REFERENCE_HEIGHT` -> a fraction of stature (for measure="height")."""
+    return tuple(v / 1000.0 / REFERENCE_HEIGHT for v in xyz_mm)
+
+
+@dataclasses.dataclass(frozen=True)
+class Joint:
+    """A canonical joint centre (a name in `CANONICAL_JOINTS`)."""
+
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Landmark:
+    """A vocabulary landmark (a name in `LANDMARKS`); the body must provide it."""
+
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class BonePoint:
+    """A point fixed in `bone`'s frame (a name in `BONES`).
+
+    Rest position = rest position of `origin` (a canonical joint or a landmark; default the
+    bone's start joint) + `offset` (body frame: x right, y forward, z up), in metres when
+    `measure == "m"` or as a fraction of the body's stature when `measure == "height"`.
+    """
+
+    bone: str
+    offset: Tuple[float, float, float] = (0.0, 0.0, 0.0)
+    origin: Optional[str] = None
+    measure: str = "height"
+
+    def origin_name(self) -> str:
+        return self.origin or BONES[self.bone][0]
+
+
+Definition = Union[Joint, Landmark, BonePoint]
+
+
+@dataclasses.dataclass(frozen=True)
+class KeypointConvention:
+    """A dataset's keypoints: a layout plus one body definition per keypoint.
+
+    layout:      names, parents and left/right pairs (`l_`/`r_` prefixes).
+    definitions: one `Joint` / `Landmark` / `BonePoint` per layout name, layout order.
+    source:      where the definitions come from (papers, dataset documentation, measures).
+    """
+
+    name: str
+    layout: JointLayout
+    definitions: Tuple[Definition, ...]
+    description: str = ""
+    source: str = ""
+
+    def __post_init__(self):
+        problems = validate_definitions(self.name, self.layout.names, self.definitions)
+        if problems:
+            raise ValueError(problems[0])
+
+    @property
+    def names(self) -> Tuple[str, ...]:
+        return self.layout.names
+
+    @property
+    def num_keypoints(self) -> int:
+        return self.layout.num_joints
+
+    def required_landmarks(self) -> Dict[str, str]:
+        """Keypoint name -> landmark name for every landmark this convention needs (a
+        `Landmark` definition or a `BonePoint` whose origin is a landmark)."""
+        out = {}
+        for keypoint, definition in zip(self.names, self.definitions):
+            if isinstance(definition, Landmark):
+                out[keypoint] = definition.name
+            elif isinstance(definition, BonePoint) and definition.origin_name() in LANDMARKS:
+                out[keypoint] = definition.origin_name()
+        return out
+
+    def check_body(self, available: Iterable[str], body: str) -> None:
+        """ValueError (one line naming convention, keypoint, landmark and body) when the body
+        lacks a landmark this convention needs."""
+        available = set(available)
+        for keypoint, landmark in self.required_landmarks().items():
+            if landmark not in available:
+                raise ValueError(f"keypoint convention {self.name!r}: keypoint {keypoint!r} "
+                                 f"needs landmark {landmark!r}, which body {body!r} lacks")
+
+
+def validate_definitions(name: str, keypoints: Sequence[str],
+                         definitions: Sequence[Definition]) -> List[str]:
+    """Problems (one line each) with a convention's definitions; empty when sound."""
+    if len(keypoints) != len(definitions):
+        return [f"keypoint convention {name!r}: {len(keypoints)} keypoints but "
+                f"{len(definitions)} definitions"]
+    problems = []
+    for keypoint, d in zip(keypoints, definitions):
+        where = f"keypoint convention {name!r}: keypoint {keypoint!r}"
+        if isinstance(d, Joint):
+            if d.name not in CANONICAL_JOINTS:
+                problems.append(f"{where} names joint {d.name!r}, not a canonical joint "
+                                f"({', '.join(CANONICAL_JOINTS)})")
+        elif isinstance(d, Landmark):
+            if d.name not in LANDMARKS:
+                problems.append(f"{where} names landmark {d.name!r}, not in the vocabulary")
+        elif isinstance(d, BonePoint):
+            if d.bone not in BONES:
+                problems.append(f"{where} names bone {d.bone!r}; bones: {', '.join(BONES)}")
+            elif d.origin_name() not in CANONICAL_JOINTS and d.origin_name() not in LANDMARKS:
+                problems.append(f"{where} has origin {d.origin_name()!r}, neither a canonical "
+                                f"joint nor a landmark")
+            if d.measure not in ("m", "height"):
+                problems.append(f"{where} has measure {d.measure!r}; use 'm' or 'height'")
+            if len(d.offset) != 3 or not np.all(np.isfinite(d.offset)):
+                problems.append(f"{where} has offset {d.offset!r}; give three finite numbers")
+        else:
+            problems.append(f"{where} has definition {d!r}; use Joint, Landmark or BonePoint")
+    return problems
+
+
+def body_to_rest(vectors: np.ndarray) -> np.ndarray:
+    """(..., 3) body-frame vectors (x right, y forward, z up) -> the generator's rest frame
+    (person's left +X, facing -Y, Z up)."""
+    return np.asarray(vectors, dtype=np.float64) * np.array([-1.0, -1.0, 1.0])
+
+
+# --- Today's joints: the Acclaim skeleton's joint centres, kept for comparison. ---
+ACCLAIM17 = KeypointConvention(
+    "acclaim17", ACCLAIM_17, tuple(Joint(n) for n in ACCLAIM_17.names),
+    "the generator's canonical joint centres (Acclaim/CMU bone starts) in Human3.6M order",
+    "synth.joint_maps: the start of each named ASF/BVH bone; head = the head bone's end")
+
+
+def _h36m_definitions() -> Dict[str, Definition]:
+    # Human3.6M (issue 9, mean positions in its pelvis frame over S1-S11 ground truth): pelvis
+    # at the mid-hip point, hips (+-133, 0, 0) mm: 266 mm apart, level with the pelvis, wider
+    # than the femoral heads; thorax (29, 0, 478), neck/nose (38, 82, 549), head (52, 38, 640);
+    # shoulders, elbows, wrists, knees and ankles agree with joint centres within 12-37 mm.
+    # Each point is defined relative to the anatomy next to it, so that it sits right on any
+    # body whatever its trunk length (body proportions are the bodies' business):
+    # - pelvis at the midpoint of the hip joint centres, hips 133 mm to each side, level;
+    # - thorax 15 mm below the shoulders' level (478 vs about 493 mm for the shoulders, which
+    #   agree with ours) and 10 mm in front of them: from our neck base (the canonical thorax
+    #   joint, 25 mm below the glenohumeral centres in the rest pose) (0, 10, 10) mm;
+    # - neck/nose and head keep their measured offsets from the thorax, (0, 82, 71) and
+    #   (0, 38, 162) mm, and turn with the head; the rest-pose offsets, (0, 129, 77) and
+    #   (0, 65, 166) mm from the thorax, put the means there on real CMU walks retargeted
+    #   onto the built-in avatars (`experiments/convention_geometry.py`): the head pitches
+    #   forward of our rest pose while walking. Human3.6M's means include sitting and bending
+    #   actions, so upright, these points may sit a little forward.
+    # - spine: Human3.6M's pelvis->spine and spine->thorax bones are 233 and 257 mm (mean bone
+    #   lengths, as in VideoPose3D's Human3.6M skeleton): 0.475 of the way up, 261 mm above
+    #   the pelvis at our mean pelvis-to-thorax distance (549 mm at 1.75 m).
+    # The x of the mid-line joints (29-52 mm) is a mean asymmetry of the recordings and is
+    # not reproduced.
+    pelvis = "pelvis_centre"
+    return {
+        "hip": Landmark("pelvis_centre"),
+        "r_hip": BonePoint("pelvis", _mm(133, 0, 0), pelvis),
+        "l_hip": BonePoint("pelvis", _mm(-133, 0, 0), pelvis),
+        "r_knee": Joint("r_knee"), "l_knee": Joint("l_knee"),
+        "r_ankle": Joint("r_ankle"), "l_ankle": Joint("l_ankle"),
+        "spine": BonePoint("abdomen", _mm(0, 0, 261), pelvis),
+        "thorax": BonePoint("chest", _mm(0, 10, 10), "neck_base"),
+        "neck_nose": BonePoint("head", _mm(0, 139, 87), "neck_base"),
+        "head": BonePoint("head", _mm(0, 75, 176), "neck_base"),
+        "l_shoulder": Joint("l_shoulder"), "r_shoulder": Joint("r_shoulder"),
+        "l_elbow": Joint("l_elbow"), "r_elbow": Joint("r_elbow"),
+        "l_wrist": Joint("l_wrist"), "r_wrist": Joint("r_wrist"),
+    }
+
+
+def _humaneva_definitions() -> Dict[str, Definition]:
+    # HumanEva-I: mean positions of its 15 joints in its pelvis frame (x towards the right
+    # hip, z up towards the thorax), measured on the Train/ chunks of
+    # ../shared/real/humaneva/data_3d_humaneva15.npz (4,729 frames; Validate/ is kept for
+    # checking, experiments/convention_geometry.py): hips (+-47, 50, -4) mm, thorax
+    # (6, 0, 480), head (28, 20, 721), shoulders (-155, -41, 474) and (190, -28, 448).
+    # Relative to the anatomy next to each point:
+    # - hips 94 mm apart (narrower than the femoral heads), level with the hip joint centres;
+    #   the pelvis 50 mm behind their midpoint and 4 mm above;
+    # - shoulders at the glenohumeral centres (their height above the hips, 461 mm, is the
+    #   anthropometric one: Drillis & Contini acromion 0.818 H minus trochanter 0.530 H, less
+    #   about 40 mm from acromion to joint centre, is 464 mm at 1.75 m);
+    # - thorax 19 mm above the shoulders' mean height and 35 mm in front of them: from our
+    #   neck base (25 mm below the shoulders) (0, 35, 44) mm;
+    # - head (0, 20, 241) mm from the thorax, turning with the head (rest-pose offset
+    #   (0, 57, 254) mm, set like Human3.6M's head).
+    pelvis = "pelvis_centre"
+    return {
+        "hip": BonePoint("pelvis", _mm(0, -50, 4), pelvis),
+        "thorax": BonePoint("chest", _mm(0, 35, 44), "neck_base"),
+        "l_shoulder": Joint("l_shoulder"), "r_shoulder": Joint("r_shoulder"),
+        "l_elbow": Joint("l_elbow"), "r_elbow": Joint("r_elbow"),
+        "l_wrist": Joint("l_wrist"), "r_wrist": Joint("r_wrist"),
+        "l_hip": BonePoint("pelvis", _mm(-47, 0, 0), pelvis),
+        "r_hip": BonePoint("pelvis", _mm(47, 0, 0), pelvis),
+        "l_knee": Joint("l_knee"), "r_knee": Joint("r_knee"),
+        "l_ankle": Joint("l_ankle"), "r_ankle": Joint("r_ankle"),
+        "head": BonePoint("head", _mm(0, 92, 298), "neck_base"),
+    }
+
+
+def _coco_definitions() -> Dict[str, Definition]:
+    # COCO keypoints (Lin et al. 2014, keypoint annotation guidelines): the face points are
+    # the visible nose tip, eye centres and ear (tragus) on the head's surface; shoulders,
+    # elbows, wrists, knees and ankles are marked at the visible joint centres. Hips are
+    # marked at the hip as seen from outside, lateral of the femoral head: we place them
+    # 28 mm (at 1.75 m) lateral of and 8 mm below the hip joint centre, about half-way to the
+    # greater trochanter, fixed to the pelvis (the femoral head barely moves with the thigh).
+    return {
+        "nose": Landmark("nose"), "l_eye": Landmark("l_eye"), "r_eye": Landmark("r_eye"),
+        "l_ear": Landmark("l_ear"), "r_ear": Landmark("r_ear"),
+        "l_shoulder": Landmark("l_shoulder_centre"), "r_shoulder": Landmark("r_shoulder_centre"),
+        "l_elbow": Joint("l_elbow"), "r_elbow": Joint("r_elbow"),
+        "l_wrist": Joint("l_wrist"), "r_wrist": Joint("r_wrist"),
+        "l_hip": BonePoint("pelvis", _mm(-28, 0, -8), "l_hip_centre"),
+        "r_hip": BonePoint("pelvis", _mm(28, 0, -8), "r_hip_centre"),
+        "l_knee": Joint("l_knee"), "r_knee": Joint("r_knee"),
+        "l_ankle": Joint("l_ankle"), "r_ankle": Joint("r_ankle"),
+    }
+
+
+def _ordered(layout: JointLayout, defs: Mapping[str, Definition]) -> Tuple[Definition, ...]:
+    return tuple(defs[n] for n in layout.names)
+
+
+H36M17 = KeypointConvention(
+    "h36m17", H36M_17, _ordered(H36M_17, _h36m_definitions()),
+    "Human3.6M's 17 joints as its ground truth places them (Ionescu et al. 2014)",
+    "mean Human3.6M joint positions in its pelvis frame (issue 9); bone lengths as in "
+    "VideoPose3D's Human3.6M skeleton")
+HUMANEVA15 = KeypointConvention(
+    "humaneva15", HUMANEVA_15, _ordered(HUMANEVA_15, _humaneva_definitions()),
+    "HumanEva-I's 15 joints (Sigal, Balan & Black 2010)",
+    "mean joint positions in the pelvis frame of ../shared/real/humaneva (VideoPose3D layout)")
+COCO17 = KeypointConvention(
+    "coco17", COCO_17, _ordered(COCO_17, _coco_definitions()),
+    "COCO's 17 keypoints, where annotators and 2D detectors put them",
+    "COCO keypoint annotation guidelines (Lin et al. 2014); hip placement: see _coco_definitions")
+
+CONVENTIONS: Dict[str, KeypointConvention] = {
+    c.name: c for c in (H36M17, COCO17, HUMANEVA15, ACCLAIM17)}
+
+#: What `python -m synth.render` writes when `--keypoints` is not given.
+DEFAULT_CONVENTIONS: Tuple[str, ...] = ("h36m17", "coco17")
+
+#: Targets of the conventions' geometry: convention -> keypoint -> mean position in the
+#: convention's own pelvis frame (body frame axes, origin at its root keypoint, x towards
+#: its right hip), metres, as measured on the real datasets (sources in the definition
+#: functions above). Points of the upper body sit where our bodies' trunks put them; compare
+#: them relative to the thorax (`tests/test_keypoint_conventions.py`).
+BODY_FRAME_TARGETS: Dict[str, Dict[str, Tuple[float, float, float]]] = {
+    "h36m17": {"r_hip": (0.133, 0.0, 0.0), "l_hip": (-0.133, 0.0, 0.0),
+               "thorax": (0.0, 0.0, 0.478), "neck_nose": (0.0, 0.082, 0.549),
+               "head": (0.0, 0.038, 0.640)},
+    "humaneva15": {"r_hip": (0.047, 0.050, -0.004), "l_hip": (-0.047, 0.050, -0.004),
+                   "thorax": (0.006, 0.0, 0.480), "head": (0.028, 0.020, 0.721),
+                   "r_shoulder": (0.190, -0.028, 0.448), "l_shoulder": (-0.155, -0.041, 0.474)},
+}
+
+
+def get_convention(name: Union[str, KeypointConvention]) -> KeypointConvention:
+    """A built-in convention by name; ValueError listing the known ones."""
+    if isinstance(name, KeypointConvention):
+        return name
+    try:
+        return CONVENTIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown keypoint convention {name!r}; known: "
+                         f"{', '.join(CONVENTIONS)}") from None
+
+
+def parse_conventions(text: Union[str, Sequence[str]]) -> Tuple[str, ...]:
+    """'h36m17,coco17' (or a list) -> validated, de-duplicated names in the given order."""
+    names = [n.strip() for n in (text.split(",") if isinstance(text, str) else text)]
+    names = [n for n in names if n]
+    if not names:
+        raise ValueError("no keypoint convention given; known: " + ", ".join(CONVENTIONS))
+    for n in names:
+        get_convention(n)
+    return tuple(dict.fromkeys(names))

@@ -1,0 +1,204 @@
+"""Keypoint conventions on the built-in bodies: geometry against each convention's targets,
+rigid attachment to bones, and clear errors for bad definitions and missing landmarks."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from posecontract.conventions import (BODY_FRAME_TARGETS, CONVENTIONS, LANDMARKS,
+                                      REFERENCE_HEIGHT, BonePoint, Joint, KeypointConvention,
+                                      Landmark, get_convention, parse_conventions)
+from posecontract.layouts import COCO_17, H36M_17
+from synth.avatars import CANONICAL_JOINTS, get_avatars
+from synth.keypoints import ConventionEvaluator, pelvis_frame
+from synth.mocap_io import load_motion
+from synth.render import canonical_indices
+from synth.resample import resample
+from synth.retarget import Retargeter
+
+
+@pytest.fixture(scope="module")
+def walk_evaluators(cmu_dir):
+    """Real CMU walks (subject 02 trial 01, subject 05 trial 01) on every built-in avatar."""
+    out = []
+    for subject, trial in (("02", "01"), ("05", "01")):
+        motion = resample(load_motion(cmu_dir / subject / f"{subject}_{trial}.amc"), 25.0)
+        retargeter = Retargeter(motion, canonical_indices(motion, None))
+        out += [ConventionEvaluator(retargeter(avatar)) for avatar in get_avatars()]
+    return out
+
+
+def _frame(name, positions):
+    layout = get_convention(name).layout
+    return pelvis_frame(positions, 0, layout.index("r_hip"), layout.index("l_hip"),
+                        layout.index("thorax"))
+
+
+def _mean_at_reference(evaluators, name):
+    """(K, 3) mean pelvis-frame positions over clips and bodies, scaled to 1.75 m."""
+    return np.mean([_frame(name, e.positions(name)).mean(0) * REFERENCE_HEIGHT / e.body.height
+                    for e in evaluators], axis=0)
+
+
+def test_every_avatar_provides_every_landmark():
+    from posecontract.conventions import CANONICAL_JOINTS as CONVENTION_JOINTS
+    assert CONVENTION_JOINTS == CANONICAL_JOINTS
+    for avatar in get_avatars():
+        landmarks = avatar.landmarks()
+        assert set(landmarks) == set(LANDMARKS)
+        assert all(np.shape(p) == (3,) and np.all(np.isfinite(p)) for p in landmarks.values())
+
+
+def test_h36m_hips_are_wide_level_and_centred_on_the_pelvis(walk_evaluators):
+    layout = get_convention("h36m17").layout
+    widths = []
+    for evaluator in walk_evaluators:
+        p = evaluator.positions("h36m17")
+        right, left = p[:, layout.index("r_hip")], p[:, layout.index("l_hip")]
+        widths.append(np.linalg.norm(right - left, axis=-1).mean())
+        # The pelvis is the mid-hip point, in every frame.
+        np.testing.assert_allclose(p[:, 0], 0.5 * (right + left), atol=1e-9)
+        f = _frame("h36m17", p)
+        # Hips level with the pelvis: no height or depth offset, in every frame.
+        assert np.abs(f[:, layout.index("r_hip"), 1:]).max() < 1e-6
+    assert abs(np.mean(widths) - 0.26) < 0.03, widths
+    # Wider than the femoral heads (Harrington regression: about 0.18 m).
+    hip_centres = [np.linalg.norm(e.body_landmarks["l_hip_centre"]
+                                  - e.body_landmarks["r_hip_centre"]) for e in walk_evaluators]
+    assert np.mean(widths) > np.mean(hip_centres) + 0.05
+
+
+@pytest.mark.parametrize("name", sorted(BODY_FRAME_TARGETS))
+def test_convention_geometry_matches_its_targets(walk_evaluators, name):
+    """Hips in the pelvis frame, upper-body points relative to the thorax (where the trunk
+    ends is the body's proportion, not the convention's definition)."""
+    layout = get_convention(name).layout
+    means = _mean_at_reference(walk_evaluators, name)
+    targets = {k: np.array(v) for k, v in BODY_FRAME_TARGETS[name].items()}
+    thorax = means[layout.index("thorax")]
+    for keypoint, target in targets.items():
+        ours = means[layout.index(keypoint)]
+        if keypoint.endswith("hip"):
+            error = np.linalg.norm(ours - target)
+            tolerance = 0.012
+        elif keypoint != "thorax":
+            ours, target = ours - thorax, target - targets["thorax"]
+            # The mid-line targets' x is a recording asymmetry we do not reproduce; real
+            # HumanEva-I's shoulders are themselves 35 mm asymmetric, its head 37 mm higher
+            # on Validate/ than on Train/.
+            error = np.linalg.norm(ours[1:] - target[1:])
+            tolerance = 0.045 if "shoulder" in keypoint or name == "humaneva15" else 0.03
+        else:
+            continue
+        assert error < tolerance, (keypoint, ours, target)
+
+
+def test_thorax_sits_by_the_shoulders_as_in_the_real_data(walk_evaluators):
+    # Human3.6M: thorax about 15 mm below the shoulders (issue 9); HumanEva-I Train/: 19 mm
+    # above them and 35 mm in front.
+    for name, (dz, dy) in (("h36m17", (-0.015, 0.010)), ("humaneva15", (0.019, 0.035))):
+        layout = get_convention(name).layout
+        means = _mean_at_reference(walk_evaluators, name)
+        shoulders = 0.5 * (means[layout.index("l_shoulder")] + means[layout.index("r_shoulder")])
+        thorax = means[layout.index("thorax")]
+        assert abs((thorax - shoulders)[2] - dz) < 0.02, name
+        assert abs((thorax - shoulders)[1] - dy) < 0.03, name
+
+
+def test_humaneva_hips_are_narrow_and_its_head_high(walk_evaluators):
+    layout = get_convention("humaneva15").layout
+    means = _mean_at_reference(walk_evaluators, "humaneva15")
+    width = np.linalg.norm(means[layout.index("r_hip")] - means[layout.index("l_hip")])
+    assert abs(width - 0.094) < 0.010
+    # Real HumanEva-I: the head is about 240-280 mm above the thorax.
+    rise = means[layout.index("head"), 2] - means[layout.index("thorax"), 2]
+    assert 0.22 < rise < 0.30
+    # Its pelvis lies behind the hips: 50 mm.
+    assert abs(means[layout.index("l_hip"), 1] - 0.050) < 0.01
+
+
+def test_coco_face_points_sit_on_the_head_where_annotators_put_them(walk_evaluators):
+    for evaluator in walk_evaluators:
+        p = evaluator.positions("coco17")
+        h36m = evaluator.positions("h36m17")
+        # Body frame from the Human3.6M hips and thorax of the same frames.
+        both = np.concatenate([h36m, p], axis=1)
+        f = pelvis_frame(both, 0, H36M_17.index("r_hip"), H36M_17.index("l_hip"),
+                         H36M_17.index("thorax"))[:, 17:].mean(0)
+        at = {n: f[i] for i, n in enumerate(COCO_17.names)}
+        assert at["nose"][1] > at["l_eye"][1] > at["l_ear"][1]  # nose ahead, ears behind
+        assert at["nose"][1] > at["r_eye"][1] > at["r_ear"][1]
+        assert at["l_eye"][2] > at["nose"][2] and at["r_eye"][2] > at["nose"][2]
+        assert at["l_eye"][0] < at["nose"][0] < at["r_eye"][0]  # x points to the right
+        assert at["l_ear"][0] < at["l_eye"][0] and at["r_ear"][0] > at["r_eye"][0]
+        eye_gap = np.linalg.norm(at["l_eye"] - at["r_eye"]) / evaluator.body.height
+        assert 0.03 < eye_gap < 0.045  # interpupillary 63 mm at 1.75 m
+        # Hips between the femoral heads and the greater trochanters.
+        hip_width = np.linalg.norm(at["l_hip"] - at["r_hip"])
+        lm = evaluator.body_landmarks
+        assert (np.linalg.norm(lm["l_hip_centre"] - lm["r_hip_centre"]) < hip_width
+                < np.linalg.norm(lm["l_greater_trochanter"] - lm["r_greater_trochanter"]))
+
+
+def test_points_move_rigidly_with_their_bones(walk_evaluators):
+    evaluator = walk_evaluators[0]
+    canonical = evaluator.clip.canonical_positions
+    # A point placed on a bone's end joint follows that joint in every frame: the bone's
+    # rotation carrier and the rest-pose transfer are right.
+    for bone, joint in (("l_shank", "l_ankle"), ("r_forearm", "r_wrist"),
+                        ("l_thigh", "l_knee"), ("r_upper_arm", "r_elbow")):
+        point = evaluator.attached(bone, evaluator.body_rest[CANONICAL_JOINTS.index(joint)])
+        np.testing.assert_allclose(point, canonical[:, CANONICAL_JOINTS.index(joint)],
+                                   atol=1e-6, err_msg=bone)
+    # Landmarks keep their distances to their bone's joints.
+    nose = evaluator.attached("head", evaluator.body_landmarks["nose"])
+    for joint in ("neck_nose", "head"):
+        d = np.linalg.norm(nose - canonical[:, CANONICAL_JOINTS.index(joint)], axis=-1)
+        assert np.ptp(d) < 1e-6
+    heel = evaluator.attached("l_foot", evaluator.body_landmarks["l_heel"])
+    d = np.linalg.norm(heel - canonical[:, CANONICAL_JOINTS.index("l_toe")], axis=-1)
+    assert np.ptp(d) < 1e-6
+
+
+def test_acclaim17_is_the_canonical_joint_centres(walk_evaluators):
+    evaluator = walk_evaluators[0]
+    np.testing.assert_array_equal(evaluator.positions("acclaim17"),
+                                  evaluator.clip.canonical_positions[:, :17])
+
+
+def test_a_body_without_a_needed_landmark_is_refused(walk_evaluators):
+    evaluator = walk_evaluators[0]
+
+    @dataclasses.dataclass(frozen=True)
+    class Faceless:
+        avatar: object
+        name: str = "faceless"
+
+        def __getattr__(self, item):
+            return getattr(self.avatar, item)
+
+        def landmarks(self):
+            return {k: v for k, v in self.avatar.landmarks().items() if k != "nose"}
+
+    body = Faceless(evaluator.body)
+    faceless = ConventionEvaluator(evaluator.clip, body)
+    with pytest.raises(ValueError) as error:
+        faceless.positions("coco17")
+    message = str(error.value)
+    assert "\n" not in message
+    for word in ("coco17", "'nose'", "faceless"):
+        assert word in message
+    faceless.positions("acclaim17")  # needs no landmark
+
+
+def test_bad_definitions_and_names_get_one_line_errors():
+    with pytest.raises(ValueError, match="landmark 'third_eye'"):
+        KeypointConvention("bad", H36M_17, (Landmark("third_eye"),) + (Joint("hip"),) * 16)
+    with pytest.raises(ValueError, match="bone 'tail'"):
+        KeypointConvention("bad", H36M_17, (BonePoint("tail"),) + (Joint("hip"),) * 16)
+    with pytest.raises(ValueError, match="17 keypoints but 1 definitions"):
+        KeypointConvention("bad", H36M_17, (Joint("hip"),))
+    with pytest.raises(ValueError, match="unknown keypoint convention 'mpii16'"):
+        parse_conventions("h36m17,mpii16")
+    assert parse_conventions(" h36m17, coco17,h36m17") == ("h36m17", "coco17")
+    assert {"h36m17", "coco17", "humaneva15", "acclaim17"} <= set(CONVENTIONS)
