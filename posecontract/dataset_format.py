@@ -6,10 +6,13 @@ through this module, so the model side never imports the generator. Pure Python/
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import io
 import json
 import pathlib
 import re
-from typing import Dict, List, Mapping, Sequence
+import zipfile
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -28,10 +31,61 @@ def read_manifest(dataset_dir: pathlib.Path) -> dict:
     return read_json(path)
 
 
-def load_record(path: pathlib.Path) -> Dict[str, np.ndarray]:
-    """Reads a record without unpickling anything."""
-    with np.load(path, allow_pickle=False) as data:
-        return {key: data[key] for key in data.files}
+class RecordError(ValueError):
+    """A record file that is missing, corrupt or holds unusable values; the message names the
+    file (and the array) and the problem, on one line."""
+
+
+def load_record(path: pathlib.Path, sha256: Optional[str] = None,
+                keys: Optional[Iterable[str]] = None) -> Dict[str, np.ndarray]:
+    """Reads a record (an ``.npz``) without unpickling anything.
+
+    sha256: the manifest's checksum; when given the file's bytes are hashed (they are read
+    anyway) and a mismatch raises. keys: the arrays to read (default all); a missing one
+    raises. Every member's CRC-32 is checked. Raises `RecordError` naming the file for a missing, empty, truncated, CRC-broken
+    or tampered file.
+    """
+    path = pathlib.Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise RecordError(f"{path}: cannot read record ({error.strerror or error})") from None
+    if not data:
+        raise RecordError(f"{path}: empty record file")
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise RecordError(f"{path}: checksum differs from the manifest's sha256 (file "
+                          f"corrupt or changed since it was written)")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            broken = archive.testzip()  # CRC-32 of every member: cheap beside the read
+        if broken is not None:
+            raise RecordError(f"{path}: corrupt record (CRC mismatch in {broken!r})")
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            names = archive.files if keys is None else list(keys)
+            missing = [k for k in names if k not in archive.files]
+            if missing:
+                raise RecordError(f"{path}: record lacks array(s) {missing}")
+            return {key: archive[key] for key in names}
+    except RecordError:
+        raise
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile,
+            zipfile.LargeZipFile) as error:
+        raise RecordError(f"{path}: corrupt record ({type(error).__name__}: "
+                          f"{str(error).splitlines()[0] if str(error) else 'unreadable'})"
+                          ) from None
+
+
+def check_finite(path, key: str, array: np.ndarray) -> None:
+    """Raises `RecordError` naming `path`, the array `key` and the first bad index when a
+    numeric array holds NaN or infinity."""
+    array = np.asarray(array)
+    if array.dtype.kind not in "fc":
+        return
+    bad = ~np.isfinite(array)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise RecordError(f"{path}: {key} has {int(bad.sum())} non-finite value(s), the "
+                          f"first at index {first}")
 
 
 #: The convention the unsuffixed `keypoints2d` / `joints3d_camera` / `joints3d_world` /

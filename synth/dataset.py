@@ -26,6 +26,7 @@ import json
 import os
 import pathlib
 import tempfile
+import time
 from typing import Dict, Iterable, List
 
 import numpy as np
@@ -37,19 +38,70 @@ FAILURES = "failures.json"
 FORMAT_VERSION = 1
 
 
+SETTINGS = "settings.json"
+TMP_SUFFIX = ".tmp"
+#: Leftover temporary files whose writer cannot be identified are removed once this old.
+STALE_TMP_SECONDS = 600.0
+
+
+def _file_mode() -> int:
+    """The mode `open` gives new files (0666 less the umask); `mkstemp` alone leaves 0600,
+    which would keep a dataset from other users."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def atomic_path(path: pathlib.Path):
-    """Yields a temporary path beside `path`; renames it to `path` when the block succeeds."""
+    """Yields a temporary path beside `path`; renames it to `path` when the block succeeds.
+
+    The temporary name is ``.<name>.<pid>.<random>.tmp``: `remove_leftovers` can tell the
+    files of dead writers from those of a live one.
+    """
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=TMP_SUFFIX,
+                               dir=path.parent)
     os.close(fd)
     try:
         yield pathlib.Path(tmp)
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_leftovers(dataset_dir: pathlib.Path) -> int:
+    """Removes the temporary files (``.*.tmp``) that killed runs left in the dataset; returns
+    how many. A file whose writer (the pid in its name) still runs on this machine is kept;
+    one without a pid only once older than `STALE_TMP_SECONDS`."""
+    removed = 0
+    now = time.time()
+    for tmp in pathlib.Path(dataset_dir).rglob(f".*{TMP_SUFFIX}"):
+        parts = tmp.name.split(".")
+        pid = next((int(p) for p in parts[2:-2] if p.isdigit()), None)
+        try:
+            if pid is not None and pid != os.getpid() and _pid_alive(pid):
+                continue
+            if pid is None and now - tmp.stat().st_mtime < STALE_TMP_SECONDS:
+                continue
+            tmp.unlink()
+            removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
 
 
 def write_json(path: pathlib.Path, data) -> None:
@@ -139,6 +191,81 @@ def write_manifest(dataset_dir: pathlib.Path, entries: List[dict], settings: dic
                       "num_clips": len({e["clip_key"] for e in entries}),
                       "records": entries})
     return path
+
+
+class SettingsMismatch(ValueError):
+    """A run into a dataset made with other settings; the message names what differs."""
+
+
+def check_settings(dataset_dir: pathlib.Path, settings: dict, force: bool = False) -> None:
+    """Records the settings a dataset is made with (`settings.json`) or checks them.
+
+    A dataset folder that already holds clips made with other settings is refused
+    (`SettingsMismatch` naming the folder and each differing setting), since resuming would
+    keep clips of the old settings under a manifest of the new ones. With `force` the old
+    dataset's files are removed first. Datasets from before `settings.json` are checked
+    against their manifest's settings.
+    """
+    dataset_dir = pathlib.Path(dataset_dir)
+    path = dataset_dir / SETTINGS
+    old = None
+    if path.is_file():
+        old = read_json(path)
+    elif (dataset_dir / MANIFEST).is_file():
+        old = read_json(dataset_dir / MANIFEST).get("settings")
+    elif clips_dir(dataset_dir).is_dir() and any(clips_dir(dataset_dir).iterdir()):
+        old = {}  # clips of unknown settings
+    if old is not None and old != settings:
+        if not force:
+            changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+            detail = ", ".join(f"{k} {old.get(k)!r} -> {settings.get(k)!r}" for k in changed)
+            raise SettingsMismatch(
+                f"{dataset_dir}: holds a dataset made with other settings ({detail}); use "
+                f"another --out, the same settings, or --force to delete it and start over")
+        remove_dataset(dataset_dir)
+    write_json(path, settings)
+
+
+def remove_dataset(dataset_dir: pathlib.Path) -> None:
+    """Deletes what `synth.render` writes in `dataset_dir` (and nothing else)."""
+    import shutil
+
+    dataset_dir = pathlib.Path(dataset_dir)
+    for name in ("clips", "images", "manifests", "splits"):
+        shutil.rmtree(dataset_dir / name, ignore_errors=True)
+    for name in (MANIFEST, FAILURES, SETTINGS):
+        (dataset_dir / name).unlink(missing_ok=True)
+
+
+class ClipKeyCollision(ValueError):
+    """Two source files that would write the same clip key."""
+
+
+def claim_clip_key(dataset_dir: pathlib.Path, clip_key: str, source: str) -> None:
+    """Claims `clip_key` for the source file `source` (a path relative to the mocap folder)
+    with an exclusively created ``clips/<clip_key>.source``, so two files whose names map
+    to the same key (names sanitised alike, one name in two folders) can never write over
+    each other, whatever the worker count. Raises `ClipKeyCollision` naming both files when
+    another source holds the key; the same source may claim it again (resume)."""
+    path = clips_dir(dataset_dir) / f"{clip_key}.source"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=TMP_SUFFIX,
+                               dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(source)
+        os.chmod(tmp, _file_mode())
+        try:  # a hard link is created whole or not at all, and never over another file
+            os.link(tmp, path)
+            return
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(tmp)
+    owner = path.read_text(encoding="utf-8")
+    if owner != source:
+        raise ClipKeyCollision(f"clip key {clip_key!r} is already taken by {owner}: rename "
+                               f"one of the two files")
 
 
 def verify_dataset(dataset_dir: pathlib.Path) -> List[str]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import os
 import pathlib
 import re
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -37,12 +38,26 @@ Labels = Mapping[Tuple[str, str], Dict[str, str]]
 
 
 def find_clips(mocap_dir) -> List[pathlib.Path]:
-    """All .amc / .bvh files (any case) under `mocap_dir`, recursively, sorted."""
+    """All .amc / .bvh files (any case) under `mocap_dir`, recursively, sorted.
+
+    Symbolic links to folders are followed (each real folder is read once, so a link loop
+    ends); hidden files (a name starting with ".") are left out.
+    """
     root = pathlib.Path(mocap_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"mocap folder {root} does not exist")
-    return sorted(p for p in root.rglob("*")
-                  if p.suffix.lower() in (".amc", ".bvh") and p.is_file())
+    found, seen = [], set()
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders[:] = []
+            continue
+        seen.add(real)
+        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+        found.extend(pathlib.Path(folder) / name for name in files
+                     if not name.startswith(".")
+                     and os.path.splitext(name)[1].lower() in (".amc", ".bvh"))
+    return sorted(p for p in found if p.is_file())
 
 
 def _key(subject: str, trial: str) -> Tuple[str, str]:
@@ -196,6 +211,8 @@ def load_motion(path, labels: Union[None, str, pathlib.Path, Labels] = None,
     path = pathlib.Path(path)
     if not path.is_file():
         raise MocapError(path, "file not found")
+    if path.stat().st_size == 0:  # before looking for its skeleton: that is not the problem
+        raise MocapError(path, "empty file")
     suffix = path.suffix.lower()
     try:
         if joint_map is None:

@@ -1,8 +1,8 @@
 """Turn a folder of mocap clips into a dataset.
 
     python -m synth.render MOCAP_DIR --out DATASET_DIR [--fps 50] [--avatars ava,ben]
-        [--cameras 4] [--seed 0] [--workers 2] [--shard K/N] [--no-resume] [--limit N]
-        [--bvh-scale auto] [--bvh-up auto|y|z] [--joint-map MAP.json ...]
+        [--cameras 4] [--seed 0] [--workers 1] [--shard K/N] [--no-resume] [--force]
+        [--limit N] [--bvh-scale auto] [--bvh-up auto|y|z] [--joint-map MAP.json ...]
         [--keypoints h36m17,coco17]
         [--images [--image-scale S] [--frame-step N] [--depth] [--mask] [--no-preview]
          [--renderer auto|osmesa|egl]]
@@ -18,6 +18,8 @@ and a finished clip stays in the manifest even when a later run cannot read it (
 joint map, a moved file). `--joint-map` may be given several times (several rigs in one
 folder): each clip takes the first map that fits its skeleton, else a built-in one.
 Leading frames that break continuity (a T-pose first frame) are dropped and counted.
+Exit codes: 0 every clip done, 1 some clips failed, 2 nothing done (usage, a dataset made with
+other settings: `--force` deletes it).
 With `--shard K/N` a run takes every N-th clip starting at K and writes its entries under
 `manifests/`; `python -m synth.merge DATASET_DIR` joins the shards into the manifest.
 With `--images` every clip and avatar is also rendered (`synth.rendering`): images under
@@ -82,6 +84,18 @@ class RenderSettings:
             del data["images"]
         return data
 
+    def content_json(self) -> dict:
+        """The settings every record depends on (`synth.dataset.check_settings`). Left out:
+        image settings (each record's images are checked and redone on their own), joint
+        maps and labels (a rerun may add a map for another rig in the folder; finished clips
+        are kept, see `synth.dataset.keep_finished_clips`) and keypoint conventions (a rerun
+        may ask for more; clips that lack one are rendered again)."""
+        data = self.to_json()
+        for name in ("images", "joint_maps", "labels", "keypoints"):
+            data.pop(name, None)
+        data["avatars"] = list(data["avatars"])
+        return data
+
 
 def clip_key_for(motion: Motion) -> str:
     """A file-name-safe key unique per source clip: `<dataset>_<clip id>`."""
@@ -115,12 +129,21 @@ def canonical_indices(motion: Motion, joint_map_specs: Sequence[str] = ()) -> np
 
 
 def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSettings,
-                 resume: bool = True) -> Tuple[List[dict], bool]:
+                 resume: bool = True, source: Optional[str] = None) -> Tuple[List[dict], bool]:
     """Reads one clip and writes its records; returns their manifest entries and whether
-    the clip was already finished (resume). Raises MocapError for unusable clips."""
+    the clip was already finished (resume). Raises MocapError for unusable clips and for a
+    clip whose key another file already claimed (`synth.dataset.claim_clip_key`).
+
+    source: the clip's name for the key claim (its path relative to the mocap folder;
+    default the path as given).
+    """
     motion = load_motion(path, labels=settings.labels, bvh_scale=settings.bvh_scale,
                          joint_map=settings.joint_maps, bvh_up=settings.bvh_up)
     key = clip_key_for(motion)
+    try:
+        ds.claim_clip_key(out_dir, key, source or str(path))
+    except ds.ClipKeyCollision as error:
+        raise MocapError(path, str(error)) from None
     if resume:
         entries = ds.finished_entries(out_dir, key, settings.avatars)
         if entries is not None and all(
@@ -200,13 +223,17 @@ def _images_finished(out_dir: pathlib.Path, entry: dict, settings: ImageSettings
             and (images["preview"] is not None) == settings.preview)
 
 
-def _process_safely(path, out_dir, settings, resume):
+def _process_safely(path, out_dir, settings, resume, source=None):
     """Worker entry point: never raises, so one bad clip cannot stop the batch."""
     try:
-        entries, resumed = process_clip(path, out_dir, settings, resume)
+        entries, resumed = process_clip(path, out_dir, settings, resume, source)
         return str(path), entries, resumed, None
     except MocapError as error:
         return str(path), None, False, error.problem
+    except OSError as error:  # a full disk, a folder made read-only: say which file
+        where = f" ({error.filename})" if error.filename else ""
+        return str(path), None, False, f"cannot write the dataset: " \
+            f"{error.strerror or error}{where}"
     except Exception as error:  # a bug or an unforeseen file: report it, keep going
         detail = traceback.format_exception_only(type(error), error)[-1].strip()
         return str(path), None, False, f"unexpected error: {detail}"
@@ -224,18 +251,25 @@ def parse_shard(text: Optional[str]) -> Optional[Tuple[int, int]]:
 def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: RenderSettings,
                    workers: int = 1, shard: Optional[Tuple[int, int]] = None,
                    resume: bool = True, limit: Optional[int] = None,
-                   progress: bool = True) -> dict:
-    """Renders every clip under `mocap_dir`; returns a summary dict."""
+                   progress: bool = True, force: bool = False) -> dict:
+    """Renders every clip under `mocap_dir`; returns a summary dict.
+
+    Raises `synth.dataset.SettingsMismatch` when `out_dir` holds a dataset made with other
+    settings (`force`: delete it first). Temporary files of killed runs are removed first.
+    """
     started = time.perf_counter()
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    ds.check_settings(out_dir, settings.content_json(), force=force)
+    leftovers = ds.remove_leftovers(out_dir)
     paths = find_clips(mocap_dir)
     if shard is not None:
         paths = paths[shard[0]::shard[1]]
     if limit is not None:
         paths = paths[:limit]
     entries, failures, resumed_clips = [], [], 0
-    jobs = [(p, out_dir, settings, resume) for p in paths]
+    root = pathlib.Path(mocap_dir)
+    jobs = [(p, out_dir, settings, resume, p.relative_to(root).as_posix()) for p in paths]
     bar = tqdm(total=len(jobs), unit="clip", disable=not progress, file=sys.stderr)
     if workers <= 1:
         results = (_process_safely(*job) for job in jobs)
@@ -264,6 +298,12 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
         if executor is not None:
             executor.shutdown()
 
+    seen = {}
+    for entry in entries:  # claims make this impossible; a last guard before the manifest
+        seen.setdefault((entry["clip_key"], entry["avatar"]), []).append(entry)
+    if any(len(v) > 1 for v in seen.values()):
+        raise RuntimeError(f"{out_dir}: duplicate manifest entries "
+                           f"{[k for k, v in seen.items() if len(v) > 1][:3]}")
     failures.sort(key=lambda f: f["path"])
     done_clips = len({e["clip_key"] for e in entries})
     kept_clips: List[str] = []
@@ -287,7 +327,13 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
             "frames": sum(e["num_frames"] for e in entries),
             "camera_frames": sum(e["num_frames"] * e["num_cameras"] for e in entries),
             "splits": split_names, "seconds": time.perf_counter() - started,
-            "failures": failures}
+            "failures": failures, "leftovers_removed": leftovers}
+
+
+#: Exit codes of `python -m synth.render`.
+EXIT_OK = 0  # every clip is in the dataset
+EXIT_FAILURES = 1  # some clips failed (each named in failures.json and on stderr)
+EXIT_USAGE = 2  # nothing done: a wrong option, a missing folder, a dataset of other settings
 
 
 def check_keypoints(text: str, avatars: Sequence[str]) -> Tuple[str, ...]:
@@ -311,11 +357,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="comma-separated built-in avatars (default: all)")
     parser.add_argument("--cameras", type=int, default=4, help="cameras per clip and avatar")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (1)")
     parser.add_argument("--shard", type=parse_shard, default=None, metavar="K/N",
                         help="process clips K, K+N, K+2N, ... (0-based)")
     parser.add_argument("--no-resume", dest="resume", action="store_false",
                         help="rewrite clips that are already finished")
+    parser.add_argument("--force", action="store_true",
+                        help="DATASET_DIR holds a dataset made with other settings: delete "
+                             "it and start over (without this the run is refused)")
     parser.add_argument("--limit", type=int, default=None, help="first N clips only")
     parser.add_argument("--bvh-scale", default="auto",
                         help="BVH length unit in metres, or 'auto' (from the skeleton height)")
@@ -350,13 +399,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.mocap_dir.is_dir():
         print(f"error: {args.mocap_dir} is not a folder", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     try:  # a broken map is one error now, not one per clip later
         for spec in args.joint_map:
             get_joint_map(spec)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     avatars = tuple(a.name for a in get_avatars(
         args.avatars.split(",") if args.avatars else None))
     images = None
@@ -378,9 +427,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                               seed=args.seed, bvh_scale=args.bvh_scale, bvh_up=args.bvh_up,
                               joint_maps=tuple(args.joint_map), labels=args.labels,
                               images=images, keypoints=keypoints)
-    summary = render_dataset(args.mocap_dir, args.out, settings, workers=args.workers,
-                             shard=args.shard, resume=args.resume, limit=args.limit,
-                             progress=not args.quiet)
+    if args.workers < 1 or args.cameras < 1 or not args.fps > 0:
+        print("error: --workers and --cameras must be at least 1, --fps positive",
+              file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        summary = render_dataset(args.mocap_dir, args.out, settings, workers=args.workers,
+                                 shard=args.shard, resume=args.resume, limit=args.limit,
+                                 progress=not args.quiet, force=args.force)
+    except ds.SettingsMismatch as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as error:
+        print(f"error: {args.out}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_USAGE
     print(f"{summary['done_clips']} of {summary['clips']} clips done "
           f"({summary['resumed_clips']} already finished before this run; "
           f"{summary['records']} records, {summary['frames']} frames, "
@@ -396,7 +456,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               + (" ..." if len(summary["dropped_leading"]) > 5 else ""))
     if summary["splits"]:
         print(f"splits: {', '.join(summary['splits'])}")
-    return 0 if summary["done_clips"] or summary["kept_clips"] or not summary["clips"] else 1
+    if summary["failed"]:
+        return EXIT_FAILURES
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -483,7 +483,8 @@ class _Offscreen:
     def delete(self) -> None:
         if self._context is not None:
             self._context.make_current()
-            self._renderer.delete()
+            if self._renderer is not None:
+                self._renderer.delete()
             self._context.delete_context()
         self._context = self._renderer = None
         self._size = (0, 0)
@@ -644,6 +645,9 @@ def render_clip_images(clip: RetargetedClip, cameras: Sequence[Camera],
                        renderer: Optional[ClipRenderer] = None) -> Dict[str, object]:
     """Renders and writes one clip x avatar's images under `folder` (see `frame_file`).
 
+    renderer: default a new one, closed afterwards (`get_renderer` gives a reused one, for
+    benchmarks; its images may then depend on what it rendered before).
+
     Returns arrays for the clip record — ``image_frames`` (N,) int32, ``image_size``
     (C, 2) int32 (width, height), ``visibility`` (C, N, 17) bool and ``visibility_full``
     (C, N, J) bool — and ``timings`` (seconds per stage, PNG writing included) and, when
@@ -651,7 +655,16 @@ def render_clip_images(clip: RetargetedClip, cameras: Sequence[Camera],
     """
     from .preview import PreviewCollector  # drawing sits beside, not inside, rendering
 
-    renderer = renderer or get_renderer(settings.renderer)
+    if renderer is None:
+        # A fresh renderer per clip: an image must not depend on what its process rendered
+        # before (a grown OSMesa buffer, pyrender's caches), so any worker count, order,
+        # shard or resume writes identical files. Costs one context (0.05-0.4 s) per clip.
+        renderer = ClipRenderer(choose_platform(None if settings.renderer in (None, "auto")
+                                                else settings.renderer))
+        try:
+            return render_clip_images(clip, cameras, appearance, folder, settings, renderer)
+        finally:
+            renderer.close()
     folder = pathlib.Path(folder)
     frames = image_frames(clip.positions.shape[0], settings)
     layout17 = clip.canonical_indices[:H36M_17.num_joints]

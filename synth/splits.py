@@ -20,10 +20,11 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import tempfile
 from typing import Dict, Iterable, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
+
+from . import dataset as ds
 
 from posecontract.dataset_format import (SPLITS_DIRNAME, Split, UnknownSplitError,  # noqa: F401
                                       list_splits, load_split, safe_name, splits_dir)
@@ -168,16 +169,11 @@ def write_splits(dataset_dir, splits: Union[Mapping[str, Split], Iterable[Split]
     paths = []
     for split in splits:
         path = folder / f"{split.name}.json"
-        fd, tmp = tempfile.mkstemp(prefix=f".{split.name}.", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with ds.atomic_path(path) as tmp:  # readable by others, like every dataset file
+            with open(tmp, "w", encoding="utf-8") as f:
                 json.dump(split.to_dict(), f, indent=1)
                 f.write("\n")
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            pathlib.Path(tmp).unlink(missing_ok=True)
-            raise
         paths.append(path)
     return paths

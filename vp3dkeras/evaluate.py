@@ -24,7 +24,11 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+if __name__ == "__main__":  # TensorFlow without its start-up noise (vp3dkeras.quiet_tf)
+    from vp3dkeras import quiet_tf  # noqa: F401
+
 from posecontract.dataset_format import safe_name
+from vp3dkeras.cli_errors import UsageError, run_main
 from vp3dkeras.data import SequenceSource, open_split
 from vp3dkeras.inference import Lifter, load_lifter, predict_poses
 from vp3dkeras.metrics import evaluate_poses, mpjve
@@ -131,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.run_dir.is_dir():
+        raise UsageError(f"{args.run_dir}: no such run directory")
     config = {}
     if (args.run_dir / "config.json").is_file():
         config = json.loads((args.run_dir / "config.json").read_text(encoding="utf-8"))
@@ -144,6 +150,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         image_size=config.get("image_size"), keypoints_in=config.get("keypoints_in"),
         keypoints_out=config.get("keypoints_out"))
     source = test_source if args.side == "test" else train_source
+    source.validate()  # a corrupt or non-finite record stops here, named
     lifter = load_lifter(args.model or args.run_dir / "model.keras")
     result = evaluate_source(lifter, source, flip_tta=args.flip_tta)
     result.update({"dataset": str(dataset), "split": split, "side": args.side,
@@ -162,4 +169,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

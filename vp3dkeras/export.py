@@ -26,8 +26,12 @@ import sys
 from typing import Optional, Sequence
 
 import numpy as np
-import tensorflow as tf
 
+if __name__ == "__main__":  # TensorFlow without its start-up noise (vp3dkeras.quiet_tf)
+    from vp3dkeras import quiet_tf  # noqa: F401
+import tensorflow as tf  # noqa: E402
+
+from vp3dkeras.cli_errors import run_main  # noqa: E402
 from vp3dkeras.padding import model_padding, pad_replicate
 
 __all__ = ["export_saved_model", "pad_replicate", "SequenceLifter"]
@@ -60,7 +64,11 @@ class SequenceLifter(tf.Module):
         self.num_joints_in = _constant(num_joints, "num_joints_in")
         self.in_features = _constant(in_features, "in_features")
         self.num_joints_out = _constant(model.num_joints_out, "num_joints_out")
-        spec = tf.TensorSpec([None, None, num_joints, in_features], tf.float32, name=INPUT_NAME)
+        self._num_joints, self._in_features = int(num_joints), int(in_features)
+        # Any shape is accepted and checked inside the graph: TF Serving feeds the graph
+        # directly, so a (None, None, J, C) spec would never be checked there, and a wrong
+        # rank, J or C would surface as an error of some internal op.
+        spec = tf.TensorSpec(None, tf.float32, name=INPUT_NAME)
         self.predict = tf.function(self._predict, input_signature=[spec])
         self.serve = tf.function(self._serve, input_signature=[spec])
 
@@ -69,13 +77,39 @@ class SequenceLifter(tf.Module):
         last = tf.repeat(keypoints[:, -1:], self._pad_right, axis=1)
         return tf.concat([first, keypoints, last], axis=1)
 
+    def _checked(self, keypoints):
+        """`keypoints` with its static shape set, after in-graph checks of rank, J, C, T >= 1
+        and finiteness; each failing check raises InvalidArgumentError with one message
+        ``keypoints_2d must be (batch, T >= 1, J, C) = (None, None, J, C); got shape (...)``
+        or ``keypoints_2d holds N NaN or infinite values``."""
+        shape = tf.shape(keypoints)
+        got = tf.strings.join(["(", tf.strings.reduce_join(tf.strings.as_string(shape),
+                                                           separator=", "), ")"])
+        expected = (f"keypoints_2d must be {self._shape_text} = (None, None, "
+                    f"{self._num_joints}, {self._in_features}); got shape")
+        rank_ok = tf.equal(tf.rank(keypoints), 4)
+        check_rank = tf.debugging.Assert(rank_ok, [expected, got])
+        with tf.control_dependencies([check_rank]):
+            padded_shape = tf.concat([shape, tf.ones([4], tf.int32)], 0)[:4]
+            dims_ok = tf.reduce_all(tf.equal(
+                padded_shape[2:], tf.constant([self._num_joints, self._in_features])))
+            check_dims = tf.debugging.Assert(dims_ok, [expected, got])
+            check_frames = tf.debugging.Assert(
+                padded_shape[1] > 0, [f"keypoints_2d needs at least one frame: expected "
+                                      f"{self._shape_text}; got shape", got])
+        with tf.control_dependencies([check_dims, check_frames]):
+            keypoints = tf.ensure_shape(keypoints, [None, None, self._num_joints,
+                                                    self._in_features])
+            bad = tf.reduce_sum(tf.cast(tf.logical_not(tf.math.is_finite(keypoints)),
+                                        tf.int32))
+            check_finite = tf.debugging.Assert(tf.equal(bad, 0), [
+                "keypoints_2d holds NaN or infinite values:", bad])
+        with tf.control_dependencies([check_finite]):
+            return tf.identity(keypoints)
+
     def _predict(self, keypoints):
         """keypoints: (batch, T, J, C) float32 -> (batch, T, J_out, 3) float32."""
-        check = tf.debugging.assert_positive(
-            tf.shape(keypoints)[1],
-            message=f"keypoints_2d needs at least one frame: expected {self._shape_text}")
-        with tf.control_dependencies([check]):
-            padded = self._pad(keypoints)
+        padded = self._pad(self._checked(keypoints))
         return tf.cast(self.model(padded, training=False), tf.float32)
 
     def _serve(self, keypoints):
@@ -100,7 +134,10 @@ def export_saved_model(model, path, num_joints: Optional[int] = None,
         `in_features` (C defaults to 2).
 
     The `serving_default` signature takes `keypoints_2d` (batch, T, J, C) float32 and returns
-    {"poses_3d": (batch, T, J_out, 3) float32}; a tensor of another rank, J or C is rejected.
+    {"poses_3d": (batch, T, J_out, 3) float32}. The signature declares any shape and checks
+    it inside the graph, so TF Serving too answers a tensor of another rank, J or C, no
+    frames, or a NaN/infinite value with one message naming the expected and the given
+    shape (InvalidArgumentError), not with an error of some internal op.
     Returns the `SequenceLifter` that was saved.
     """
     num_joints, in_features = _input_size(model, num_joints, in_features)
@@ -137,4 +174,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

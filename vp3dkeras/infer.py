@@ -34,9 +34,14 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
+if __name__ == "__main__":  # TensorFlow without its start-up noise (vp3dkeras.quiet_tf)
+    from vp3dkeras import quiet_tf  # noqa: F401
+
+from vp3dkeras.cli_errors import run_main
 from vp3dkeras.data.codec import PoseCodec, load_layout
 from vp3dkeras.data.keypoint_formats import (TrackError, coco_to_h36m, fill_low_confidence,
                                              read_track)
+from vp3dkeras.data.track_checks import check_track
 from vp3dkeras.inference import load_lifter, predict_poses
 from posecontract.layouts import COCO_17, H36M_17, LAYOUTS
 
@@ -133,6 +138,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {args.keypoints}: the image size is needed: pass --width and --height",
               file=sys.stderr)
         return 2
+    try:
+        check_track(args.keypoints, track.keypoints, track.scores, width, height)
+    except TrackError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     config_in, config_out = model_conventions(args.model)
     keypoints_in = args.keypoints_in or config_in
     keypoints_out = args.keypoints_out or config_out
@@ -174,4 +184,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

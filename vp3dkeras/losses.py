@@ -16,10 +16,15 @@ from keras import ops
 
 
 def _safe_norm(x, axis=-1):
-    """Euclidean norm whose gradient is 0, not NaN, at the origin."""
+    """Euclidean norm whose gradient is 0, not NaN, at the origin.
+
+    Non-finite inputs stay non-finite: only an exact zero is special-cased (``NaN > 0`` is
+    false, so testing ``squared > 0`` would turn a NaN error into 0 and hide it from
+    `keras.callbacks.TerminateOnNaN`).
+    """
     squared = ops.sum(ops.square(x), axis=axis)
-    positive = squared > 0
-    return ops.where(positive, ops.sqrt(ops.where(positive, squared, 1.0)), 0.0)
+    zero = ops.equal(squared, 0.0)
+    return ops.where(zero, 0.0, ops.sqrt(ops.where(zero, 1.0, squared)))
 
 
 def _masked_mean(values, mask=None):

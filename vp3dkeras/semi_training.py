@@ -22,8 +22,9 @@ import pathlib
 import time
 from typing import Dict, Optional
 
-import keras
-import numpy as np
+from vp3dkeras import quiet_tf  # noqa: F401  (first: TensorFlow without start-up noise)
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
 
 from posecontract.dataset_format import read_manifest
 from vp3dkeras import callbacks as cb
@@ -85,6 +86,9 @@ def train_semi(config: TrainConfig, run_dir, resume: bool = False,
     run_dir = pathlib.Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     state, history = cb.read_resume_state(run_dir) if resume else (None, [])
+    if resume and state is None:
+        raise cb.CheckpointError(f"{run_dir}: no checkpoint to resume (no "
+                                 f"{cb.CHECKPOINT_DIR}/{cb.CHECKPOINT_STATE})")
     start_epoch = state["epoch"] if state else 0
     keras.utils.set_random_seed(config.seed)
 
@@ -105,8 +109,9 @@ def train_semi(config: TrainConfig, run_dir, resume: bool = False,
         raise ValueError(f"{config.dataset}: split {config.split} leaves no labeled clips")
 
     if state:
-        model = keras.saving.load_model(run_dir / cb.CHECKPOINT_DIR / cb.CHECKPOINT_MODEL,
-                                        safe_mode=True)
+        checkpoint = run_dir / cb.CHECKPOINT_DIR / cb.CHECKPOINT_MODEL
+        model = keras.saving.load_model(checkpoint, safe_mode=True)
+        cb.check_resumed_optimizer(model, state, checkpoint)
         optimizer = model.optimizer
         cb.set_seed_states(model, state["seed_states"])
     else:
@@ -130,12 +135,13 @@ def train_semi(config: TrainConfig, run_dir, resume: bool = False,
         "unlabeled_windows": unlabeled.num_windows if semi else 0}, indent=1) + "\n")
 
     stopper = cb.StopAfter(stop_after_epochs, time_budget_s)
+    nan_guard = cb.StopOnNonFinite()
+    seconds_before = float(state.get("train_seconds", 0.0)) if state else 0.0
     callbacks = [cb.TrainingSchedule(config.epochs, config.lr, config.lr_decay,
                                      config.bn_momentum_start, config.bn_momentum_end)]
     if semi:
         callbacks.append(SemiSupervisedWarmup(config.warmup_epochs, config.unlabeled_weight))
-    callbacks += [keras.callbacks.TerminateOnNaN(), cb.RunCheckpoint(run_dir, history),
-                  stopper]
+    callbacks += [nan_guard, cb.RunCheckpoint(run_dir, history, seconds_before), stopper]
     if verbose:
         print(f"labeled: {len(labeled_keys)} clips, {labeled.num_windows} windows; "
               f"unlabeled: {unlabeled.num_windows if semi else 0} windows; {steps} steps of "
@@ -148,18 +154,20 @@ def train_semi(config: TrainConfig, run_dir, resume: bool = False,
     seconds = time.perf_counter() - started
     state, history = cb.read_resume_state(run_dir)
     epochs_done = state["epoch"] if state else 0
-    nan = any(not np.isfinite(v) for v in fit.history.get("loss", []))
-    pose_model.save(run_dir / POSE_MODEL)
-    model.trajectory_model.save(run_dir / TRAJECTORY_MODEL)
-    previous = {}
-    if (run_dir / "summary.json").is_file():
-        previous = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    nan = nan_guard.reason or next(
+        (f"loss became {v}" for v in fit.history.get("loss", []) if not np.isfinite(v)), None)
+    if nan:  # spoilt weights: no final models; the checkpoint holds the last finite epoch
+        (run_dir / POSE_MODEL).unlink(missing_ok=True)
+        (run_dir / TRAJECTORY_MODEL).unlink(missing_ok=True)
+    else:
+        pose_model.save(run_dir / POSE_MODEL)
+        model.trajectory_model.save(run_dir / TRAJECTORY_MODEL)
     test = source.select(split.test)
     summary = {
         "epochs_done": epochs_done, "epochs": config.epochs,
         "finished": epochs_done >= config.epochs and not nan,
-        "stopped": "loss became NaN" if nan else stopper.reason,
-        "train_seconds": previous.get("train_seconds", 0.0) + seconds,
+        "stopped": nan or stopper.reason, "nan": bool(nan),
+        "train_seconds": state.get("train_seconds", seconds) if state else seconds,
         "train_seconds_this_run": seconds,
         "steps_per_epoch": steps, "batch_size": config.batch_size,
         "windows_per_epoch": steps * config.batch_size * (2 if semi else 1),
@@ -172,7 +180,7 @@ def train_semi(config: TrainConfig, run_dir, resume: bool = False,
         "train_sequences": len(labeled_keys) + (len(unlabeled_keys) if semi else 0),
         "test_sequences": len(test),
         "final_loss_mm": history[-1]["pose_loss"] * 1000 if history else None,
-        **trajectory_errors(model.trajectory_model, test),
+        **({} if nan else trajectory_errors(model.trajectory_model, test)),
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary

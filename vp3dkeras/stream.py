@@ -49,6 +49,9 @@ from typing import Callable, Dict, Hashable, Optional, Sequence
 
 import numpy as np
 
+if __name__ == "__main__":  # TensorFlow without its start-up noise (vp3dkeras.quiet_tf)
+    from vp3dkeras import quiet_tf  # noqa: F401
+
 from posecontract.layouts import COCO_17, H36M_17, LAYOUTS
 from vp3dkeras.data.codec import PoseCodec, load_layout
 from vp3dkeras.data.keypoint_formats import TrackError, read_track

@@ -45,26 +45,33 @@ uninterrupted run. Evaluate with `python -m vp3dkeras.evaluate RUN_DIR`.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import pathlib
 import sys
 import time
 import warnings
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
-import keras
-import numpy as np
-import tensorflow as tf
+if __name__ == "__main__":  # --help and option errors answer before TensorFlow loads
+    from vp3dkeras.train_config import build_parser as _early_parser
+
+    _early_parser().parse_args()
+
+from vp3dkeras import quiet_tf  # noqa: F401,E402  (first: TensorFlow without start-up noise)
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 from vp3dkeras import callbacks as cb
-from vp3dkeras.config import CONFIG, ConfigError, TrainConfig, read_config, write_config
 from vp3dkeras.data import SequenceBatcher, WindowSampler, open_split
 from vp3dkeras.data.tf_dataset import (array_dataset, sequence_dataset, sequence_eval_dataset,
                                        window_dataset)
 from vp3dkeras.losses import MPJPELoss
 from vp3dkeras.models import RefinerBaseline, TemporalModel
 from vp3dkeras.padding import model_padding
+from vp3dkeras.cli_errors import EXIT_UNUSABLE, UsageError, run_main
+from vp3dkeras.config import CONFIG, write_config
+from vp3dkeras.train_config import TrainConfig, build_parser, config_from_args  # noqa: F401
 
 SUMMARY = "summary.json"
 FINAL_MODEL = "model.keras"
@@ -182,6 +189,9 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
     run_dir = pathlib.Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     state, history = cb.read_resume_state(run_dir) if resume else (None, [])
+    if resume and state is None:
+        raise cb.CheckpointError(f"{run_dir}: no checkpoint to resume (no "
+                                 f"{cb.CHECKPOINT_DIR}/{cb.CHECKPOINT_STATE})")
     start_epoch = state["epoch"] if state else 0
 
     keras.utils.set_random_seed(config.seed)
@@ -196,11 +206,17 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
     if not resume:
         write_config(config, run_dir / CONFIG)
     num_joints_in = train_source.codec.num_joints_in
+    # Every record is read and checked once, here, so a corrupt file or a NaN stops the run
+    # with its name before training instead of deep inside tf.data.
+    train_source.validate()
+    test_source.validate()
     num_joints = train_source.codec.num_joints
     strategy = make_strategy(config.distribute)
     with strategy.scope():
         if state:
-            loaded = keras.saving.load_model(run_dir / cb.CHECKPOINT_DIR / cb.CHECKPOINT_MODEL)
+            checkpoint = run_dir / cb.CHECKPOINT_DIR / cb.CHECKPOINT_MODEL
+            loaded = keras.saving.load_model(checkpoint)
+            cb.check_resumed_optimizer(loaded, state, checkpoint)
             training_model = loaded
             compile_model(training_model, config, optimizer=loaded.optimizer)
             cb.set_seed_states(training_model, state["seed_states"])
@@ -211,12 +227,14 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
     train_data, steps, val_data, sampler = make_data(config, inference_model, train_source,
                                                      test_source, start_epoch)
     stopper = cb.StopAfter(stop_after_epochs, time_budget_s)
+    nan_guard = cb.StopOnNonFinite()
+    seconds_before = float(state.get("train_seconds", 0.0)) if state else 0.0
     callbacks = [
         cb.TrainingSchedule(config.epochs, config.lr, config.lr_decay,
                             config.bn_momentum_start, config.bn_momentum_end),
-        keras.callbacks.TerminateOnNaN(),
+        nan_guard,
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), write_graph=False),
-        cb.RunCheckpoint(run_dir, history),
+        cb.RunCheckpoint(run_dir, history, seconds_before),
         stopper,
     ]
     if verbose:
@@ -235,16 +253,19 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
     seconds = time.perf_counter() - started
     state, history = cb.read_resume_state(run_dir)
     epochs_done = state["epoch"] if state else 0
-    nan = any(not np.isfinite(v) for v in fit.history.get("loss", []))
-    inference_model.save(run_dir / FINAL_MODEL)
-    previous = {}
-    if (run_dir / SUMMARY).is_file():
-        previous = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
+    nan = nan_guard.reason or next(
+        (f"loss became {v}" for v in fit.history.get("loss", []) if not np.isfinite(v)), None)
+    if nan:  # the weights are spoilt: keep no final model; the checkpoint holds the last
+        # finite epoch
+        (run_dir / FINAL_MODEL).unlink(missing_ok=True)
+    else:
+        inference_model.save(run_dir / FINAL_MODEL)
     summary = {
         "epochs_done": epochs_done, "epochs": config.epochs,
         "finished": epochs_done >= config.epochs and not nan,
-        "stopped": "loss became NaN" if nan else stopper.reason,
-        "train_seconds": previous.get("train_seconds", 0.0) + seconds,
+        "stopped": nan or stopper.reason,
+        "nan": bool(nan),
+        "train_seconds": state.get("train_seconds", seconds) if state else seconds,
         "train_seconds_this_run": seconds,
         "steps_per_epoch": steps, "batch_size": config.batch_size,
         "windows_per_epoch": sampler.examples_per_epoch,
@@ -261,127 +282,32 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
     return summary
 
 
-def _widths(text: str) -> List[int]:
-    return [int(w) for w in text.split(",") if w]
-
-
-def _names(text: str) -> List[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m vp3dkeras.train",
-                                     description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    defaults = TrainConfig()
-    add = parser.add_argument
-    add("--config", type=pathlib.Path, help="an experiment: JSON or YAML of settings (keys "
-        "as in config.json, `vp3dkeras.config.TrainConfig`); command-line options override it")
-    add("--dataset", help="synth dataset folder or folder of VideoPose3D-format files")
-    add("--split", help="split name (synth), or subjects:TRAIN,../TEST,.. (VideoPose3D)")
-    add("--vp3d-name", help="VideoPose3D file name part (data_2d_<name>_<keypoints>.npz)")
-    add("--keypoints", help="2D keypoint source of VideoPose3D files (default gt)")
-    add("--keypoints-in", help="keypoint convention of the 2D input (synth datasets: h36m17, "
-        "coco17, humaneva15, acclaim17; default: the output's)")
-    add("--keypoints-out", help="keypoint convention of the 3D output (synth datasets; "
-        "default h36m17 if the dataset has it, else acclaim17)")
-    add("--layout", help="joint layout name or JSON (VideoPose3D files; default metadata)")
-    add("--image-size", type=lambda s: [float(v) for v in s.split(",")],
-        help="W,H for VideoPose3D data without cameras")
-    add("--model", choices=["temporal", "refiner"])
-    add("--filter-widths", type=_widths, help="e.g. 3,3,3 (27 frames), 3,3,3,3,3 (243)")
-    add("--channels", type=int)
-    add("--dropout", type=float)
-    add("--causal", action="store_true", default=None)
-    add("--dense", action="store_true", default=None)
-    add("--training-mode", choices=["single-frame", "chunked"])
-    add("--chunk-length", type=int, help="output frames per example (chunked mode)")
-    add("--kernel-size", type=int, help="refiner convolution width")
-    add("--num-layers", type=int, help="refiner layers per block")
-    add("--dilated", action="store_true", default=None,
-        help="refiner dilations kernel-size ** layer (context kernel-size ** num-layers)")
-    add("--max-frames", type=int, help="refiner training crop length")
-    semi = parser.add_argument_group("supervision (semi-supervised: VideoPose3D Sec. 4)")
-    semi.add_argument("--supervision", choices=["supervised", "semi-supervised"])
-    semi.add_argument("--labeled-actors", type=_names,
-                      help="comma-separated actors whose clips may be labeled (bd or hdm05_bd)")
-    semi.add_argument("--labeled-fraction", type=float,
-                      help="fraction of each labeled actor's training clips that is labeled")
-    semi.add_argument("--unlabeled-actors", type=_names,
-                      help="actors of the unlabeled side (default: every other training clip)")
-    semi.add_argument("--warmup-epochs", type=int,
-                      help="epochs with the unlabeled loss weight held at 0")
-    for term in ("pose", "trajectory", "projection", "bone-length", "unlabeled"):
-        semi.add_argument(f"--{term}-weight", type=float)
-    semi.add_argument("--bone-target", choices=["trained", "fixed"])
-    add("--epochs", type=int)
-    add("--batch-size", type=int, help="windows (temporal, 1024), sequences (refiner, 32) or "
-        "windows per half batch (semi-supervised, 128)")
-    add("--name", help="run name (default: one that encodes the setup)")
-    add("--lr", type=float)
-    add("--lr-decay", type=float)
-    add("--bn-momentum-start", type=float)
-    add("--bn-momentum-end", type=float, help="default 0.001 (temporal), 0.01 (refiner)")
-    add("--no-flip-augment", dest="flip_augment", action="store_false", default=None)
-    add("--seed", type=int)
-    add("--max-windows-per-epoch", type=int, help="cap an epoch (size CPU runs)")
-    add("--val-windows", type=int, help="validation windows per epoch, 0 for none (the "
-        "refiner validates on every test sequence unless 0)")
-    add("--jit-compile", choices=["auto", "on", "off"], help="XLA (auto: on GPU only)")
-    add("--distribute", choices=["auto", "mirrored", "none"])
-    add("--cache-mb", type=int, help="memory for loaded sequences")
-    add("--out", type=pathlib.Path, help="run directory")
-    add("--resume", type=pathlib.Path, metavar="RUN_DIR", help="continue a run")
-    add("--stop-after-epochs", type=int, help="stop (resumably) after N epochs in this call")
-    add("--time-budget-minutes", type=float,
-        help="stop (resumably) at the first epoch end after this much training time")
-    add("--quiet", action="store_true")
-    parser.set_defaults(**{k: None for k in defaults.to_json()})
-    return parser
-
-
-def config_from_args(args) -> TrainConfig:
-    data = {}
-    if args.resume is not None:
-        data = read_config(args.resume / CONFIG).to_dict()
-    elif args.config is not None:
-        data = read_config(args.config).to_dict()
-    given = {k: v for k, v in vars(args).items()
-             if k in TrainConfig.__dataclass_fields__ and v is not None}
-    if args.resume is not None:
-        changed = {k for k, v in given.items() if data.get(k) != v} - {"epochs"}
-        if changed:
-            raise SystemExit(f"--resume keeps the run's config; only --epochs may change "
-                             f"(got {sorted(changed)})")
-    data.update(given)
-    config = TrainConfig.from_dict(data, source=str(args.config or "command line"))
-    if not config.dataset or not config.split:
-        raise SystemExit("--dataset and --split are required (or --config/--resume)")
-    return config
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        config = config_from_args(args)
-    except ConfigError as error:
-        raise SystemExit(f"error: {error}") from None
+    config = config_from_args(args)
     # An experiment config names its run: runs/<name> unless --out says otherwise.
     run_dir = args.resume or args.out or pathlib.Path("runs") / config.run_name()
     if args.resume is not None and args.epochs is not None:
         write_config(config, run_dir / CONFIG)
     if args.resume is None and (run_dir / cb.CHECKPOINT_DIR).exists():
-        raise SystemExit(f"{run_dir} already holds a run: --resume it or pick a new --out")
+        raise UsageError(f"{run_dir} already holds a run: --resume it or pick a new --out")
     budget = args.time_budget_minutes * 60 if args.time_budget_minutes else None
     summary = train(config, run_dir, resume=args.resume is not None,
                     stop_after_epochs=args.stop_after_epochs, time_budget_s=budget,
                     verbose=0 if args.quiet else 2)
+    loss = summary["final_loss_mm"]
+    if summary["nan"]:
+        print(f"error: training stopped: {summary['stopped']}; no model written (the "
+              f"checkpoint holds epoch {summary['epochs_done']}); check the data and --lr",
+              file=sys.stderr)
+        return EXIT_UNUSABLE
     print(f"{summary['epochs_done']}/{summary['epochs']} epochs in "
-          f"{summary['train_seconds']:.0f} s; final loss {summary['final_loss_mm']:.1f} mm"
+          f"{summary['train_seconds']:.0f} s; final loss "
+          + (f"{loss:.1f} mm" if loss is not None else "-")
           + (f" ({summary['stopped']})" if summary["stopped"] else "")
           + f"; model: {run_dir / FINAL_MODEL}")
-    return 0 if summary["stopped"] != "loss became NaN" else 1
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -15,6 +15,8 @@ from typing import Callable, Dict, Hashable, Iterable, List, Optional, Sequence 
 
 import numpy as np
 
+from posecontract.dataset_format import RecordError, check_finite
+
 from vp3dkeras.data.codec import PoseCodec
 
 
@@ -151,6 +153,13 @@ class SequenceSource:
     def _load_item(self, item) -> Dict[int, Sequence]:
         raise NotImplementedError
 
+    def validate(self) -> None:
+        """Loads every item once (through the cache), so a missing, corrupt or non-finite
+        record raises its one-line error (`ValueError` naming the file and the array) before
+        training or evaluation starts, not from inside a `tf.data` pipeline."""
+        for item in dict.fromkeys(r.item for r in self.refs):
+            self._cache.get(item, lambda: self._load_item(item))
+
     @property
     def clip_keys(self) -> List[str]:
         return sorted({r.clip_key for r in self.refs})
@@ -207,6 +216,12 @@ def make_sequence(codec: PoseCodec, ref: SequenceRef, keypoints_px, image_size,
                              f"keypoints {keypoints_px.shape}")
         poses, trajectory = codec.encode_3d(joints_camera)
     image_size = np.asarray(image_size, np.float32)
+    for name, array in (("2D keypoints", keypoints_px), ("3D joints", joints_camera),
+                        ("image size", image_size), ("intrinsics", intrinsics)):
+        if array is not None:
+            check_finite(ref.key, name, array)
+    if np.any(image_size <= 0):
+        raise RecordError(f"{ref.key}: image size must be positive, got {image_size.tolist()}")
     return Sequence(ref=ref, keypoints_2d=codec.normalize_2d(keypoints_px, image_size),
                     poses_3d=poses, trajectory=trajectory,
                     intrinsics=None if intrinsics is None else np.asarray(intrinsics, np.float32),

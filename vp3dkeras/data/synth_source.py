@@ -17,7 +17,8 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from posecontract.conventions import get_convention
-from posecontract.dataset_format import (BASE_CONVENTION, Split, convention_key, load_split,
+from posecontract.dataset_format import (BASE_CONVENTION, RecordError, Split, check_finite,
+                                         convention_key, load_record, load_split,
                                          manifest_conventions, read_manifest,
                                          require_convention)
 from vp3dkeras.data.codec import PoseCodec
@@ -73,6 +74,7 @@ class SynthSource(SequenceSource):
                     fps=float(entry["fps"])))
         codec = PoseCodec(get_convention(self.keypoints_out).layout,
                           input_layout=get_convention(self.keypoints_in).layout)
+        self._sha256 = {entry["file"]: entry.get("sha256") for entry in manifest["records"]}
         super().__init__(codec, refs, name=str(self.dataset_dir), cache_bytes=cache_bytes)
         # Every camera of a record is decoded when the record is read, so subsets sharing
         # the cache keep the full dataset's refs per record.
@@ -93,18 +95,38 @@ class SynthSource(SequenceSource):
         path = self.dataset_dir / item
         key_2d = convention_key("keypoints2d", self.keypoints_in)
         key_3d = convention_key("joints3d_camera", self.keypoints_out)
-        with np.load(path, allow_pickle=False) as record:
-            missing = [k for k in (key_2d, key_3d) if k not in record.files]
-            if missing:
-                raise ValueError(f"{path}: record lacks {', '.join(missing)} (rendered "
-                                 f"without that keypoint convention)")
-            data = {key: record[key] for key in (key_2d, key_3d) + _CAMERA_KEYS}
-            for convention, layout in ((self.keypoints_in, self.codec.input_layout),
-                                       (self.keypoints_out, self.codec.layout)):
-                names = tuple(str(n) for n in record[convention_key("joint_names", convention)])
-                if names != layout.names:
-                    raise ValueError(f"{path}: {convention} joint names {names} differ from "
-                                     f"layout {layout.name}")
+        names_keys = {convention: convention_key("joint_names", convention)
+                      for convention in (self.keypoints_in, self.keypoints_out)}
+        try:
+            data = load_record(path, sha256=self._sha256.get(item),
+                               keys=(key_2d, key_3d) + _CAMERA_KEYS
+                               + tuple(sorted(set(names_keys.values()))))
+        except RecordError as error:
+            if "lacks" in str(error):
+                raise RecordError(f"{error} (rendered without that keypoint convention)"
+                                  ) from None
+            raise
+        for key in (key_2d, key_3d) + _CAMERA_KEYS:
+            check_finite(path, key, data[key])
+        if np.any(data["camera_image_size"] <= 0):
+            raise RecordError(f"{path}: camera_image_size must be positive, got "
+                              f"{data['camera_image_size'].tolist()}")
+        cameras = max(r.camera for r in self._refs_by_item[item]) + 1
+        for key, joints, tail in ((key_2d, self.codec.num_joints_in, 2),
+                                  (key_3d, self.codec.num_joints, 3)):
+            shape = data[key].shape
+            if len(shape) != 4 or shape[0] < cameras or shape[2:] != (joints, tail):
+                raise RecordError(f"{path}: {key} must be (>= {cameras} cameras, T, {joints}, "
+                                  f"{tail}), got {shape}")
+        if data["camera_intrinsics"].shape[0] < cameras or \
+                data["camera_image_size"].shape[0] < cameras:
+            raise RecordError(f"{path}: camera arrays hold fewer than {cameras} cameras")
+        for convention, layout in ((self.keypoints_in, self.codec.input_layout),
+                                   (self.keypoints_out, self.codec.layout)):
+            names = tuple(str(n) for n in data[names_keys[convention]])
+            if names != layout.names:
+                raise RecordError(f"{path}: {convention} joint names {names} differ from "
+                                  f"layout {layout.name}")
         refs = {r.camera: r for r in self._refs_by_item[item]}
         return {camera: make_sequence(self.codec, ref, data[key_2d][camera],
                                       data["camera_image_size"][camera],
