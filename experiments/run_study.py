@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "experiments"))
 
 import studies as st  # noqa: E402
-from study_report import write_report  # noqa: E402
+from study_report import write_index, write_report  # noqa: E402
 
 
 def _shared() -> pathlib.Path:
@@ -174,6 +174,7 @@ def run_study(name: str, runs: pathlib.Path, results: pathlib.Path, full: bool =
         json.dump(data, handle, indent=1)
     os.replace(tmp, out / "results.json")
     write_report(data, out)
+    write_index(results)
     return data
 
 
@@ -188,10 +189,15 @@ def main(argv=None) -> int:
     parser.add_argument("--results", type=pathlib.Path, default=st.RESULTS_DIR)
     parser.add_argument("--write-configs", action="store_true")
     parser.add_argument("--list", action="store_true")
+    parser.add_argument("--index", action="store_true",
+                        help="only rewrite experiments/results/README.md")
     args = parser.parse_args(argv)
     if args.write_configs:
         for path in st.write_configs():
             print(path.relative_to(REPO))
+        return 0
+    if args.index:
+        write_index(args.results)
         return 0
     if args.list or not args.study:
         for study in st.STUDIES.values():
