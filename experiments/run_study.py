@@ -164,6 +164,7 @@ def run_study(name: str, runs: pathlib.Path, results: pathlib.Path, full: bool =
     rows = [run_row(study, row, runs, full, minutes) for row in study.rows]
     data = {"study": name, "title": study.title, "paper": study.paper,
             "scale": "full" if full else "reduced", "rows": rows,
+            "minutes_per_run": minutes,
             "wall_seconds_this_call": time.perf_counter() - started,
             "command": f".venv/bin/python experiments/run_study.py {name}"
                        + (" --full" if full else "")}
