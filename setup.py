@@ -32,6 +32,9 @@ setup(
         "pyyaml>=6",  # experiment configs (vp3dkeras.config) in YAML
     ],
     extras_require={
+        # Anny parametric bodies (synth.bodies; the default of synth.render). Anny needs
+        # PyTorch: scripts/setup_env.sh installs the CPU wheel first, so pip keeps it.
+        "bodies": ["anny>=0.6.2"],
         "torch": ["torch>=2.1"],  # reading VideoPose3D .bin checkpoints
         "jax": ["jax>=0.4.30"],
         "dev": ["pytest>=7", "pytest-xdist>=3"],

@@ -29,13 +29,14 @@ PIP="$VENV/bin/python -m pip"
 stamp="$VENV/.installed-$(cat setup.py scripts/setup_env.sh | sha1sum | cut -c1-12)${1:-}"
 if [ ! -f "$stamp" ]; then
   $PIP install -q --upgrade pip
+  # torch (CPU) runs Anny, the body model of synth.bodies, and checks VideoPose3D weight
+  # conversion; jax checks the JAX backend. The exact torch pin takes the CPU build (an
+  # open range would pull the CUDA build, GBs); anny then finds it already there.
+  $PIP install -q "torch==${TORCH_VERSION:-2.13.0}"
   if [ "${1:-}" = "--dev" ]; then
-    # torch (CPU) checks VideoPose3D weight conversion; jax checks the JAX backend. The
-    # exact torch pin takes the CPU build (an open range would pull the CUDA build, GBs).
-    $PIP install -q "torch==${TORCH_VERSION:-2.13.0}"
-    $PIP install -q -e ".[dev,torch,jax]"
+    $PIP install -q -e ".[dev,torch,jax,bodies]"
   else
-    $PIP install -q -e .
+    $PIP install -q -e ".[bodies]"
   fi
   # pyrender pins PyOpenGL 3.1.0, which cannot use OSMesa; 3.1.10 must come afterwards
   # without dependency resolution (listing it together makes pip pick an old pyrender).

@@ -11,7 +11,7 @@ built around the retargeted rest pose, so body and skeleton always agree.
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import trimesh
@@ -183,14 +183,30 @@ class SkinnedMesh:
     weights:  (V, 19) float64 skinning weights (rows sum to 1). Column c is the segment that
               ends at canonical joint c (parent(c) -> c); column 0 (the root has no incoming
               segment) stays zero. The skull belongs to the "head" segment.
+    skin:     optional (V,) bool, vertices drawn in skin colour whatever the clothing (the
+              hands of a body whose hands move with the forearm segment).
+    bind:     optional (19, 3, 4) rigid transforms [R | t] per segment taking the mesh's own
+              rest pose onto the skeleton's rest pose it is skinned to (a body modelled in
+              another pose, `synth.bodies`); None when the mesh is built in that rest pose.
     """
 
     vertices: np.ndarray
     faces: np.ndarray
     weights: np.ndarray
+    bind: Optional[np.ndarray] = None
+    skin: Optional[np.ndarray] = None  # (V,) bool: always skin-coloured (hands), or None
 
     def trimesh(self) -> trimesh.Trimesh:
         return trimesh.Trimesh(self.vertices, self.faces, process=False)
+
+    def bound(self) -> "SkinnedMesh":
+        """This mesh carried onto the skeleton's rest pose by its bind transforms (blended
+        with the skinning weights); itself when it has none."""
+        if self.bind is None:
+            return self
+        blended = np.einsum("vc,cij->vij", self.weights, self.bind)
+        vertices = np.einsum("vij,vj->vi", blended[..., :3], self.vertices) + blended[..., 3]
+        return SkinnedMesh(vertices, self.faces, self.weights, skin=self.skin)
 
 
 def build_skinned_mesh(rest: np.ndarray, radii: Dict[str, float],

@@ -154,10 +154,11 @@ def finished_entries(dataset_dir: pathlib.Path, clip_key: str, avatars: Iterable
 
 
 def keep_finished_clips(dataset_dir: pathlib.Path, entries: List[dict], failures: List[dict],
-                        avatars: Iterable[str]):
+                        avatars):
     """(entries, failures, kept clip keys): `entries` plus those of every clip finished by an
-    earlier run (sidecar and records on disk, all `avatars`) that this run did not produce,
-    and `failures` less the clips so kept (matched on the entries' ``source_path``).
+    earlier run (sidecar and records on disk, all `avatars`: names, or a function of the
+    clip key giving them) that this run did not produce, and `failures` less the clips so
+    kept (matched on the entries' ``source_path``).
 
     A later run never drops a finished clip because it cannot read the file now (another
     joint map, another rig in the folder, a file moved away).
@@ -167,7 +168,8 @@ def keep_finished_clips(dataset_dir: pathlib.Path, entries: List[dict], failures
     for sidecar in sorted(clips_dir(dataset_dir).glob("*.json")):
         if sidecar.stem in have:
             continue
-        found = finished_entries(dataset_dir, sidecar.stem, avatars)
+        found = finished_entries(dataset_dir, sidecar.stem,
+                                 avatars(sidecar.stem) if callable(avatars) else avatars)
         if found:
             kept.extend(found)
             kept_keys.append(sidecar.stem)

@@ -1,18 +1,21 @@
 """Turn a folder of mocap clips into a dataset.
 
-    python -m synth.render MOCAP_DIR --out DATASET_DIR [--fps 50] [--avatars ava,ben]
+    python -m synth.render MOCAP_DIR --out DATASET_DIR [--fps 50]
+        [--bodies anny|capsule] [--bodies-per-clip 5] [--body-pool 100] [--children]
+        [--body-cache DIR] [--avatars ava,ben]
         [--cameras 4] [--seed 0] [--workers 1] [--shard K/N] [--no-resume] [--force]
         [--limit N] [--bvh-scale auto] [--bvh-up auto|y|z] [--joint-map MAP.json ...]
         [--keypoints h36m17,coco17]
         [--images [--image-scale S] [--frame-step N] [--depth] [--mask] [--no-preview]
          [--renderer auto|osmesa|egl]]
 
-Each clip is read, resampled, retargeted onto every avatar, filmed by seeded virtual cameras
-and written as one record per avatar (`synth.dataset` describes the layout). Each record
-holds the canonical joint centres (`acclaim17`) and the 2D and 3D keypoints of every
-convention named by `--keypoints` (`posecontract.conventions`; default h36m17,coco17: the
-usual 3D output and the 2D detectors' input, so an in-the-wild lifter can be trained from
-COCO 2D to Human3.6M 3D). A clip that
+Each clip is read, resampled, retargeted onto each of its bodies (Anny bodies drawn per
+clip from a seeded pool, `synth.bodies`; or the named capsule avatars, `synth.avatars`),
+filmed by seeded virtual cameras and written as one record per body (`synth.dataset`
+describes the layout). Each record holds the canonical joint centres (`acclaim17`) and the
+2D and 3D keypoints of every convention named by `--keypoints` (`posecontract.conventions`;
+default h36m17,coco17: the usual 3D output and the 2D detectors' input, so an in-the-wild
+lifter can be trained from COCO 2D to Human3.6M 3D). A clip that
 cannot be read is skipped and reported; finished clips are skipped on a re-run (resume),
 and a finished clip stays in the manifest even when a later run cannot read it (another
 joint map, a moved file). `--joint-map` may be given several times (several rigs in one
@@ -50,6 +53,7 @@ from .appearance import Appearance
 from posecontract.conventions import DEFAULT_CONVENTIONS, get_convention, parse_conventions
 
 from .avatars import CANONICAL_JOINTS, get_avatars
+from .bodies.cache import BodyCacheError
 from .cameras import place_cameras
 from .joint_maps import JointMap, choose_joint_map, get_joint_map, joint_indices
 from .mocap_io import find_clips, load_motion
@@ -76,12 +80,27 @@ class RenderSettings:
     joint_maps: Tuple[str, ...] = ()  # JSON joint maps for rigs not built in, tried in order
     labels: Optional[str] = None  # CMU trials.csv, found automatically when None
     images: Optional[ImageSettings] = None  # render images too (`--images`)
+    # "capsule": the built-in `avatars`; "anny": `bodies_per_clip` Anny bodies per clip drawn
+    # from a seeded pool of `body_pool` (`synth.bodies.pool`), built into `body_cache`.
+    bodies: str = "capsule"
+    bodies_per_clip: int = 5
+    body_pool: int = 100
+    children: bool = False
+    body_cache: Optional[str] = None  # default DATASET_DIR/bodies (content-addressed files)
     keypoints: Tuple[str, ...] = DEFAULT_CONVENTIONS  # keypoint conventions (`--keypoints`)
 
     def to_json(self) -> dict:
         data = dataclasses.asdict(self)
         if self.images is None:  # manifests of runs without images stay as they were
             del data["images"]
+        del data["body_cache"]  # where bodies are cached does not change them
+        if self.bodies == "capsule":  # nor do capsule manifests change
+            for key in ("bodies", "bodies_per_clip", "body_pool", "children"):
+                del data[key]
+        else:
+            del data["avatars"]
+            from .bodies.cache import builder_version
+            data["body_builder"] = builder_version()  # provenance: builder and Anny versions
         return data
 
     def content_json(self) -> dict:
@@ -89,11 +108,13 @@ class RenderSettings:
         image settings (each record's images are checked and redone on their own), joint
         maps and labels (a rerun may add a map for another rig in the folder; finished clips
         are kept, see `synth.dataset.keep_finished_clips`) and keypoint conventions (a rerun
-        may ask for more; clips that lack one are rendered again)."""
+        may ask for more; clips that lack one are rendered again) and the body cache's
+        location (bodies are content-addressed)."""
         data = self.to_json()
-        for name in ("images", "joint_maps", "labels", "keypoints"):
+        for name in ("images", "joint_maps", "labels", "keypoints", "body_cache"):
             data.pop(name, None)
-        data["avatars"] = list(data["avatars"])
+        if "avatars" in data:
+            data["avatars"] = list(data["avatars"])
         return data
 
 
@@ -110,6 +131,23 @@ def clip_rng(seed: int, clip_key: str, avatar_index: int, stream: int = 0
     shard and resume. `stream` 0 places the cameras; 1 chooses the rendered appearance."""
     entropy = [seed, zlib.crc32(clip_key.encode()), avatar_index] + ([stream] if stream else [])
     return np.random.default_rng(entropy)
+
+
+def clip_bodies(settings: RenderSettings, clip_key: str, names_only: bool = False) -> list:
+    """The bodies a clip is put on (or their names): the named capsule avatars, or its Anny
+    bodies (the same for a clip in every run with the same seed and pool)."""
+    if settings.bodies == "capsule":
+        return list(settings.avatars) if names_only else get_avatars(settings.avatars)
+    if settings.body_cache is None:
+        raise ValueError("Anny bodies need RenderSettings.body_cache (render_dataset sets "
+                         "DATASET_DIR/bodies)")
+    from .bodies import pool
+    args = (settings.body_cache, pool.pool_specs(settings.body_pool, settings.seed,
+                                                 settings.children),
+            clip_rng(settings.seed, clip_key, 0, stream=2), settings.bodies_per_clip)
+    if names_only:
+        return [f.stem for f in pool.clip_body_files(*args)]
+    return pool.clip_bodies(*args)
 
 
 def canonical_indices(motion: Motion, joint_map_specs: Sequence[str] = ()) -> np.ndarray:
@@ -145,7 +183,7 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
     except ds.ClipKeyCollision as error:
         raise MocapError(path, str(error)) from None
     if resume:
-        entries = ds.finished_entries(out_dir, key, settings.avatars)
+        entries = ds.finished_entries(out_dir, key, clip_bodies(settings, key, names_only=True))
         if entries is not None and all(
                 set(settings.keypoints) <= set(e.get("keypoint_conventions", ["acclaim17"]))
                 for e in entries) and (settings.images is None or all(
@@ -158,10 +196,11 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
     if motion.num_frames < settings.min_frames:
         raise MocapError(path, f"clip too short: {motion.num_frames} frames at "
                                f"{settings.fps:g} fps, need at least {settings.min_frames}")
+    bodies = clip_bodies(settings, key)
     retargeter = Retargeter(motion, canonical_indices(motion, settings.joint_maps))
     rotations = local_rotation_arrays(motion)
     entries = []
-    for avatar_index, avatar in enumerate(get_avatars(settings.avatars)):
+    for avatar_index, avatar in enumerate(bodies):
         clip = retargeter(avatar)
         cameras = place_cameras(clip.positions, settings.num_cameras,
                                 rng=clip_rng(settings.seed, key, avatar_index))
@@ -180,6 +219,10 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
         record_file = ds.record_path(out_dir, key, avatar.name)
         entry = record_metadata(record)
         entry["file"] = record_file.relative_to(out_dir).as_posix()
+        if hasattr(avatar, "measures"):  # an Anny body: who it is, as built
+            entry["body"] = {"model": "anny", "sex": avatar.spec["sex"],
+                             "age": avatar.spec["age"], "stature": round(avatar.height, 4),
+                             "bmi": round(avatar.measures["bmi"], 2)}
         if images is not None:
             entry["images"] = images
         entry["sha256"] = ds.write_record(record_file, record)
@@ -230,6 +273,8 @@ def _process_safely(path, out_dir, settings, resume, source=None):
         return str(path), entries, resumed, None
     except MocapError as error:
         return str(path), None, False, error.problem
+    except BodyCacheError as error:  # a body file that is missing or corrupt
+        return str(path), None, False, str(error)
     except OSError as error:  # a full disk, a folder made read-only: say which file
         where = f" ({error.filename})" if error.filename else ""
         return str(path), None, False, f"cannot write the dataset: " \
@@ -262,6 +307,14 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
     out_dir.mkdir(parents=True, exist_ok=True)
     ds.check_settings(out_dir, settings.content_json(), force=force)
     leftovers = ds.remove_leftovers(out_dir)
+    if settings.bodies == "anny":  # built once, in a process of their own, before any clip
+        from .bodies import pool
+        cache_dir = settings.body_cache or str(out_dir / "bodies")
+        settings = dataclasses.replace(settings, body_cache=cache_dir)
+        pool.ensure_built(cache_dir, pool.pool_specs(settings.body_pool, settings.seed,
+                                                     settings.children), verbose=progress)
+    elif settings.bodies != "capsule":
+        raise ValueError(f"bodies must be 'anny' or 'capsule', not {settings.bodies!r}")
     paths = find_clips(mocap_dir)
     if shard is not None:
         paths = paths[shard[0]::shard[1]]
@@ -308,8 +361,8 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
     done_clips = len({e["clip_key"] for e in entries})
     kept_clips: List[str] = []
     if shard is None:
-        entries, failures, kept_clips = ds.keep_finished_clips(out_dir, entries, failures,
-                                                               settings.avatars)
+        entries, failures, kept_clips = ds.keep_finished_clips(
+            out_dir, entries, failures, lambda key: clip_bodies(settings, key, names_only=True))
         ds.write_manifest(out_dir, entries, settings.to_json())
         ds.write_json(out_dir / ds.FAILURES, failures)
         split_names = (ds.replace_splits(out_dir, make_splits(entries, seed=settings.seed))
@@ -336,14 +389,20 @@ EXIT_FAILURES = 1  # some clips failed (each named in failures.json and on stder
 EXIT_USAGE = 2  # nothing done: a wrong option, a missing folder, a dataset of other settings
 
 
-def check_keypoints(text: str, avatars: Sequence[str]) -> Tuple[str, ...]:
+def check_keypoints(text: str, avatars: Sequence[str], bodies: str = "capsule"
+                    ) -> Tuple[str, ...]:
     """Validated `--keypoints` names; ValueError (one line) for an unknown convention or one
-    that needs a landmark an avatar lacks, before any clip is read."""
+    that needs a landmark a body lacks (the capsule `avatars`, or every Anny body:
+    `synth.bodies.body.ANNY_LANDMARKS`), before any clip is read or body built."""
     names = parse_conventions(text)
-    for body in get_avatars(avatars):
-        landmarks = body.landmarks()
+    if bodies == "anny":
+        from .bodies.body import ANNY_LANDMARKS
+        checks = [("anny", ANNY_LANDMARKS)]
+    else:
+        checks = [(body.name, body.landmarks()) for body in get_avatars(avatars)]
+    for body_name, landmarks in checks:
         for name in names:
-            get_convention(name).check_body(landmarks, body.name)
+            get_convention(name).check_body(landmarks, body_name)
     return names
 
 
@@ -353,8 +412,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("mocap_dir", type=pathlib.Path, help="folder of .amc/.asf or .bvh clips")
     parser.add_argument("--out", type=pathlib.Path, required=True, help="dataset folder")
     parser.add_argument("--fps", type=float, default=50.0, help="output frame rate (50)")
+    parser.add_argument("--bodies", choices=("anny", "capsule"), default=None,
+                        help="Anny bodies (default; needs the anny package) or the built-in "
+                             "capsule avatars (default when --avatars is given)")
     parser.add_argument("--avatars", default=None,
-                        help="comma-separated built-in avatars (default: all)")
+                        help="comma-separated capsule avatars (default: all)")
+    parser.add_argument("--bodies-per-clip", type=int, default=5,
+                        help="Anny bodies per clip (5)")
+    parser.add_argument("--body-pool", type=int, default=100,
+                        help="distinct Anny bodies sampled for the dataset (100)")
+    parser.add_argument("--children", action="store_true",
+                        help="Anny population includes children (5-17 years)")
+    parser.add_argument("--body-cache", default=None,
+                        help="folder of built Anny bodies (default: DATASET_DIR/bodies)")
     parser.add_argument("--cameras", type=int, default=4, help="cameras per clip and avatar")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1, help="worker processes (1)")
@@ -400,14 +470,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args.mocap_dir.is_dir():
         print(f"error: {args.mocap_dir} is not a folder", file=sys.stderr)
         return EXIT_USAGE
-    try:  # a broken map is one error now, not one per clip later
+    bodies = args.bodies or ("capsule" if args.avatars else "anny")
+    try:  # a broken map or a missing body model is one error now, not one per clip later
         for spec in args.joint_map:
             get_joint_map(spec)
+        avatars = tuple(a.name for a in get_avatars(
+            args.avatars.split(",") if args.avatars else None))
+        if bodies == "anny" and args.avatars:
+            raise ValueError("--avatars names capsule avatars: use it with --bodies capsule")
+        if bodies == "anny":
+            from .bodies.cache import builder_version
+            builder_version()  # one line naming the missing package and --bodies capsule
+            if args.bodies_per_clip < 1 or args.body_pool < args.bodies_per_clip:
+                raise ValueError(f"need 1 <= --bodies-per-clip <= --body-pool, got "
+                                 f"{args.bodies_per_clip} and {args.body_pool}")
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    avatars = tuple(a.name for a in get_avatars(
-        args.avatars.split(",") if args.avatars else None))
     images = None
     if args.images:
         try:
@@ -417,16 +496,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                    or "auto")
         except ValueError as error:
             print(f"error: {error}", file=sys.stderr)
-            return 2
+            return EXIT_USAGE
     try:
-        keypoints = check_keypoints(args.keypoints, avatars)
+        keypoints = check_keypoints(args.keypoints, avatars, bodies)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     settings = RenderSettings(fps=args.fps, avatars=avatars, num_cameras=args.cameras,
                               seed=args.seed, bvh_scale=args.bvh_scale, bvh_up=args.bvh_up,
                               joint_maps=tuple(args.joint_map), labels=args.labels,
-                              images=images, keypoints=keypoints)
+                              images=images, keypoints=keypoints, bodies=bodies,
+                              bodies_per_clip=args.bodies_per_clip, body_pool=args.body_pool,
+                              children=args.children, body_cache=args.body_cache)
     if args.workers < 1 or args.cameras < 1 or not args.fps > 0:
         print("error: --workers and --cameras must be at least 1, --fps positive",
               file=sys.stderr)
@@ -435,7 +516,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         summary = render_dataset(args.mocap_dir, args.out, settings, workers=args.workers,
                                  shard=args.shard, resume=args.resume, limit=args.limit,
                                  progress=not args.quiet, force=args.force)
-    except ds.SettingsMismatch as error:
+    except ValueError as error:  # other settings in --out; bodies that cannot be built or read
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as error:

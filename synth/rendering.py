@@ -381,6 +381,8 @@ class ClipRenderer:
     def _person(self, skinner: Skinner, appearance: Appearance):
         pr = self._pyrender
         colours = appearance.segment_colours()[vertex_segments(skinner.mesh)]
+        if skinner.mesh.skin is not None:  # hands stay bare under long sleeves
+            colours[skinner.mesh.skin] = appearance.skin
         return pr.Primitive(
             positions=skinner.mesh.vertices.astype(np.float32),
             normals=skinner.rest_normals.astype(np.float32),

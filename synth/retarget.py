@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 
 from .avatars import CANONICAL_JOINTS, SEGMENTS, Avatar
-from .kinematics import forward_kinematics
+from .kinematics import forward_kinematics, quat_rotate
 from .motion import MocapError, Motion, Skeleton
 
 _FOOT_JOINTS = ("l_ankle", "r_ankle", "l_toe", "r_toe")
@@ -75,18 +75,113 @@ class Retargeter:
     def __call__(self, avatar: Avatar) -> RetargetedClip:
         source = self.motion.skeleton
         scales = bone_scales(source, avatar, self.canonical_indices)
-        skeleton = Skeleton(list(source.names), source.parents.copy(),
-                            source.offsets * scales[:, None])
+        offsets = source.offsets * scales[:, None]
+        changed: list = []
+        body_rest = getattr(avatar, "trunk_rest_positions", None)
+        if body_rest is not None:
+            offsets, changed = body_trunk_offsets(source, offsets, self.canonical_indices,
+                                                  body_rest())
+        skeleton = Skeleton(list(source.names), source.parents.copy(), offsets)
         root_scale = avatar.leg_length() / self.source_leg_length
         root = (self.motion.root_translation - [0.0, 0.0, self.source_floor]) * root_scale
         num_frames, num_joints = self.bone_vectors.shape[:2]
         # One (J, J) @ (J, T*3) product: the sum of scaled bone vectors down each chain.
-        chains = (self.ancestors * scales) @ self.bone_vectors.transpose(1, 0, 2).reshape(
-            num_joints, -1)
+        if changed:  # re-aimed rest offsets, rotated by their parents' world orientations
+            vectors = self.bone_vectors * scales[None, :, None]
+            vectors[:, changed] = quat_rotate(
+                self.global_rotations[:, source.parents[changed]], offsets[changed])
+            chains = self.ancestors @ vectors.transpose(1, 0, 2).reshape(num_joints, -1)
+        else:
+            chains = (self.ancestors * scales) @ self.bone_vectors.transpose(1, 0, 2).reshape(
+                num_joints, -1)
         positions = root[:, None, :] + chains.reshape(num_joints, num_frames, 3).transpose(1, 0, 2)
         positions[..., 2] -= _floor_height(positions[:, self.feet, 2])
+        if body_rest is not None:  # its soles, not its lowest foot joint, meet the floor
+            positions[..., 2] += self._sole_clearance(body_rest())
         return RetargetedClip(avatar, skeleton, positions, self.global_rotations,
                               self.canonical_indices, root_scale)
+
+    def _sole_clearance(self, body_rest: np.ndarray) -> float:
+        """Height above the floor (metres) of the body's lowest foot joint the rig has, at
+        rest (soles on z = 0): the ball of the foot, or the ankle for rigs without toes."""
+        index = {n: CANONICAL_JOINTS.index(n) for n in _FOOT_JOINTS}
+        present = [n for n in _FOOT_JOINTS if not n.endswith("toe") or
+                   self.canonical_indices[index[n]]
+                   != self.canonical_indices[index[n.replace("toe", "ankle")]]]
+        return float(min(body_rest[index[n], 2] for n in present))
+
+
+# Segments (by end joint) whose rest direction says where a rig places its joints, not how
+# the body stands: pelvis to hip joints, the spine, neck, head and clavicles.
+_TRUNK_SEGMENTS = frozenset(("l_hip", "r_hip", "spine", "thorax", "neck_nose", "head",
+                             "l_shoulder", "r_shoulder"))
+_TRUNK_JOINTS = ("hip", "l_hip", "r_hip", "spine", "thorax", "l_shoulder", "r_shoulder")
+
+
+def body_trunk_offsets(source: Skeleton, offsets: np.ndarray, canonical_indices: np.ndarray,
+                       body_rest: np.ndarray) -> tuple:
+    """Rest offsets whose trunk segments have the body's own rest layout.
+
+    source: the source skeleton; offsets: (J, 3) its offsets already scaled to the body's
+    segment lengths; body_rest: (19, 3) the body's canonical joints at rest (a body that
+    brings its own anatomy, `synth.bodies`). Rigs disagree on where the pelvis centre, spine,
+    neck and shoulder joints sit (an Acclaim root lies 8 cm above its hip joints, the
+    body model's between them), so for the trunk segments (`_TRUNK_SEGMENTS`) the chain of
+    source bones is re-aimed (smallest rotation, and scaled) to give the body's own rest
+    vector, turned into the source's facing (Kabsch rotation of the trunk joints). Limbs keep
+    the source's rest directions: local rotations are relative to them.
+
+    Returns (offsets (J, 3), sorted indices of the re-aimed joints).
+    """
+    parents = source.parents
+    source_rest = source.rest_positions()
+    new = np.array(offsets, dtype=np.float64)
+
+    def rest_of(off: np.ndarray) -> np.ndarray:
+        positions = np.zeros_like(off)
+        for j in range(1, len(off)):
+            positions[j] = positions[parents[j]] + off[j]
+        return positions
+
+    J = {name: i for i, name in enumerate(CANONICAL_JOINTS)}
+    now = rest_of(new)
+    trunk = [J[n] for n in _TRUNK_JOINTS]
+    a = body_rest[trunk] - body_rest[trunk].mean(axis=0)
+    b = now[canonical_indices[trunk]] - now[canonical_indices[trunk]].mean(axis=0)
+    u, _, vt = np.linalg.svd(b.T @ a)
+    turn = u @ np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))]) @ vt
+    changed = set()
+    for parent_name, child_name in SEGMENTS:
+        if child_name not in _TRUNK_SEGMENTS:
+            continue
+        start, end = canonical_indices[J[parent_name]], canonical_indices[J[child_name]]
+        chain = _chain(parents, source_rest, start, end)
+        if not chain:
+            continue
+        now = rest_of(new)
+        target = turn @ (body_rest[J[child_name]] - body_rest[J[parent_name]])
+        # The chain hangs from its first bone's parent, which need not be the start joint.
+        needed = target - (now[parents[chain[0]]] - now[start])
+        extent = new[chain].sum(axis=0)
+        if np.linalg.norm(extent) < 1e-9 or np.linalg.norm(needed) < 1e-9:
+            continue
+        rotation = smallest_rotation(extent, needed)
+        new[chain] = (np.linalg.norm(needed) / np.linalg.norm(extent)) * new[chain] @ rotation.T
+        changed.update(chain)
+    return new, sorted(changed)
+
+
+def smallest_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(3, 3) the smallest rotation taking direction a onto direction b."""
+    a = a / np.linalg.norm(a)
+    b = b / np.linalg.norm(b)
+    v, c = np.cross(a, b), float(a @ b)
+    if c < -0.999999:  # opposite: half a turn about an axis perpendicular to a
+        axis = np.cross(a, [1.0, 0.0, 0.0] if abs(a[0]) < 0.9 else [0.0, 1.0, 0.0])
+        axis /= np.linalg.norm(axis)
+        return 2.0 * np.outer(axis, axis) - np.eye(3)
+    vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    return np.eye(3) + vx + vx @ vx / (1.0 + c)
 
 
 def retarget(motion: Motion, avatar: Avatar, canonical_indices: np.ndarray) -> RetargetedClip:

@@ -1,8 +1,10 @@
 """Linear blend skinning of an avatar's mesh to a retargeted clip.
 
 The mesh is built around the retargeted skeleton's rest pose (rest rotations are identity),
-so each segment of `synth.avatars.CANONICAL_PARENTS` moves rigidly with the source bone that
-ends at the segment's end joint: the segment parent(c) -> c takes the world rotation of the
+or carries per-segment bind transforms onto it (`SkinnedMesh.bind`: bodies modelled in
+their own rest pose, whose transforms are composed before blending), so each segment of
+`synth.avatars.CANONICAL_PARENTS` moves rigidly with the source bone that ends at the
+segment's end joint: the segment parent(c) -> c takes the world rotation of the
 source parent of ``canonical_indices[c]`` and stays anchored at its start joint,
 
     x_posed = R_c (x_rest - rest[parent(c)]) + posed[parent(c)].
@@ -59,12 +61,16 @@ class Skinner:
     def __init__(self, clip: RetargetedClip, mesh: Optional[SkinnedMesh] = None):
         self.clip = clip
         self.rest = rest_positions(clip)
-        self.mesh = mesh if mesh is not None else clip.avatar.mesh(self.rest)
-        weights = np.asarray(self.mesh.weights, dtype=np.float64)
+        mesh = mesh if mesh is not None else clip.avatar.mesh(self.rest)
+        weights = np.asarray(mesh.weights, dtype=np.float64)
         self._used = np.flatnonzero(np.abs(weights).sum(axis=0) > 0)
         self._weights = weights[:, self._used]
-        self._rest_vertices = np.asarray(self.mesh.vertices, dtype=np.float64)
-        self.rest_normals = np.asarray(self.mesh.trimesh().vertex_normals, dtype=np.float64)
+        # A mesh modelled in another rest pose is posed through its per-segment bind
+        # transforms (composed before blending); `self.mesh` is it at the skeleton's rest.
+        self._bind = None if mesh.bind is None else np.asarray(mesh.bind)[self._used]
+        self._rest_vertices = np.asarray(mesh.vertices, dtype=np.float64)
+        self.rest_normals = np.asarray(mesh.trimesh().vertex_normals, dtype=np.float64)
+        self.mesh = mesh.bound()
         source_parents = clip.skeleton.parents[clip.canonical_indices]
         self._bone_of_segment = np.maximum(source_parents, 0)
 
@@ -99,6 +105,10 @@ class Skinner:
         world frame (normals blended, not renormalised: the renderer normalises). Memory
         grows as F x V x 12 float64: pose a long clip a few dozen frames at a time."""
         transforms = self.segment_transforms(frames)[:, self._used]  # (F, S, 3, 4)
+        if self._bind is not None:
+            linear = transforms[..., :3] @ self._bind[..., :3]
+            shift = (transforms[..., :3] @ self._bind[..., 3:])[..., 0] + transforms[..., 3]
+            transforms = np.concatenate([linear, shift[..., None]], axis=-1)
         f, s = transforms.shape[:2]
         # One (V, S) x (S, F*12) product blends every vertex's matrix for every frame.
         blended = (self._weights @ transforms.reshape(f, s, 12).transpose(1, 0, 2).reshape(s, -1))
