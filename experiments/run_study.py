@@ -191,13 +191,18 @@ def main(argv=None) -> int:
     parser.add_argument("--write-configs", action="store_true")
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--index", action="store_true",
-                        help="only rewrite experiments/results/README.md")
+                        help="only rewrite the tables, plots and index from results.json")
     args = parser.parse_args(argv)
     if args.write_configs:
         for path in st.write_configs():
             print(path.relative_to(REPO))
         return 0
-    if args.index:
+    if args.index:  # rewrite every study's tables and plots from its results.json
+        for path in sorted(args.results.glob("*/results.json")):
+            data = json.loads(path.read_text())
+            if data["study"] in st.STUDIES:
+                data.setdefault("minutes_per_run", st.STUDIES[data["study"]].minutes_per_run)
+            write_report(data, path.parent)
         write_index(args.results)
         return 0
     if args.list or not args.study:

@@ -38,9 +38,6 @@ BONE_TARGETS = ("trained", "fixed")
 SWITCHES = ("auto", "on", "off")
 DISTRIBUTE = ("auto", "mirrored", "none")
 
-# Keys of the old `python -m vp3dkeras.train_semi` config.json and their new names.
-_LEGACY_SEMI_KEYS = {"learning_rate": "lr", "augment": "flip_augment"}
-
 
 class ConfigError(ValueError):
     """A config that cannot be used; its message is one line naming the file and key."""
@@ -258,7 +255,6 @@ class TrainConfig:
         `source` (the file)."""
         if not isinstance(data, Mapping):
             raise ConfigError(f"{source}: a config is a mapping of keys to values")
-        data = {_LEGACY_SEMI_KEYS.get(k, k): v for k, v in data.items()}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
