@@ -145,7 +145,8 @@ def run_row(study, row, runs: pathlib.Path, full: bool, minutes: float) -> dict:
                                                 run_dir, "--name", eval_name, *options], log))
         evaluations[label] = json.loads(path.read_text())
     history = json.loads((run_dir / "history.json").read_text())
-    return {"name": name, "label": row.label, "config": config.to_dict(),
+    return {"name": name, "label": row.label.format(**config.to_dict()),
+            "config": config.to_dict(),
             "full_scale_config": str(st.config_path(study, row).relative_to(REPO)),
             "summary": summary, "history": history, "evaluations": evaluations,
             "cpu_seconds": _cpu_book(run_dir), "run_dir": str(run_dir)}
