@@ -201,8 +201,12 @@ def main(argv=None) -> int:
     if args.index:  # rewrite every study's tables and plots from its results.json
         for path in sorted(args.results.glob("*/results.json")):
             data = json.loads(path.read_text())
-            if data["study"] in st.STUDIES:
-                data.setdefault("minutes_per_run", st.STUDIES[data["study"]].minutes_per_run)
+            study = st.STUDIES.get(data["study"])
+            if study is not None:
+                data.setdefault("minutes_per_run", study.minutes_per_run)
+                if len(study.rows) == len(data["rows"]):
+                    for definition, row in zip(study.rows, data["rows"]):
+                        row["label"] = definition.label.format(**row["config"])
             write_report(data, path.parent)
         write_index(args.results)
         return 0
