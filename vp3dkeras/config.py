@@ -294,7 +294,9 @@ def _slug(text: str) -> str:
 
 def _choice(key: str, value, choices) -> None:
     if value not in choices:
-        raise ConfigError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
+        listed = (" or ".join(choices) if len(choices) == 2
+                  else "one of " + ", ".join(choices))
+        raise ConfigError(f"{key} must be {listed}, got {value!r}")
 
 
 def _check_types(config: TrainConfig) -> None:

@@ -266,8 +266,9 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
     summary.json by the chief). cluster: {"coordinator", "num_workers", "worker_id"} for
     multiworker runs (supervised only)."""
     if config.uses_labeled_subset:
-        if cluster:
-            raise UsageError("semi-supervised training runs in one process (no multiworker)")
+        if config.distribute == "multiworker":
+            raise UsageError("semi-supervised training runs in one process (distribute "
+                             "multiworker is for supervised runs)")
         from vp3dkeras.semi_training import train_semi
 
         summary = train_semi(config, run_dir, resume=resume,
