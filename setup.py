@@ -36,7 +36,8 @@ setup(
         # PyTorch: scripts/setup_env.sh installs the CPU wheel first, so pip keeps it.
         "bodies": ["anny>=0.6.2"],
         "torch": ["torch>=2.1"],  # reading VideoPose3D .bin checkpoints
-        "jax": ["jax>=0.4.30"],
+        "jax": ["jax>=0.4.30"],  # also the multi-worker training path (keras.distribution)
+        "ray": ["ray>=2.9"],  # python -m synth.render --engine ray
         "dev": ["pytest>=7", "pytest-xdist>=3"],
     },
 )

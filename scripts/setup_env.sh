@@ -34,7 +34,8 @@ if [ ! -f "$stamp" ]; then
   # open range would pull the CUDA build, GBs); anny then finds it already there.
   $PIP install -q "torch==${TORCH_VERSION:-2.13.0}"
   if [ "${1:-}" = "--dev" ]; then
-    $PIP install -q -e ".[dev,torch,jax,bodies]"
+    # ray checks generation on Ray (synth.engines); jax also multi-worker training.
+    $PIP install -q -e ".[dev,torch,jax,bodies,ray]"
   else
     $PIP install -q -e ".[bodies]"
   fi

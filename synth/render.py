@@ -4,7 +4,8 @@
         [--bodies anny|capsule] [--bodies-per-clip 5] [--body-pool 100] [--children]
         [--body-cache DIR] [--avatars ava,ben]
         [--cameras 4] [--seed 0] [--workers 1] [--shard K/N] [--no-resume] [--force]
-        [--limit N] [--bvh-scale auto] [--bvh-up auto|y|z] [--joint-map MAP.json ...]
+        [--limit N] [--engine local|ray] [--ray-address auto|HOST:PORT]
+        [--bvh-scale auto] [--bvh-up auto|y|z] [--joint-map MAP.json ...]
         [--keypoints h36m17,coco17]
         [--images [--image-scale S] [--frame-step N] [--depth] [--mask] [--no-preview]
          [--renderer auto|osmesa|egl]]
@@ -32,9 +33,8 @@ so it runs in this process or in "spawn" workers, never beside TensorFlow.
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
+import contextlib
 import dataclasses
-import multiprocessing
 import os
 import pathlib
 import re
@@ -43,7 +43,7 @@ import sys
 import time
 import traceback
 import zlib
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from tqdm import tqdm
@@ -55,6 +55,7 @@ from posecontract.conventions import DEFAULT_CONVENTIONS, get_convention, parse_
 from .avatars import CANONICAL_JOINTS, get_avatars
 from .bodies.cache import BodyCacheError
 from .cameras import place_cameras
+from .engines import ENGINES, run_jobs
 from .joint_maps import JointMap, choose_joint_map, get_joint_map, joint_indices
 from .mocap_io import find_clips, load_motion
 from .motion import MocapError, Motion
@@ -166,17 +167,35 @@ def canonical_indices(motion: Motion, joint_map_specs: Sequence[str] = ()) -> np
     return joint_indices(skeleton, joint_map, keys)
 
 
+@contextlib.contextmanager
+def _stage(timings: Optional[Dict[str, float]], name: str):
+    """Adds the block's CPU time to `timings[name]` (nothing when `timings` is None)."""
+    if timings is None:
+        yield
+        return
+    start = time.process_time()
+    try:
+        yield
+    finally:
+        timings[name] = timings.get(name, 0.0) + time.process_time() - start
+
+
 def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSettings,
-                 resume: bool = True, source: Optional[str] = None) -> Tuple[List[dict], bool]:
+                 resume: bool = True, source: Optional[str] = None,
+                 timings: Optional[Dict[str, float]] = None) -> Tuple[List[dict], bool]:
     """Reads one clip and writes its records; returns their manifest entries and whether
     the clip was already finished (resume). Raises MocapError for unusable clips and for a
     clip whose key another file already claimed (`synth.dataset.claim_clip_key`).
 
+    The per-clip work of every engine (`synth.engines`) and of the benchmarks: load →
+    resample → retarget onto each body → cameras → record → optional images → write.
     source: the clip's name for the key claim (its path relative to the mocap folder;
-    default the path as given).
+    default the path as given). timings: when given, CPU seconds per stage are added to it
+    (parse, resample, per clip, retarget, cameras, record, images, write).
     """
-    motion = load_motion(path, labels=settings.labels, bvh_scale=settings.bvh_scale,
-                         joint_map=settings.joint_maps, bvh_up=settings.bvh_up)
+    with _stage(timings, "parse"):
+        motion = load_motion(path, labels=settings.labels, bvh_scale=settings.bvh_scale,
+                             joint_map=settings.joint_maps, bvh_up=settings.bvh_up)
     key = clip_key_for(motion)
     try:
         ds.claim_clip_key(out_dir, key, source or str(path))
@@ -192,25 +211,32 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
     if settings.images is not None:
         # Rewriting a clip's images: until its sidecar is written again it is unfinished.
         ds.sidecar_path(out_dir, key).unlink(missing_ok=True)
-    motion = resample(motion, settings.fps)
+    with _stage(timings, "resample"):
+        motion = resample(motion, settings.fps)
     if motion.num_frames < settings.min_frames:
         raise MocapError(path, f"clip too short: {motion.num_frames} frames at "
                                f"{settings.fps:g} fps, need at least {settings.min_frames}")
-    bodies = clip_bodies(settings, key)
-    retargeter = Retargeter(motion, canonical_indices(motion, settings.joint_maps))
-    rotations = local_rotation_arrays(motion)
+    with _stage(timings, "per clip"):
+        bodies = clip_bodies(settings, key)
+        retargeter = Retargeter(motion, canonical_indices(motion, settings.joint_maps))
+        rotations = local_rotation_arrays(motion)
     entries = []
     for avatar_index, avatar in enumerate(bodies):
-        clip = retargeter(avatar)
-        cameras = place_cameras(clip.positions, settings.num_cameras,
-                                rng=clip_rng(settings.seed, key, avatar_index))
-        record = build_record(motion, clip, cameras, key, rotations, settings.keypoints)
+        with _stage(timings, "retarget"):
+            clip = retargeter(avatar)
+        with _stage(timings, "cameras"):
+            cameras = place_cameras(clip.positions, settings.num_cameras,
+                                    rng=clip_rng(settings.seed, key, avatar_index))
+        with _stage(timings, "record"):
+            record = build_record(motion, clip, cameras, key, rotations, settings.keypoints)
         images = None
         if settings.images is not None:
             folder = image_folder(out_dir, key, avatar.name)
             shutil.rmtree(folder, ignore_errors=True)  # no stale frames of other settings
             appearance = Appearance.sample(clip_rng(settings.seed, key, avatar_index, stream=1))
-            result = render_clip_images(clip, cameras, appearance, folder, settings.images)
+            with _stage(timings, "images"):
+                result = render_clip_images(clip, cameras, appearance, folder,
+                                            settings.images)
             record.update(record_arrays(result))
             images = manifest_images_entry(out_dir, folder, settings.images, result)
         problems = validate_record(record)
@@ -225,7 +251,8 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
                              "bmi": round(avatar.measures["bmi"], 2)}
         if images is not None:
             entry["images"] = images
-        entry["sha256"] = ds.write_record(record_file, record)
+        with _stage(timings, "write"):
+            entry["sha256"] = ds.write_record(record_file, record)
         entry.update(_source_notes(motion, retargeter))
         entries.append(entry)
     ds.write_json(ds.sidecar_path(out_dir, key), entries)
@@ -249,11 +276,6 @@ def _source_notes(motion: Motion, retargeter: Retargeter) -> dict:
     if notes:
         entry["source_notes"] = notes
     return entry
-
-
-def _init_worker() -> None:
-    """Worker processes share the cores: software OpenGL rasterises on one thread each."""
-    os.environ.setdefault("LP_NUM_THREADS", "1")
 
 
 def _images_finished(out_dir: pathlib.Path, entry: dict, settings: ImageSettings) -> bool:
@@ -296,9 +318,12 @@ def parse_shard(text: Optional[str]) -> Optional[Tuple[int, int]]:
 def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: RenderSettings,
                    workers: int = 1, shard: Optional[Tuple[int, int]] = None,
                    resume: bool = True, limit: Optional[int] = None,
-                   progress: bool = True, force: bool = False) -> dict:
+                   progress: bool = True, force: bool = False, engine: str = "local",
+                   ray_address: Optional[str] = None) -> dict:
     """Renders every clip under `mocap_dir`; returns a summary dict.
 
+    engine: "local" (`workers` processes) or "ray" (one Ray task per clip on the cluster at
+    `ray_address`, or on a local Ray with `workers` CPUs); see `synth.engines`.
     Raises `synth.dataset.SettingsMismatch` when `out_dir` holds a dataset made with other
     settings (`force`: delete it first). Temporary files of killed runs are removed first.
     """
@@ -324,19 +349,8 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
     root = pathlib.Path(mocap_dir)
     jobs = [(p, out_dir, settings, resume, p.relative_to(root).as_posix()) for p in paths]
     bar = tqdm(total=len(jobs), unit="clip", disable=not progress, file=sys.stderr)
-    if workers <= 1:
-        results = (_process_safely(*job) for job in jobs)
-        executor = None
-    else:
-        # Each worker is one core's worth: multithreaded BLAS on our small matrices only
-        # adds contention. Spawned workers read these when they import NumPy.
-        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(var, "1")
-        executor = concurrent.futures.ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker)
-        futures = [executor.submit(_process_safely, *job) for job in jobs]
-        results = (f.result() for f in concurrent.futures.as_completed(futures))
+    results = run_jobs(_process_safely, jobs, engine, workers, ray_address,
+                       failed=lambda job, problem: (str(job[0]), None, False, problem))
     try:
         for path, clip_entries, resumed, problem in results:
             if problem is None:
@@ -348,8 +362,7 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
             bar.update(1)
     finally:
         bar.close()
-        if executor is not None:
-            executor.shutdown()
+        results.close()
 
     seen = {}
     for entry in entries:  # claims make this impossible; a last guard before the manifest
@@ -361,6 +374,9 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
     done_clips = len({e["clip_key"] for e in entries})
     kept_clips: List[str] = []
     if shard is None:
+        # A worker killed while writing (a lost Ray task is retried) leaves its temporary
+        # file; every writer of this run has finished, so none is still in use.
+        ds.remove_leftovers(out_dir)
         entries, failures, kept_clips = ds.keep_finished_clips(
             out_dir, entries, failures, lambda key: clip_bodies(settings, key, names_only=True))
         ds.write_manifest(out_dir, entries, settings.to_json())
@@ -427,7 +443,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder of built Anny bodies (default: DATASET_DIR/bodies)")
     parser.add_argument("--cameras", type=int, default=4, help="cameras per clip and avatar")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (1)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes (local engine), CPUs of a local Ray (ray)")
+    parser.add_argument("--engine", choices=ENGINES, default="local",
+                        help="local: this machine's processes (default); ray: one Ray task "
+                             "per clip (synth.engines)")
+    parser.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT",
+                        help="Ray cluster to join (default: start a local Ray)")
     parser.add_argument("--shard", type=parse_shard, default=None, metavar="K/N",
                         help="process clips K, K+N, K+2N, ... (0-based)")
     parser.add_argument("--no-resume", dest="resume", action="store_false",
@@ -515,7 +537,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         summary = render_dataset(args.mocap_dir, args.out, settings, workers=args.workers,
                                  shard=args.shard, resume=args.resume, limit=args.limit,
-                                 progress=not args.quiet, force=args.force)
+                                 progress=not args.quiet, force=args.force,
+                                 engine=args.engine, ray_address=args.ray_address)
     except ValueError as error:  # other settings in --out; bodies that cannot be built or read
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -36,7 +36,8 @@ SUPERVISIONS = ("supervised", "semi-supervised")
 TRAINING_MODES = ("single-frame", "chunked")
 BONE_TARGETS = ("trained", "fixed")
 SWITCHES = ("auto", "on", "off")
-DISTRIBUTE = ("auto", "mirrored", "none")
+DISTRIBUTE = ("auto", "mirrored", "none", "multiworker")
+NOISE = ("off", "on")
 
 
 class ConfigError(ValueError):
@@ -52,6 +53,10 @@ class TrainConfig:
       split: split name (synth) or `subjects:TRAIN,..:TEST,..` (VideoPose3D files).
       vp3d_name, keypoints, layout, image_size: VideoPose3D-format files only
         (`data_2d_<vp3d_name>_<keypoints>.npz`; image W,H in pixels when there are no cameras).
+      estimate_cameras: VideoPose3D data without cameras: estimate them from the 3D and the
+        ground-truth 2D. joints: train on this layout's joints, picked by name from the data.
+      noise_2d ("off"/"on"), noise_2d_level: detector-like 2D noise on the training input
+        (`vp3dkeras.data.detector_noise`) and its scale.
       keypoints_in, keypoints_out: a synth dataset's keypoint conventions of the 2D input and
         the 3D output (`posecontract.conventions`; None: h36m17 when the dataset has it, else
         acclaim17; a run stores the resolved names). Semi-supervised runs use one for both.
@@ -96,6 +101,10 @@ class TrainConfig:
     keypoints_out: Optional[str] = None
     layout: Optional[str] = None
     image_size: Optional[List[float]] = None
+    estimate_cameras: bool = False
+    joints: Optional[str] = None
+    noise_2d: str = "off"
+    noise_2d_level: float = 1.0
     # model
     model: str = "temporal"
     filter_widths: List[int] = dataclasses.field(default_factory=lambda: [3, 3, 3])
@@ -145,6 +154,9 @@ class TrainConfig:
         _choice("bone_target", self.bone_target, BONE_TARGETS)
         _choice("jit_compile", self.jit_compile, SWITCHES)
         _choice("distribute", self.distribute, DISTRIBUTE)
+        _choice("noise_2d", self.noise_2d, NOISE)
+        if self.noise_2d_level < 0:
+            raise ConfigError(f"noise_2d_level must be >= 0, got {self.noise_2d_level}")
         if not self.filter_widths or any(w < 1 for w in self.filter_widths):
             raise ConfigError(f"filter_widths must be positive integers, got "
                               f"{self.filter_widths}")
@@ -214,7 +226,7 @@ class TrainConfig:
         """`name`, or a name that encodes the setup, e.g.
         `tcn243-c1024-supv-gt2d-hdm05-actorout-mm`: model and receptive field, channels,
         supervision (labeled fraction), 2D source, dataset folder and split, then any
-        2D convention when it differs from the 3D one, then any non-default switch (causal,
+        2D convention when it differs from the 3D one, then any non-default switch (2D noise,
         chunked, noflip, seed)."""
         if self.name:
             return self.name
@@ -236,6 +248,8 @@ class TrainConfig:
         if self.split:
             parts.append(_slug(self.split.replace("actor_out", "actorout")
                                .replace("class_out", "classout")))
+        if self.noise_2d == "on":
+            parts.append(f"noise{self.noise_2d_level:g}")
         if self.training_mode == "chunked" and self.model == "temporal":
             parts.append(f"chunk{self.chunk_length}")
         if not self.flip_augment:
@@ -280,7 +294,9 @@ def _slug(text: str) -> str:
 
 def _choice(key: str, value, choices) -> None:
     if value not in choices:
-        raise ConfigError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
+        listed = (" or ".join(choices) if len(choices) == 2
+                  else "one of " + ", ".join(choices))
+        raise ConfigError(f"{key} must be {listed}, got {value!r}")
 
 
 def _check_types(config: TrainConfig) -> None:

@@ -1,15 +1,25 @@
 """Evaluate a trained run on the test side of a split, full-sequence, with flip TTA.
 
     python -m vp3dkeras.evaluate RUN_DIR [--dataset DIR] [--split NAME] [--side test]
+        [--vp3d-name NAME] [--keypoints gt] [--layout NAME] [--image-size WxH]
+        [--estimate-cameras] [--noise-2d off|on] [--noise-2d-level 1] [--noise-seed 0]
         [--model FILE] [--no-flip-tta] [--name NAME]
 
 Dataset, split and data options, and the keypoint conventions of the 2D input and 3D output
-(`keypoints_in` / `keypoints_out`), default to the run's config.json. Every test sequence
+(`keypoints_in` / `keypoints_out`), default to the run's config.json; with another `--dataset`
+(any synth dataset or VideoPose3D-format folder, e.g. HumanEva-I with
+`--split "subjects:Train/S1,Train/S2,Train/S3/Validate/S1,Validate/S2,Validate/S3"`) the data
+options describe that folder and `--split` is required. When the run's joints (its layout,
+summary.json) differ from the data's, the data's joints are picked by name and the run is
+scored on the joints both share; the result says which (`joints`). A joint the run reads but
+the data lacks is an error. `--noise-2d on` scores on detector-like 2D
+(`vp3dkeras.data.detector_noise`, seeded by `--noise-seed` and the sequence index). Every test sequence
 (clip x avatar x camera) is lifted whole; the metrics (`vp3dkeras.metrics.evaluate_poses`) are
 computed over all frames, in mm, on root-relative camera-space poses: P1 (MPJPE), P2
 (Procrustes), P3 (scale-normalised), MPJVE (mm per frame, within sequences), 3DPCK at 150 and
-200 mm and AUC (fractions), MPJPE per joint group, and the same per motion class (plus the
-mean over classes, VideoPose3D's per-action average). Results go to
+200 mm and AUC (fractions), MPJPE per joint group, predicted against true bone lengths, and
+the same per motion class (plus the mean over classes, VideoPose3D's per-action average).
+Results go to
 `RUN_DIR/eval_<name>.json` and `RUN_DIR/eval_<name>.md` (name: `<split>_<side>`, the split
 made file-name safe, with `_noflip` without TTA).
 """
@@ -20,7 +30,7 @@ import json
 import pathlib
 import sys
 from collections import defaultdict
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -28,10 +38,17 @@ if __name__ == "__main__":  # TensorFlow without its start-up noise (vp3dkeras.q
     from vp3dkeras import quiet_tf  # noqa: F401
 
 from posecontract.dataset_format import safe_name
+from posecontract.conventions import get_convention
+from posecontract.layouts import LAYOUTS, JointLayout
 from vp3dkeras.cli_errors import UsageError, run_main
 from vp3dkeras.data import SequenceSource, open_split
+from vp3dkeras.data.codec import PoseCodec, load_layout
+from vp3dkeras.data.detector_noise import DetectorNoise, noise_from_config
+from vp3dkeras.data.joint_subset import JointSubsetSource, subset_layout
+from vp3dkeras.data.synth_source import is_synth_dataset
 from vp3dkeras.inference import Lifter, load_lifter, predict_poses
-from vp3dkeras.metrics import evaluate_poses, mpjve
+from vp3dkeras.metrics import bone_length_report, evaluate_poses, mpjve
+from vp3dkeras.train_config import parse_image_size
 
 _SCALARS = ("P1", "P2", "P3", "MPJVE", "PCK150", "PCK200", "AUC")
 
@@ -57,18 +74,31 @@ def _metrics(preds, targets, layout) -> Dict[str, object]:
 
 
 def evaluate_source(lifter: Lifter, source: SequenceSource, flip_tta: bool = True,
-                    progress: bool = False) -> Dict[str, object]:
+                    progress: bool = False, noise: Optional[DetectorNoise] = None,
+                    noise_seed: int = 0, run_codec: Optional[PoseCodec] = None,
+                    output_index=None) -> Dict[str, object]:
     """All metrics of `lifter` on every sequence of `source` (which needs 3D targets).
 
+    noise: detector-like noise applied to each sequence's 2D input, seeded by
+    (noise_seed, sequence index); None for the source's 2D as it is.
+    run_codec, output_index: when the run's joints differ from the source's (`match_joints`):
+    the run's codec (its flip pairs for the flip TTA) and which of its output joints are the
+    source's.
     Returns {"metrics": {...}, "per_class": {class: {...}}, "class_mean": {...},
-    "num_sequences", "num_frames"}; lengths in mm, PCK/AUC as fractions.
+    "bones": {"error", "per_bone"}, "num_sequences", "num_frames"}; lengths in mm, PCK/AUC
+    as fractions.
     """
     if not source.has_3d:
-        raise ValueError(f"{source.name}: evaluation needs 3D targets")
+        raise ValueError(f"{source.name}: evaluation needs 3D targets (a VideoPose3D folder "
+                         f"without cameras: pass --estimate-cameras or add a cameras file)")
     preds, targets, classes = [], [], []
     for index in range(len(source)):
         seq = source.load(index)
-        preds.append(predict_poses(lifter, seq.keypoints_2d, source.codec, flip_tta))
+        keypoints = seq.keypoints_2d
+        if noise is not None:
+            keypoints = noise.apply(keypoints, np.random.default_rng([noise_seed, index]))
+        pred = predict_poses(lifter, keypoints, run_codec or source.codec, flip_tta)
+        preds.append(pred if output_index is None else pred[:, output_index])
         targets.append(source.codec.decode_3d(seq.poses_3d))
         classes.append(seq.ref.motion_class or "(none)")
         if progress and (index + 1) % 100 == 0:
@@ -81,8 +111,9 @@ def evaluate_source(lifter: Lifter, source: SequenceSource, flip_tta: bool = Tru
                  for name, rows in sorted(by_class.items())}
     class_mean = {key: float(np.mean([m[key] for m in per_class.values()]))
                   for key in _SCALARS if all(key in m for m in per_class.values())}
+    bones = bone_length_report(np.concatenate(preds), np.concatenate(targets), layout)
     return {"metrics": _metrics(preds, targets, layout), "per_class": per_class,
-            "class_mean": class_mean, "num_sequences": len(source),
+            "class_mean": class_mean, "bones": bones, "num_sequences": len(source),
             "num_frames": int(sum(len(p) for p in preds))}
 
 
@@ -107,6 +138,15 @@ def markdown_report(result: Dict[str, object], title: str) -> str:
         lines += ["MPJPE per joint group (mm):", "", "| " + " | ".join(groups) + " |",
                   "|" + " --- |" * len(groups),
                   "| " + " | ".join(f"{v:.1f}" for v in groups.values()) + " |", ""]
+    if "bones" in result:
+        bones = result["bones"]
+        lines += [f"Bone lengths (mm), mean |predicted - true| {bones['error']:.1f}:", "",
+                  "| bone | predicted | true | error |", "| --- | --- | --- | --- |"]
+        lines += [f"| {name} | {b['pred']:.0f} | {b['true']:.0f} | {b['error']:.1f} |"
+                  for name, b in bones["per_bone"].items()]
+        lines.append("")
+    if "joints" in result:
+        lines += [result["joints"]["note"], ""]
     columns = [k for k in ("P1", "P2", "P3", "MPJVE", "PCK150") if k in metrics]
     lines += ["Per class:", "", "| class | frames | " + " | ".join(columns) + " |",
               "| --- | --- |" + " --- |" * len(columns)]
@@ -122,50 +162,164 @@ def markdown_report(result: Dict[str, object], title: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m vp3dkeras.evaluate",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("run_dir", type=pathlib.Path)
-    parser.add_argument("--dataset", help="default: the run's dataset")
-    parser.add_argument("--split", help="default: the run's split")
-    parser.add_argument("--side", choices=["test", "train"], default="test")
-    parser.add_argument("--model", type=pathlib.Path,
-                        help="model file or SavedModel (default RUN_DIR/model.keras)")
-    parser.add_argument("--no-flip-tta", dest="flip_tta", action="store_false")
-    parser.add_argument("--name", help="result file suffix (default <split>_<side>)")
+    add = parser.add_argument
+    add("run_dir", type=pathlib.Path)
+    add("--dataset", help="synth dataset or VideoPose3D-format folder (default: the run's)")
+    add("--split", help="split name, or subjects:TRAIN/TEST or subjects:train=..;test=.. "
+        "(default: the run's, when scoring the run's dataset)")
+    add("--side", choices=["test", "train"], default="test")
+    add("--vp3d-name", help="VideoPose3D file name part (data_2d_<name>_<keypoints>.npz)")
+    add("--keypoints", help="2D source of VideoPose3D files (default gt)")
+    add("--layout", help="the data's joint layout (VideoPose3D files; default: metadata)")
+    add("--image-size", type=parse_image_size, help="WxH for VideoPose3D data without cameras")
+    add("--estimate-cameras", action="store_true", default=None,
+        help="no cameras file: estimate cameras from the 3D and the ground-truth 2D")
+    add("--noise-2d", choices=["off", "on"], default="off",
+        help="score on detector-like noisy 2D")
+    add("--noise-2d-level", type=float, default=1.0)
+    add("--noise-seed", type=int, default=0)
+    add("--model", type=pathlib.Path,
+        help="model file or SavedModel (default RUN_DIR/model.keras)")
+    add("--no-flip-tta", dest="flip_tta", action="store_false")
+    add("--name", help="result file suffix (default [<dataset>_]<split>_<side>)")
     return parser
+
+
+def _read_json(path: pathlib.Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def run_layout(config: dict, summary: dict, data_layout: JointLayout
+               ) -> Tuple[Optional[JointLayout], Optional[JointLayout]]:
+    """(2D input, 3D output) joints of the run: its `joints` option (both), else its keypoint
+    conventions (`keypoints_in` / `keypoints_out`), else summary.json's layout (a known
+    name, or its joint names picked from the data's layout); (None, None) when the run does
+    not say (older runs: assumed to match the data)."""
+    if config.get("joints"):
+        return (load_layout(config["joints"]),) * 2
+    if config.get("keypoints_in") and config.get("keypoints_out"):
+        return (get_convention(config["keypoints_in"]).layout,
+                get_convention(config["keypoints_out"]).layout)
+    names = summary.get("joint_names")
+    if not names:
+        return None, None
+    name = summary.get("layout", "")
+    if name in LAYOUTS and list(LAYOUTS[name].names) == list(names):
+        return (LAYOUTS[name],) * 2
+    missing = [n for n in names if n not in data_layout.names]
+    if missing:
+        raise ValueError(f"the run reads joints {missing} that the data's layout "
+                         f"{data_layout.name} lacks")
+    return (subset_layout(data_layout, names, name=name or "run"),) * 2
+
+
+def match_joints(source: SequenceSource, input_layout: Optional[JointLayout],
+                 layout: Optional[JointLayout]):
+    """How to score a run whose 2D input is `input_layout` and 3D output `layout` on `source`.
+
+    Returns (source restricted to the scored joints, the run's codec or None, index of the
+    scored joints in the run's output or None, note dict or None). The run's 2D input joints
+    must all be in the data (ValueError naming the missing ones); its output is scored on the
+    joints whose names the data also has, which must include its root.
+    """
+    data_layout, data_input = source.codec.layout, source.codec.input_layout
+    if layout is None or (tuple(layout.names) == tuple(data_layout.names)
+                          and tuple(input_layout.names) == tuple(data_input.names)):
+        return source, None, None, None
+    missing = [n for n in input_layout.names if n not in data_input.names]
+    if missing:
+        raise ValueError(f"the run reads joints {missing} of layout {input_layout.name} that "
+                         f"the data ({data_input.name}) lacks: it cannot be scored on this data")
+    shared = [n for n in layout.names if n in data_layout.names]
+    if layout.names[0] not in shared:
+        raise ValueError(f"the data ({data_layout.name}) lacks the run's root joint "
+                         f"{layout.names[0]!r}: it cannot be scored on this data")
+    unscored = [n for n in data_layout.names if n not in layout.names]
+    note = (f"Scored on the {len(shared)} joints that the run's layout {layout.name} "
+            f"and the data's layout {data_layout.name} share by name: {', '.join(shared)}"
+            + (f"; the data's {', '.join(unscored)} are not predicted" if unscored else "")
+            + ". Shared names need not mean identical joint definitions.")
+    scored = subset_layout(layout, shared, name=layout.name)
+    return (JointSubsetSource(source, scored, input_layout),
+            PoseCodec(layout, input_layout=input_layout),
+            np.array([layout.index(n) for n in shared]),
+            {"run_layout": layout.name, "data_layout": data_layout.name, "scored": shared,
+             "not_scored": unscored, "note": note})
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.run_dir.is_dir():
         raise UsageError(f"{args.run_dir}: no such run directory")
-    config = {}
-    if (args.run_dir / "config.json").is_file():
-        config = json.loads((args.run_dir / "config.json").read_text(encoding="utf-8"))
+    config = _read_json(args.run_dir / "config.json")
+    summary = _read_json(args.run_dir / "summary.json")
+    own = args.dataset is None or (config.get("dataset") and pathlib.Path(args.dataset).resolve()
+                                   == pathlib.Path(config["dataset"]).resolve())
     dataset = args.dataset or config.get("dataset")
-    split = args.split or config.get("split")
+    split = args.split or (config.get("split") if own else None)
     if not dataset or not split:
-        raise SystemExit("--dataset and --split are needed (the run has no config.json)")
-    train_source, test_source = open_split(
-        dataset, split, vp3d_name=config.get("vp3d_name"),
-        keypoints=config.get("keypoints", "gt"), layout=config.get("layout"),
-        image_size=config.get("image_size"), keypoints_in=config.get("keypoints_in"),
-        keypoints_out=config.get("keypoints_out"))
-    source = test_source if args.side == "test" else train_source
-    source.validate()  # a corrupt or non-finite record stops here, named
+        raise UsageError("--dataset and --split are needed (the run has no config.json, or "
+                         "--dataset names another dataset)")
+
+    def option(name, default=None):
+        given = getattr(args, name)
+        if given is not None:
+            return given
+        return config.get(name, default) if own else default
+
+    try:
+        # A synth dataset holds several conventions: read the run's (or, for a run that
+        # picked joints by name, the ones it picked them from).
+        conventions = {}
+        if is_synth_dataset(dataset):
+            conventions = {"keypoints_in": config.get("keypoints_in"),
+                           "keypoints_out": config.get("keypoints_out")}
+        train_source, test_source = open_split(
+            dataset, split, vp3d_name=option("vp3d_name"), keypoints=option("keypoints", "gt"),
+            layout=option("layout"), image_size=option("image_size"),
+            estimate_cameras=bool(option("estimate_cameras", False)), **conventions)
+        source = test_source if args.side == "test" else train_source
+        source.validate()  # a corrupt or non-finite record stops here, named
+        source, run_codec, output_index, joints = match_joints(
+            source, *run_layout(config, summary, source.codec.layout))
+        noise = noise_from_config((run_codec or source.codec).input_layout, args.noise_2d,
+                                  args.noise_2d_level)
+        if not source.has_3d:
+            raise ValueError("no 3D targets to score against (without a cameras file pass "
+                             "--estimate-cameras, or add data_cameras_<name>.json)")
+    except (ValueError, KeyError, FileNotFoundError) as error:
+        raise UsageError(f"{dataset}: {error}") from None
     lifter = load_lifter(args.model or args.run_dir / "model.keras")
-    result = evaluate_source(lifter, source, flip_tta=args.flip_tta)
+    result = evaluate_source(lifter, source, flip_tta=args.flip_tta, noise=noise,
+                             noise_seed=args.noise_seed, run_codec=run_codec,
+                             output_index=output_index)
     result.update({"dataset": str(dataset), "split": split, "side": args.side,
-                   "flip_tta": args.flip_tta,
+                   "flip_tta": args.flip_tta, "noise_2d": args.noise_2d,
+                   "noise_2d_level": args.noise_2d_level if noise else 0.0,
                    "model": str(args.model or args.run_dir / "model.keras")})
-    name = args.name or f"{safe_name(split)}_{args.side}" + ("" if args.flip_tta else "_noflip")
+    if joints:
+        result["joints"] = joints
+        print(joints["note"])
+    prefix = "" if own else safe_name(pathlib.Path(dataset).name) + "_"
+    name = args.name or (prefix + f"{safe_name(split)}_{args.side}"
+                         + (f"_noise{args.noise_2d_level:g}" if noise else "")
+                         + ("" if args.flip_tta else "_noflip"))
     json_path = args.run_dir / f"eval_{name}.json"
-    json_path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    _write_atomic(json_path, json.dumps(result, indent=1) + "\n")
     report = markdown_report(result, f"{args.run_dir.name} on {split} ({args.side})")
-    (args.run_dir / f"eval_{name}.md").write_text(report, encoding="utf-8")
+    _write_atomic(args.run_dir / f"eval_{name}.md", report)
     m = result["metrics"]
     print(f"P1 {m['P1']:.1f} mm  P2 {m['P2']:.1f} mm  P3 {m['P3']:.1f} mm  "
           f"MPJVE {m.get('MPJVE', float('nan')):.2f} mm/frame  PCK150 {100 * m['PCK150']:.1f}%  "
-          f"PCK200 {100 * m['PCK200']:.1f}%  AUC {100 * m['AUC']:.1f}%  -> {json_path}")
+          f"PCK200 {100 * m['PCK200']:.1f}%  AUC {100 * m['AUC']:.1f}%  "
+          f"bones {result['bones']['error']:.1f} mm  -> {json_path}")
     return 0
+
+
+def _write_atomic(path: pathlib.Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
 
 
 if __name__ == "__main__":

@@ -206,3 +206,33 @@ def evaluate_poses(pred, target, layout: Optional[Union[JointLayout, str]] = Non
     if layout is not None:
         results["per_group"] = per_joint_group_mpjpe(pred, target, layout)
     return results
+
+
+def bone_lengths(poses, layout: Union[JointLayout, str]) -> np.ndarray:
+    """Length of every bone (parent, child) of `layout`.
+
+    poses: (..., J, 3). Returns (..., num_bones) in the poses' unit, bones in
+    `layout.bones()` order.
+    """
+    layout = _as_layout(layout)
+    poses = np.asarray(poses, dtype=np.float64)
+    parents, children = (np.array(side) for side in zip(*layout.bones()))
+    return np.linalg.norm(poses[..., children, :] - poses[..., parents, :], axis=-1)
+
+
+def bone_length_report(pred, target, layout: Union[JointLayout, str],
+                       scale_to_mm: float = 1000.0) -> Dict[str, object]:
+    """Predicted against true bone lengths, in mm.
+
+    pred, target: (..., J, 3) in units that `scale_to_mm` converts to mm.
+    Returns {"error": mean over frames and bones of |predicted - true length|,
+    "per_bone": {"parent-child": {"pred", "true", "error"}}} with per-bone means.
+    """
+    layout = _as_layout(layout)
+    predicted = bone_lengths(pred, layout).reshape(-1, len(layout.bones())) * scale_to_mm
+    true = bone_lengths(target, layout).reshape(-1, len(layout.bones())) * scale_to_mm
+    errors = np.abs(predicted - true)
+    per_bone = {f"{layout.names[p]}-{layout.names[c]}": {
+        "pred": float(predicted[:, k].mean()), "true": float(true[:, k].mean()),
+        "error": float(errors[:, k].mean())} for k, (p, c) in enumerate(layout.bones())}
+    return {"error": float(errors.mean()), "per_bone": per_bone}

@@ -12,7 +12,12 @@
         [--epochs 20] [--batch-size N] [--lr 1e-3] [--lr-decay 0.95] [--seed 0]
         [--bn-momentum-start 0.1] [--bn-momentum-end 0.001] [--no-flip-augment]
         [--max-windows-per-epoch N] [--val-windows 4096] [--jit-compile auto|on|off]
-        [--distribute auto|mirrored|none] [--time-budget-minutes M]
+        [--distribute auto|mirrored|none|multiworker] [--time-budget-minutes M]
+        [--vp3d-name NAME] [--keypoints gt] [--layout NAME]
+        [--image-size WxH] [--estimate-cameras] [--joints LAYOUT] [--noise-2d off|on]
+        [--noise-2d-level 1.0]
+    KERAS_BACKEND=jax python -m vp3dkeras.train ... --distribute multiworker
+        --coordinator HOST:PORT --num-workers N --worker-id I      (one command per worker)
     python -m vp3dkeras.train --resume RUN_DIR [--epochs N] [--time-budget-minutes M]
 
 Settings are one `vp3dkeras.config.TrainConfig`: an experiment is a JSON or YAML file of it
@@ -42,12 +47,26 @@ full-sequence model: for the temporal model its weights are those the single-fra
 trained; semi-supervised runs add `trajectory_model.keras`). `--resume` continues any mode
 from the checkpoint with the same batches, schedules, optimizer state and dropout RNG as an
 uninterrupted run. Evaluate with `python -m vp3dkeras.evaluate RUN_DIR`.
+`--joints LAYOUT` trains on that layout's joints, picked by name from the data (e.g.
+`humaneva15` from Human3.6M-layout synthetic records). `--noise-2d on` adds detector-like
+errors to the 2D of every training batch (`vp3dkeras.data.detector_noise`; `--noise-2d-level`
+scales them, 1 = the calibrated default).
+
+Several devices or workers (`vp3dkeras.distributed`): `--distribute mirrored` is
+`MirroredStrategy` on the TensorFlow backend and `keras.distribution.DataParallel` over the
+local devices on JAX; `--distribute multiworker` (JAX backend) trains one model over every
+worker's devices, each worker cutting its own rows of every global batch, the chief (worker 0)
+writing the run folder. Under `DataParallel` every batch is full (the stream runs on across
+epoch ends) and `--batch-size` must split evenly over the devices.
 """
 from __future__ import annotations
 
 import json
+import dataclasses
 import pathlib
+import shutil
 import sys
+import tempfile
 import time
 import warnings
 from typing import Optional, Sequence
@@ -63,7 +82,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from vp3dkeras import callbacks as cb
+from vp3dkeras import distributed
 from vp3dkeras.data import SequenceBatcher, WindowSampler, open_split
+from vp3dkeras.data.detector_noise import noise_from_config
 from vp3dkeras.data.tf_dataset import (array_dataset, sequence_dataset, sequence_eval_dataset,
                                        window_dataset)
 from vp3dkeras.losses import MPJPELoss
@@ -82,9 +103,10 @@ def gpus_available() -> int:
 
 
 def resolve_jit(setting: str) -> bool:
-    """XLA on GPU, off on CPU (it gave no speed-up there); "on"/"off" force it."""
+    """XLA on GPU, off on CPU (it gave no speed-up there); "on"/"off" force it. On the JAX
+    backend "auto" is on: JAX without jit runs op by op."""
     if setting == "auto":
-        return gpus_available() > 0
+        return gpus_available() > 0 or distributed.backend_is_jax()
     if setting not in ("on", "off"):
         raise ValueError(f"jit_compile must be auto, on or off, got {setting!r}")
     return setting == "on"
@@ -98,6 +120,54 @@ def make_strategy(setting: str) -> tf.distribute.Strategy:
     if setting not in ("auto", "none", "mirrored"):
         raise ValueError(f"distribute must be auto, mirrored or none, got {setting!r}")
     return tf.distribute.get_strategy()
+
+
+@dataclasses.dataclass
+class Placement:
+    """Where a run trains. strategy: the TF strategy whose scope builds the model (the
+    default one on JAX); rows: this worker's rows of each global batch, or None (all);
+    worker / workers: this process's index and the process count; replicas: devices in
+    the data-parallel group; chief: whether this process writes the run folder."""
+
+    strategy: tf.distribute.Strategy
+    rows: Optional[slice] = None
+    worker: int = 0
+    workers: int = 1
+    replicas: int = 1
+
+    @property
+    def chief(self) -> bool:
+        return self.worker == 0
+
+
+def make_placement(config: TrainConfig, cluster: Optional[dict] = None) -> Placement:
+    """The run's placement from `config.distribute`; `cluster` ({"coordinator", "num_workers",
+    "worker_id"}) for "multiworker". Sets the Keras distribution on JAX. ValueError for a
+    setting the backend cannot do."""
+    setting = config.distribute
+    if setting not in ("auto", "none", "mirrored", "multiworker"):
+        raise ValueError(f"distribute must be auto, mirrored, none or multiworker, got "
+                         f"{setting!r}")
+    if not distributed.backend_is_jax():
+        if setting == "multiworker":
+            distributed.initialize_workers(None, None, None)  # raises: needs JAX
+        strategy = make_strategy(setting)
+        return Placement(strategy, replicas=strategy.num_replicas_in_sync)
+    import jax
+
+    default = tf.distribute.get_strategy()
+    if setting == "multiworker":
+        cluster = cluster or {}
+        worker, workers = distributed.initialize_workers(
+            cluster.get("coordinator"), cluster.get("num_workers"), cluster.get("worker_id"))
+        devices = len(jax.devices())
+    elif setting == "mirrored" or (setting == "auto" and len(jax.local_devices()) > 1):
+        worker, workers, devices = 0, 1, len(jax.local_devices())
+    else:
+        return Placement(default)
+    keras.distribution.set_distribution(distributed.data_parallel(setting == "multiworker"))
+    rows = distributed.worker_rows(config.batch_size, worker, workers, devices)
+    return Placement(default, rows=rows, worker=worker, workers=workers, replicas=devices)
 
 
 def build_models(config: TrainConfig, num_joints: int, num_joints_out: Optional[int] = None):
@@ -136,11 +206,16 @@ def inference_model_of(training_model):
 
 
 def make_data(config: TrainConfig, inference_model, train_source, test_source,
-              start_epoch: int):
-    """(train dataset, steps per epoch, validation dataset or None, sampler)."""
+              start_epoch: int, placement: Optional[Placement] = None):
+    """(train dataset, steps per epoch, validation dataset or None, sampler); under a data-
+    parallel `placement`, batches are full and each worker gets its rows."""
+    placement = placement or Placement(tf.distribute.get_strategy())
+    noise = noise_from_config(train_source.codec.input_layout, config.noise_2d,
+                              config.noise_2d_level)
     if config.model == "refiner":
         sampler = SequenceBatcher(train_source, config.batch_size, seed=config.seed,
-                                  augment=config.flip_augment, max_frames=config.max_frames)
+                                  augment=config.flip_augment, max_frames=config.max_frames,
+                                  noise=noise)
         train = sequence_dataset(sampler, start_epoch * sampler.steps_per_epoch)
         val = None
         if config.val_windows and len(test_source):
@@ -151,13 +226,24 @@ def make_data(config: TrainConfig, inference_model, train_source, test_source,
     pad = model_padding(inference_model)
     sampler = WindowSampler(train_source, pad, config.batch_size, chunk=chunk,
                             seed=config.seed, augment=config.flip_augment,
-                            max_windows_per_epoch=config.max_windows_per_epoch)
+                            max_windows_per_epoch=config.max_windows_per_epoch, noise=noise)
+    batch_size = config.batch_size
+    if placement.rows is not None:
+        sampler.full_batches, sampler.rows = True, placement.rows
+        batch_size //= placement.workers
     train = window_dataset(sampler, start_epoch * sampler.steps_per_epoch)
     val = None
     if config.val_windows and len(test_source):
         val_sampler = WindowSampler(test_source, pad, config.batch_size, chunk=chunk,
                                     augment=False)
-        val = array_dataset(*val_sampler.fixed_subset(config.val_windows), config.batch_size)
+        inputs, targets = val_sampler.fixed_subset(config.val_windows)
+        if placement.rows is not None:
+            # Every worker a contiguous part of a subset that splits over all devices.
+            keep = len(inputs) - len(inputs) % placement.replicas
+            part = keep // placement.workers
+            mine = slice(placement.worker * part, (placement.worker + 1) * part)
+            inputs, targets = inputs[:keep][mine], targets[:keep][mine]
+        val = array_dataset(inputs, targets, batch_size) if len(inputs) else None
     return train, sampler.steps_per_epoch, val, sampler
 
 
@@ -175,9 +261,14 @@ def _write_json(path: pathlib.Path, data) -> None:
 
 def train(config: TrainConfig, run_dir, resume: bool = False,
           stop_after_epochs: Optional[int] = None, time_budget_s: Optional[float] = None,
-          verbose: int = 2) -> dict:
-    """Trains (or resumes) a run of any mode; returns its summary (also summary.json)."""
+          verbose: int = 2, cluster: Optional[dict] = None) -> dict:
+    """Trains (or resumes) a run of any mode; returns its summary (also written to
+    summary.json by the chief). cluster: {"coordinator", "num_workers", "worker_id"} for
+    multiworker runs (supervised only)."""
     if config.uses_labeled_subset:
+        if config.distribute == "multiworker":
+            raise UsageError("semi-supervised training runs in one process (distribute "
+                             "multiworker is for supervised runs)")
         from vp3dkeras.semi_training import train_semi
 
         summary = train_semi(config, run_dir, resume=resume,
@@ -186,6 +277,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
         summary["device"] = "GPU" if gpus_available() else "CPU"
         _write_json(pathlib.Path(run_dir) / SUMMARY, summary)
         return summary
+    placement = make_placement(config, cluster)
     run_dir = pathlib.Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     state, history = cb.read_resume_state(run_dir) if resume else (None, [])
@@ -193,17 +285,21 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
         raise cb.CheckpointError(f"{run_dir}: no checkpoint to resume (no "
                                  f"{cb.CHECKPOINT_DIR}/{cb.CHECKPOINT_STATE})")
     start_epoch = state["epoch"] if state else 0
+    verbose = verbose if placement.chief else 0
 
     keras.utils.set_random_seed(config.seed)
     train_source, test_source = open_split(
         config.dataset, config.split, vp3d_name=config.vp3d_name, keypoints=config.keypoints,
         layout=config.layout, image_size=config.image_size,
         cache_bytes=config.cache_mb * (1 << 20), keypoints_in=config.keypoints_in,
-        keypoints_out=config.keypoints_out)
-    # The conventions actually used (defaults resolved), for evaluate and infer.
-    config.keypoints_in = train_source.codec.input_layout.name
-    config.keypoints_out = train_source.codec.layout.name
-    if not resume:
+        keypoints_out=config.keypoints_out, joints=config.joints,
+        estimate_cameras=config.estimate_cameras)
+    # The conventions actually used (defaults resolved), for evaluate and infer; with
+    # --joints, the data's conventions the joints were picked from.
+    base_codec = getattr(train_source, "base_codec", train_source.codec)
+    config.keypoints_in = base_codec.input_layout.name
+    config.keypoints_out = base_codec.layout.name
+    if not resume and placement.chief:
         write_config(config, run_dir / CONFIG)
     num_joints_in = train_source.codec.num_joints_in
     # Every record is read and checked once, here, so a corrupt file or a NaN stops the run
@@ -211,7 +307,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
     train_source.validate()
     test_source.validate()
     num_joints = train_source.codec.num_joints
-    strategy = make_strategy(config.distribute)
+    strategy = placement.strategy
     with strategy.scope():
         if state:
             checkpoint = run_dir / cb.CHECKPOINT_DIR / cb.CHECKPOINT_MODEL
@@ -225,7 +321,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
             inference_model, training_model = build_models(config, num_joints_in, num_joints)
             compile_model(training_model, config)
     train_data, steps, val_data, sampler = make_data(config, inference_model, train_source,
-                                                     test_source, start_epoch)
+                                                     test_source, start_epoch, placement)
     stopper = cb.StopAfter(stop_after_epochs, time_budget_s)
     nan_guard = cb.StopOnNonFinite()
     seconds_before = float(state.get("train_seconds", 0.0)) if state else 0.0
@@ -233,10 +329,14 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
         cb.TrainingSchedule(config.epochs, config.lr, config.lr_decay,
                             config.bn_momentum_start, config.bn_momentum_end),
         nan_guard,
-        keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), write_graph=False),
-        cb.RunCheckpoint(run_dir, history, seconds_before),
-        stopper,
     ]
+    # Saving a model is a collective operation under a multi-process JAX distribution: every
+    # worker saves, the others into a scratch folder deleted at the end.
+    write_dir = run_dir if placement.chief else pathlib.Path(
+        tempfile.mkdtemp(prefix=f"vp3d-worker{placement.worker}-"))
+    callbacks += [
+        keras.callbacks.TensorBoard(log_dir=str(write_dir / "logs"), write_graph=False),
+        cb.RunCheckpoint(write_dir, history, seconds_before), stopper]
     if verbose:
         print(f"train: {train_source.describe()}\ntest:  {test_source.describe()}\n"
               f"{type(training_model).__name__}: {training_model.count_params()} parameters, "
@@ -251,6 +351,13 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
                              steps_per_epoch=steps, validation_data=val_data,
                              callbacks=callbacks, verbose=verbose, shuffle=False)
     seconds = time.perf_counter() - started
+    if not placement.chief:
+        inference_model.save(write_dir / FINAL_MODEL)
+        shutil.rmtree(write_dir, ignore_errors=True)
+        return {"worker": placement.worker, "workers": placement.workers,
+                "epochs_done": start_epoch + len(fit.history.get("loss", [])),
+                "train_seconds_this_run": seconds, "stopped": stopper.reason,
+                "nan": bool(nan_guard.reason)}
     state, history = cb.read_resume_state(run_dir)
     epochs_done = state["epoch"] if state else 0
     nan = nan_guard.reason or next(
@@ -272,8 +379,12 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
         "parameters": int(inference_model.count_params()),
         "receptive_field": _receptive_field(inference_model),
         "train_sequences": len(train_source), "train_frames": train_source.num_frames,
-        "test_sequences": len(test_source), "device": "GPU" if gpus_available() else "CPU",
-        "replicas": strategy.num_replicas_in_sync,
+        "test_sequences": len(test_source),
+        "layout": train_source.codec.layout.name,
+        "joint_names": list(train_source.codec.layout.names),
+        "device": "GPU" if gpus_available() else "CPU",
+        "replicas": placement.replicas, "workers": placement.workers,
+        "backend": keras.backend.backend(),
         "final_loss_mm": history[-1]["loss"] * 1000 if history else None,
         "final_val_loss_mm": (history[-1].get("val_loss", float("nan")) * 1000
                               if history else None),
@@ -287,14 +398,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     config = config_from_args(args)
     # An experiment config names its run: runs/<name> unless --out says otherwise.
     run_dir = args.resume or args.out or pathlib.Path("runs") / config.run_name()
-    if args.resume is not None and args.epochs is not None:
+    if args.resume is not None and args.epochs is not None and not args.worker_id:
         write_config(config, run_dir / CONFIG)
-    if args.resume is None and (run_dir / cb.CHECKPOINT_DIR).exists():
+    if args.resume is None and (run_dir / cb.CHECKPOINT_DIR).exists() and not args.worker_id:
         raise UsageError(f"{run_dir} already holds a run: --resume it or pick a new --out")
     budget = args.time_budget_minutes * 60 if args.time_budget_minutes else None
     summary = train(config, run_dir, resume=args.resume is not None,
                     stop_after_epochs=args.stop_after_epochs, time_budget_s=budget,
-                    verbose=0 if args.quiet else 2)
+                    verbose=0 if args.quiet else 2,
+                    cluster={"coordinator": args.coordinator, "num_workers": args.num_workers,
+                             "worker_id": args.worker_id})
+    if "worker" in summary:
+        if summary["nan"]:
+            return EXIT_UNUSABLE
+        print(f"worker {summary['worker']}/{summary['workers']}: {summary['epochs_done']} "
+              f"epochs in {summary['train_seconds_this_run']:.0f} s")
+        return 0
     loss = summary["final_loss_mm"]
     if summary["nan"]:
         print(f"error: training stopped: {summary['stopped']}; no model written (the "

@@ -14,6 +14,18 @@ from vp3dkeras.config import (CONFIG, ConfigError, TrainConfig,  # noqa: F401  (
                               read_config)
 
 
+def parse_image_size(text: str) -> List[float]:
+    """"640x480" or "640,480" -> [640.0, 480.0]; argparse error otherwise."""
+    parts = text.lower().replace("x", ",").split(",")
+    try:
+        width, height = (float(v) for v in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"image size {text!r}: expected WxH, e.g. 640x480")
+    if width <= 0 or height <= 0:
+        raise argparse.ArgumentTypeError(f"image size {text!r}: must be positive")
+    return [width, height]
+
+
 def _widths(text: str) -> List[int]:
     return [int(w) for w in text.split(",") if w]
 
@@ -40,8 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     add("--keypoints-out", help="keypoint convention of the 3D output (synth datasets; "
         "default h36m17 if the dataset has it, else acclaim17)")
     add("--layout", help="joint layout name or JSON (VideoPose3D files; default metadata)")
-    add("--image-size", type=lambda s: [float(v) for v in s.split(",")],
-        help="W,H for VideoPose3D data without cameras")
+    add("--image-size", type=parse_image_size,
+        help="WxH (or W,H) for VideoPose3D data without cameras")
+    add("--estimate-cameras", action="store_true", default=None,
+        help="VideoPose3D data without cameras: estimate them from the 3D and the "
+        "ground-truth 2D")
+    add("--joints", help="train on this layout's joints, picked by name from the data")
+    add("--noise-2d", choices=["off", "on"], help="detector-like 2D noise (default off)")
+    add("--noise-2d-level", type=float, help="scale of the 2D noise (default 1)")
     add("--model", choices=["temporal", "refiner"])
     add("--filter-widths", type=_widths, help="e.g. 3,3,3 (27 frames), 3,3,3,3,3 (243)")
     add("--channels", type=int)
@@ -82,7 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--val-windows", type=int, help="validation windows per epoch, 0 for none (the "
         "refiner validates on every test sequence unless 0)")
     add("--jit-compile", choices=["auto", "on", "off"], help="XLA (auto: on GPU only)")
-    add("--distribute", choices=["auto", "mirrored", "none"])
+    add("--distribute", choices=["auto", "mirrored", "none", "multiworker"],
+        help="mirrored: MirroredStrategy (TF) or DataParallel over local devices (JAX); "
+        "multiworker: JAX DataParallel over every worker's devices")
+    add("--coordinator", metavar="HOST:PORT", help="multiworker: worker 0's address")
+    add("--num-workers", type=int, help="multiworker: number of worker processes")
+    add("--worker-id", type=int, help="multiworker: this worker's index (0 = chief)")
     add("--cache-mb", type=int, help="memory for loaded sequences")
     add("--out", type=pathlib.Path, help="run directory")
     add("--resume", type=pathlib.Path, metavar="RUN_DIR", help="continue a run")

@@ -54,7 +54,12 @@ class SynthSource(SequenceSource):
     def __init__(self, dataset_dir, cache_bytes: int = SequenceSource.DEFAULT_CACHE_BYTES,
                  keypoints_in: Optional[str] = None, keypoints_out: Optional[str] = None):
         self.dataset_dir = pathlib.Path(dataset_dir)
-        manifest = read_manifest(self.dataset_dir)
+        self._init_refs(read_manifest(self.dataset_dir), str(self.dataset_dir), cache_bytes,
+                        keypoints_in, keypoints_out)
+
+    def _init_refs(self, manifest: dict, name: str, cache_bytes: int,
+                   keypoints_in: Optional[str], keypoints_out: Optional[str]) -> None:
+        """Refs, conventions and codec from a manifest (also `ShardSource`'s)."""
         available = manifest_conventions(manifest)
         self.keypoints_in, self.keypoints_out = default_conventions(
             available, keypoints_in, keypoints_out)
@@ -75,7 +80,7 @@ class SynthSource(SequenceSource):
         codec = PoseCodec(get_convention(self.keypoints_out).layout,
                           input_layout=get_convention(self.keypoints_in).layout)
         self._sha256 = {entry["file"]: entry.get("sha256") for entry in manifest["records"]}
-        super().__init__(codec, refs, name=str(self.dataset_dir), cache_bytes=cache_bytes)
+        super().__init__(codec, refs, name=name, cache_bytes=cache_bytes)
         # Every camera of a record is decoded when the record is read, so subsets sharing
         # the cache keep the full dataset's refs per record.
         self._refs_by_item: Dict[str, list] = {}
@@ -93,19 +98,30 @@ class SynthSource(SequenceSource):
 
     def _load_item(self, item) -> Dict[int, Sequence]:
         path = self.dataset_dir / item
-        key_2d = convention_key("keypoints2d", self.keypoints_in)
-        key_3d = convention_key("joints3d_camera", self.keypoints_out)
-        names_keys = {convention: convention_key("joint_names", convention)
-                      for convention in (self.keypoints_in, self.keypoints_out)}
         try:
-            data = load_record(path, sha256=self._sha256.get(item),
-                               keys=(key_2d, key_3d) + _CAMERA_KEYS
-                               + tuple(sorted(set(names_keys.values()))))
+            data = load_record(path, sha256=self._sha256.get(item), keys=self._record_keys())
         except RecordError as error:
             if "lacks" in str(error):
                 raise RecordError(f"{error} (rendered without that keypoint convention)"
                                   ) from None
             raise
+        return self._sequences_of(item, data, path)
+
+    def _record_keys(self) -> Tuple[str, ...]:
+        """The arrays of a record that the model side reads."""
+        names = {convention_key("joint_names", c) for c in (self.keypoints_in,
+                                                            self.keypoints_out)}
+        return (convention_key("keypoints2d", self.keypoints_in),
+                convention_key("joints3d_camera", self.keypoints_out)) + _CAMERA_KEYS \
+            + tuple(sorted(names))
+
+    def _sequences_of(self, item, data: Dict[str, np.ndarray], path) -> Dict[int, Sequence]:
+        """The sequences of one record's arrays (`_record_keys()` at least), checked: finite
+        values, shapes, joint names. `path` names the record in errors (`RecordError`)."""
+        key_2d = convention_key("keypoints2d", self.keypoints_in)
+        key_3d = convention_key("joints3d_camera", self.keypoints_out)
+        names_keys = {convention: convention_key("joint_names", convention)
+                      for convention in (self.keypoints_in, self.keypoints_out)}
         for key in (key_2d, key_3d) + _CAMERA_KEYS:
             check_finite(path, key, data[key])
         if np.any(data["camera_image_size"] <= 0):

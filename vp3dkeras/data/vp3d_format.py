@@ -37,6 +37,7 @@ from typing import Dict, Optional, Sequence as Seq, Tuple
 import numpy as np
 
 from vp3dkeras.camera import check_lens_model
+from vp3dkeras.data import calibration
 from vp3dkeras.data.published_cameras import (CALIBRATIONS_DIR, cameras_from_calibration,
                                               load_calibration, shipped_calibrations)
 from vp3dkeras.data.codec import PoseCodec, load_layout
@@ -278,8 +279,14 @@ def is_vp3d_folder(path) -> bool:
 
 def open_vp3d(directory, name: Optional[str] = None, keypoints: str = "gt", layout=None,
               image_size=None, cache_bytes: int = SequenceSource.DEFAULT_CACHE_BYTES,
-              fps: float = 0.0) -> VP3DSource:
-    """A `VP3DSource` over the VideoPose3D-format files of `directory` (see module doc)."""
+              fps: float = 0.0, estimate_cameras: bool = False) -> VP3DSource:
+    """A `VP3DSource` over the VideoPose3D-format files of `directory` (see module doc).
+
+    estimate_cameras: when the folder has neither a cameras file nor a shipped calibration
+    for its name, estimate each subject's cameras from its 3D and its ground-truth 2D
+    (`data_2d_<name>_gt.npz`) with `vp3dkeras.data.calibration.estimate_cameras` (needs
+    `image_size`). A cameras file, then a shipped calibration, are always preferred.
+    """
     path_3d, path_2d, path_cameras = find_vp3d_files(directory, name, keypoints)
     data_2d = restricted_load_npz(path_2d)
     positions_3d = restricted_load_npz(path_3d)["positions_3d"] if path_3d else None
@@ -291,11 +298,27 @@ def open_vp3d(directory, name: Optional[str] = None, keypoints: str = "gt", layo
         cameras = cameras_from_calibration(load_calibration(dataset))
         print(f"{directory}: no data_cameras_{dataset}.json; using the shipped {dataset} "
               f"calibration ({CALIBRATIONS_DIR / (dataset + '.json')})")
+    elif estimate_cameras and positions_3d is not None:
+        if image_size is None:
+            raise ValueError(f"{directory}: estimating cameras needs the image size "
+                             f"(--image-size WxH)")
+        path_gt = path_2d.with_name(path_2d.name[: -len(f"_{keypoints}.npz")] + "_gt.npz")
+        if not path_gt.is_file():
+            raise ValueError(f"{directory}: estimating cameras needs ground-truth 2D "
+                             f"({path_gt.name})")
+        gt_2d = data_2d if path_gt == path_2d else restricted_load_npz(path_gt)
+        cameras, report = calibration.estimate_cameras(positions_3d, gt_2d["positions_2d"],
+                                                       image_size)
+        worst = max(e["mean_px"] for entries in report.values() for e in entries)
+        warnings.warn(f"{directory}: no data_cameras_*.json; cameras estimated from "
+                      f"{path_gt.name} (DLT, no distortion; mean reprojection error up to "
+                      f"{worst:.2f} px per camera)")
     elif image_size is None:
         raise ValueError(
             f"{directory}: no data_cameras_{dataset}.json: write one from the published "
             f"calibration with `python -m vp3dkeras.cameras_file CALIBRATION.json {directory} "
-            f"--name {dataset}` (see README, \"Cameras files\"), or pass the image size to "
+            f"--name {dataset}` (see README, \"Cameras files\"), pass --estimate-cameras (and "
+            f"the image size) to fit them to the ground-truth 2D, or pass the image size to "
             f"train on 2D only")
     elif positions_3d is not None:
         warnings.warn(f"{directory}: no data_cameras_*.json, so no camera-space 3D targets; "

@@ -12,6 +12,8 @@ run resumes with exactly the batches it would have seen:
   to the longest in the batch, with a (B, T) mask, for the sequence-to-sequence refiner.
 
 Horizontal-flip augmentation (each example flipped with probability 1/2) is on by default.
+Detector-like 2D noise (`vp3dkeras.data.detector_noise`, `noise=`) is off by default; when on,
+every training batch's 2D input gets it (before the flip), seeded by (seed, batch number).
 
 Memory: only an index (sequence, frame) is kept. Sequences are loaded through the source's
 LRU cache; when the data exceed the cache budget, an epoch visits the data in blocks of items
@@ -25,6 +27,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from vp3dkeras.data.detector_noise import DetectorNoise
 from vp3dkeras.data.sequences import SequenceSource
 
 
@@ -62,8 +65,10 @@ class _Sampler:
     """Shared bookkeeping: the source, items, seeds and per-epoch plans."""
 
     full_batches = False  # see `batch`
+    rows: Optional[slice] = None  # see `batch`
 
-    def __init__(self, source: SequenceSource, batch_size: int, seed: int, augment: bool):
+    def __init__(self, source: SequenceSource, batch_size: int, seed: int, augment: bool,
+                 noise: Optional[DetectorNoise] = None):
         if len(source) == 0:
             raise ValueError(f"{source.name}: no sequences to sample from")
         self.source = source
@@ -71,6 +76,7 @@ class _Sampler:
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         self.augment = bool(augment)
+        self.noise = noise
         items: Dict[object, int] = {}
         self._seq_item = np.array([items.setdefault(r.item, len(items)) for r in source.refs])
         self._item_bytes = np.zeros(len(items), np.int64)
@@ -102,17 +108,23 @@ class _Sampler:
         """Batch `number` of the endless stream: epoch = number // steps_per_epoch, the last
         batch of an epoch short; with `full_batches`, batches run on across epoch ends
         (example k of the stream is example k % examples_per_epoch of epoch k //
-        examples_per_epoch), so every batch is full."""
+        examples_per_epoch), so every batch is full. With `rows` (a slice), only those rows
+        of the batch are cut: one worker's part of a global batch (`vp3dkeras.distributed`)."""
+        noise_rng = np.random.default_rng([self.seed, 3, int(number)])
         if not self.full_batches:
             epoch, step = divmod(int(number), self.steps_per_epoch)
             chosen = slice(step * self.batch_size, (step + 1) * self.batch_size)
-            return self._make_batch(*(part[chosen] for part in self.plan(epoch)))
-        positions = int(number) * self.batch_size + np.arange(self.batch_size)
-        epochs, offsets = np.divmod(positions, self.examples_per_epoch)
-        # Positions increase, so the epochs come in order: one slice of each epoch's plan.
-        slices = [(self.plan(int(e)), offsets[epochs == e]) for e in np.unique(epochs)]
-        return self._make_batch(*(np.concatenate([plan[i][rows] for plan, rows in slices])
-                                  for i in range(3)))
+            parts = [part[chosen] for part in self.plan(epoch)]
+        else:
+            positions = int(number) * self.batch_size + np.arange(self.batch_size)
+            epochs, offsets = np.divmod(positions, self.examples_per_epoch)
+            # Positions increase, so the epochs come in order: one slice of each epoch's plan.
+            slices = [(self.plan(int(e)), offsets[epochs == e]) for e in np.unique(epochs)]
+            parts = [np.concatenate([plan[i][rows] for plan, rows in slices])
+                     for i in range(3)]
+        if self.rows is not None:
+            parts = [part[self.rows] for part in parts]
+        return self._make_batch(*parts, noise_rng=noise_rng)
 
     def batches(self, start: int = 0) -> Iterator:
         """Endless stream of batches from batch number `start` (resume: epoch * steps)."""
@@ -130,6 +142,8 @@ class WindowSampler(_Sampler):
     chunk:      output frames per example (1: single-frame batching). Sequences shorter than
                 a chunk are left out; the last chunk of a sequence is shifted to end with it.
     max_windows_per_epoch: an epoch uses this many examples of the (shuffled) full set.
+    noise:      a `DetectorNoise` applied to the 2D of training batches (`batch`), or None;
+                `windows` / `fixed_subset` (validation) stay clean.
 
     A batch is (inputs (B, left + chunk + right, J, 2), targets (B, chunk, J, 3)), float32.
 
@@ -142,8 +156,9 @@ class WindowSampler(_Sampler):
 
     def __init__(self, source: SequenceSource, pad: Tuple[int, int], batch_size: int = 1024,
                  chunk: int = 1, seed: int = 0, augment: bool = True,
-                 max_windows_per_epoch: Optional[int] = None):
-        super().__init__(source, batch_size, seed, augment)
+                 max_windows_per_epoch: Optional[int] = None,
+                 noise: Optional[DetectorNoise] = None):
+        super().__init__(source, batch_size, seed, augment, noise)
         if self.needs_3d and not source.has_3d:
             raise ValueError(f"{source.name}: windows for training need 3D targets")
         self.pad_left, self.pad_right = (int(p) for p in pad)
@@ -200,7 +215,7 @@ class WindowSampler(_Sampler):
     def _pack(self, inputs, fields):
         return inputs, fields["targets"]
 
-    def _make_batch(self, indices, flips, uniforms=None):
+    def _make_batch(self, indices, flips, uniforms=None, noise_rng=None):
         fields = self._fields()
         inputs = np.empty((len(indices), self.window_length, self.codec.num_joints_in, 2),
                           np.float32)
@@ -217,6 +232,8 @@ class WindowSampler(_Sampler):
             for name, (_, cut, _) in fields.items():
                 if cut is not None:
                     out[name][rows] = cut(seq, starts)
+        if self.noise is not None and noise_rng is not None:
+            inputs = self.noise.apply(inputs, noise_rng)
         if flips.any():
             inputs[flips] = self.codec.flip_2d(inputs[flips])
             for name, (_, cut, mirror) in fields.items():
@@ -239,13 +256,14 @@ class SequenceBatcher(_Sampler):
         which bounds how many shapes a compiled step sees.
     A batch is ({"keypoints": (B, T, J, 2), "mask": (B, T)}, targets (B, T, J, 3),
     sample_weight (B, T)), T the longest (cropped) sequence of the batch, padding zero with
-    mask and weight 0.
+    mask and weight 0. noise: a `DetectorNoise` for the 2D of training batches, or None.
     """
 
     def __init__(self, source: SequenceSource, batch_size: int = 32, seed: int = 0,
                  augment: bool = True, max_frames: Optional[int] = 256,
-                 length_multiple: int = 8, shuffle: bool = True):
-        super().__init__(source, batch_size, seed, augment)
+                 length_multiple: int = 8, shuffle: bool = True,
+                 noise: Optional[DetectorNoise] = None):
+        super().__init__(source, batch_size, seed, augment, noise)
         if not source.has_3d:
             raise ValueError(f"{source.name}: sequence batches for training need 3D targets")
         self.max_frames = max_frames
@@ -268,7 +286,7 @@ class SequenceBatcher(_Sampler):
         return self._make_batch(indices, np.zeros(len(indices), bool), np.zeros(len(indices)),
                                 max_frames=None)
 
-    def _make_batch(self, indices, flips, uniforms, max_frames=-1):
+    def _make_batch(self, indices, flips, uniforms, max_frames=-1, noise_rng=None):
         max_frames = self.max_frames if max_frames == -1 else max_frames
         crops: List[Tuple[int, int]] = []
         for index, u in zip(indices, uniforms):
@@ -284,6 +302,8 @@ class SequenceBatcher(_Sampler):
             seq = self.source.load(int(index))
             span = slice(start, start + length)
             keypoints[row, :length] = seq.keypoints_2d[span]
+            if self.noise is not None and noise_rng is not None:
+                keypoints[row, :length] = self.noise.apply(keypoints[row, :length], noise_rng)
             targets[row, :length] = seq.poses_3d[span]
             mask[row, :length] = 1.0
             if flips[row]:

@@ -1,0 +1,103 @@
+"""`synth.render --engine ray` on a local Ray with 2 CPUs writes the local engine's dataset
+byte for byte, also when a Ray worker is killed in the middle of a clip."""
+import hashlib
+import importlib.util
+import json
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from synth.render import RenderSettings, render_dataset
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+CLIPS = {"bd": ("HDM_bd_hopBothLegs1hops_001_120", "HDM_bd_grabHighR_001_120",
+                "HDM_bd_elbowToKnee1RepsLelbowStart_001_120"),
+         "mm": ("HDM_mm_kickLFront1Reps_023_120", "HDM_mm_hopBothLegs1hops_031_120")}
+ARGS = ["--avatars", "ava", "--cameras", "2", "--fps", "25", "--quiet"]
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
+                                reason="ray is not installed (pip install -e .[ray])")
+
+
+@pytest.fixture(scope="module")
+def corpus(hdm05_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ray_mocap")
+    for actor, clips in CLIPS.items():
+        shutil.copy(hdm05_dir / f"HDM_{actor}.asf", folder)
+        for clip in clips:
+            shutil.copy(hdm05_dir / f"{clip}.amc", folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def local_dataset(corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ray_local") / "local"
+    render_dataset(corpus, out, RenderSettings(fps=25.0, avatars=("ava",), num_cameras=2),
+                   progress=False)
+    return out
+
+
+def _contents(folder):
+    """SHA-256 of every record, the manifest's records and the splits."""
+    records = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+               for p in sorted((folder / "clips").glob("*.npz"))}
+    manifest = json.loads((folder / "manifest.json").read_text())["records"]
+    splits = {p.name: p.read_text() for p in sorted((folder / "splits").glob("*.json"))}
+    return records, manifest, splits
+
+
+def _render_on_ray(corpus, out):
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    return subprocess.Popen([sys.executable, "-m", "synth.render", str(corpus), "--out",
+                             str(out), "--engine", "ray", "--workers", "2"] + ARGS, env=env,
+                            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def _busy_ray_workers():
+    """PIDs of Ray worker processes running a clip (Ray titles them `ray::<function>`)."""
+    pids = []
+    for proc in pathlib.Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            title = (proc / "cmdline").read_bytes().split(b"\0")[0]
+        except OSError:
+            continue
+        if title.startswith(b"ray::_process_safely"):
+            pids.append(int(proc.name))
+    return pids
+
+
+def test_ray_writes_the_local_engines_records(corpus, local_dataset, tmp_path):
+    out = tmp_path / "ray"
+    process = _render_on_ray(corpus, out)
+    output = process.communicate(timeout=300)[0]
+    assert process.returncode == 0, output[-3000:]
+    assert "5 of 5 clips done" in output
+    assert _contents(out) == _contents(local_dataset)
+    assert json.loads((out / "failures.json").read_text()) == []
+
+
+def test_a_killed_ray_worker_s_clip_is_retried_whole(corpus, local_dataset, tmp_path):
+    out = tmp_path / "ray_killed"
+    process = _render_on_ray(corpus, out)
+    killed = None
+    deadline = time.monotonic() + 240
+    while killed is None and process.poll() is None and time.monotonic() < deadline:
+        busy = _busy_ray_workers()
+        if busy:
+            os.kill(busy[0], signal.SIGKILL)
+            killed = busy[0]
+        time.sleep(0.02)
+    output = process.communicate(timeout=300)[0]
+    assert killed is not None, "no Ray worker was seen running a clip"
+    assert process.returncode == 0, output[-3000:]
+    assert _contents(out) == _contents(local_dataset)
+    assert not [p for p in (out / "clips").iterdir() if p.name.startswith(".")]

@@ -1,0 +1,105 @@
+"""A synth dataset written as TFRecord shards reads back as the folder: same records, same
+sequences, same training batches, also when the cache is too small to hold the data."""
+import json
+
+import numpy as np
+import pytest
+
+from posecontract.dataset_format import load_record, read_manifest
+from vp3dkeras.data import SequenceBatcher, WindowSampler, open_split
+from vp3dkeras.data import shards
+
+
+@pytest.fixture(scope="module")
+def shard_dir(tiny_synth_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("shards") / "tiny"
+    # 0.05 MB per shard: the five tiny records spread over several shards.
+    assert shards.main([str(tiny_synth_dataset), "--out", str(out), "--shard-mb", "0.05",
+                        "--quiet"]) == 0
+    return out
+
+
+def test_every_record_round_trips_through_its_shard(tiny_synth_dataset, shard_dir):
+    index = shards.read_index(shard_dir)
+    manifest = read_manifest(tiny_synth_dataset)
+    assert [r["file"] for r in index["records"]] == [e["file"] for e in manifest["records"]]
+    assert len(index["shards"]) > 1
+    assert not list(shard_dir.glob(".*"))  # no temporary file left
+    for location in index["records"]:
+        original = load_record(tiny_synth_dataset / location["file"])
+        read = shards.read_record(shard_dir, location)
+        assert sorted(read) == sorted(original)
+        for key, array in original.items():
+            assert read[key].dtype == array.dtype and read[key].shape == array.shape, key
+            np.testing.assert_array_equal(read[key], array)
+
+
+def test_training_shards_keep_only_the_training_arrays(shard_dir, training_shard_dir):
+    record = shards.read_record(training_shard_dir,
+                                shards.read_index(training_shard_dir)["records"][0])
+    assert "keypoints2d__coco17" in record and "joints3d_camera__h36m17" in record
+    assert not [k for k in record if "full" in k or k.startswith("rotations")]
+    size = sum(s["bytes"] for s in shards.read_index(training_shard_dir)["shards"])
+    assert size < 0.5 * sum(s["bytes"] for s in shards.read_index(shard_dir)["shards"])
+
+
+def test_tf_data_streams_every_record_once(shard_dir):
+    index = shards.read_index(shard_dir)
+    count = len(index["shards"])
+    seen = []
+    for worker in range(2):
+        for payload in shards.record_dataset(shard_dir, cycle_length=2, shard_index=worker,
+                                             num_shards=2):
+            seen.append(json.dumps(sorted(shards.decode_record(payload.numpy()))))
+    assert len(seen) == len(index["records"]) and count >= 2
+
+
+@pytest.fixture(scope="module")
+def training_shard_dir(tiny_synth_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("shards") / "training"
+    assert shards.main([str(tiny_synth_dataset), "--out", str(out), "--arrays", "training",
+                        "--quiet"]) == 0
+    return out
+
+
+@pytest.mark.parametrize("cache_bytes,arrays", [(1 << 30, "all"), (40_000, "all"),
+                                                 (40_000, "training")])
+def test_shards_give_the_folders_batches(tiny_synth_dataset, shard_dir, training_shard_dir,
+                                         cache_bytes, arrays):
+    split = "actor_out_hdm05_mm"
+    folder_train, folder_test = open_split(tiny_synth_dataset, split, cache_bytes=cache_bytes)
+    source = shard_dir if arrays == "all" else training_shard_dir
+    shard_train, shard_test = open_split(source, split, cache_bytes=cache_bytes)
+    assert type(shard_train).__name__ == "ShardSource"
+    assert [r.key for r in shard_test.refs] == [r.key for r in folder_test.refs]
+    pad = (13, 13)
+    a = WindowSampler(folder_train, pad, batch_size=64, seed=3)
+    b = WindowSampler(shard_train, pad, batch_size=64, seed=3)
+    assert a.steps_per_epoch == b.steps_per_epoch
+    for number in (0, 1, a.steps_per_epoch + 2):
+        for x, y in zip(a.batch(number), b.batch(number)):
+            np.testing.assert_array_equal(x, y)
+    seq_a = SequenceBatcher(folder_train, 2, seed=1, max_frames=40).batch(1)
+    seq_b = SequenceBatcher(shard_train, 2, seed=1, max_frames=40).batch(1)
+    np.testing.assert_array_equal(seq_a[1], seq_b[1])
+    np.testing.assert_array_equal(seq_a[0]["keypoints"], seq_b[0]["keypoints"])
+
+
+def test_a_corrupted_shard_is_a_one_line_error(shard_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(shard_dir, copy)
+    location = shards.read_index(copy)["records"][0]
+    path = copy / location["shard"]
+    data = bytearray(path.read_bytes())
+    data[location["offset"] + 40] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=f"{location['shard']}: record .* does not match"):
+        shards.read_record(copy, location)
+    with pytest.raises(ValueError, match="no shard index"):
+        shards.read_index(tmp_path)
+    last = shards.read_index(copy)["shards"][-1]["file"]
+    (copy / last).write_bytes((copy / last).read_bytes()[:-10])
+    with pytest.raises(ValueError, match=f"{last}: shard truncated"):
+        shards.ShardSource(copy).validate()

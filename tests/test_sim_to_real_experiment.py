@@ -1,0 +1,79 @@
+"""The sim-to-real experiment script: which clips it links, which rows it can run, and the
+table it writes from evaluation results."""
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+
+from conftest import REPO_ROOT
+
+_SPEC = importlib.util.spec_from_file_location("sim_to_real",
+                                               REPO_ROOT / "experiments" / "sim_to_real.py")
+sim_to_real = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(sim_to_real)
+CONFIG = json.loads((REPO_ROOT / "experiments" / "configs" / "sim_to_real_humaneva.json")
+                    .read_text())
+
+
+def test_mocap_subset_spreads_over_actors_and_links_skeletons(mocap_dir, tmp_path):
+    selection = {"hdm05_classes": ["throwBasketball"], "hdm05_per_class": 5,
+                 "cmu_pattern": "walk", "cmu_max": 4}
+    count = sim_to_real.link_mocap_subset(selection, mocap_dir, tmp_path)
+    clips = sorted(tmp_path.rglob("*.amc"))
+    assert count == len(clips) == 9
+    hdm05 = [c.name for c in clips if c.name.startswith("HDM_")]
+    assert len({name.split("_")[1] for name in hdm05}) >= 3  # not all from one actor
+    for clip in clips:
+        skeleton = (f"{clip.name.split('_')[0]}.asf" if clip.parent.parent.name == "cmu"
+                    else "_".join(clip.name.split("_")[:2]) + ".asf")
+        assert (clip.parent / skeleton).is_file()
+    assert (tmp_path / "cmu" / "trials.csv").is_file()
+    # Linking again changes nothing (the render resumes on the same folder).
+    assert sim_to_real.link_mocap_subset(selection, mocap_dir, tmp_path) == 9
+
+
+def test_rows_needing_missing_features_are_skipped(monkeypatch):
+    rows = {row["name"]: row for row in CONFIG["rows"]}
+    monkeypatch.setitem(sim_to_real.FEATURES, "bodies", lambda: False)
+    monkeypatch.setitem(sim_to_real.FEATURES, "conventions", lambda: True)
+    needs = {name: sim_to_real.missing_feature(row, CONFIG) for name, row in rows.items()}
+    assert needs["real-trained (HumanEva-I Train/S1-S3)"] is None
+    assert needs["synthetic: humaneva15 convention, capsule bodies"] is None
+    assert needs["synthetic: humaneva15 convention, Anny bodies"] == "bodies"
+    given = dict(CONFIG, synthetic=dict(CONFIG["synthetic"],
+                                        anny_conventions={"dataset": "/some/dir"}))
+    assert sim_to_real.missing_feature(rows["synthetic: humaneva15 convention, Anny bodies"],
+                                       given) is None
+
+
+def _result(p1, bone_scale):
+    bones = {"hip-thorax": {"pred": 480 * bone_scale, "true": 480.0,
+                            "error": abs(480 * bone_scale - 480)}}
+    return {"metrics": {"P1": p1, "P2": p1 * 0.8, "P3": p1 * 0.9, "MPJVE": 4.0,
+                        "PCK150": 0.9, "per_group": {"hip": 10.0, "wrist": p1 * 2}},
+            "per_class": {"Walking": {"P1": p1}, "Jog": {"P1": p1 + 5}},
+            "class_mean": {"P1": p1 + 2.5}, "bones": {"error": bones["hip-thorax"]["error"],
+                                                      "per_bone": bones}}
+
+
+def test_table_reports_the_ratio_to_the_real_trained_model(tmp_path):
+    summary = {"train_seconds": 120.0, "train_sequences": 10, "train_frames": 1000,
+               "epochs_done": 2, "steps_per_epoch": 5, "batch_size": 8, "parameters": 99,
+               "receptive_field": 27}
+    real = {"name": "real", "train_on": "real"}
+    synthetic = {"name": "synthetic", "train_on": "capsule_acclaim", "note": "names only"}
+    results = [{"row": real, "evaluation": "gt 2D", "summary": summary,
+                "result": _result(40.0, 1.0)},
+               {"row": synthetic, "evaluation": "gt 2D", "summary": summary,
+                "result": _result(60.0, 0.9)}]
+    sim_to_real.write_tables(results, CONFIG, tmp_path, ["anny: not run, needs bodies"])
+    table = (tmp_path / "results.md").read_text()
+    assert "| synthetic | gt 2D | 2.0 | 60.0 | 48.0 | 54.0 | 4.0 | 90.0 | 48.0 | 1.50 |" in table
+    assert "| real | gt 2D | 2.0 | 40.0 |" in table and "| 1.00 |" in table
+    assert "- synthetic: names only" in table and "- anny: not run, needs bodies" in table
+    assert "| synthetic | 432 (480) |" in table
+    assert "| real | 10 | 1000 | 10 x 8 | 99 | 27 | 2.0 |" in table
+    assert json.loads((tmp_path / "results.json").read_text())[1]["result"]["metrics"]["P1"] \
+        == 60.0
+    assert (tmp_path / "bone_lengths.png").stat().st_size > 1000
