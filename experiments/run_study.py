@@ -201,12 +201,13 @@ def main(argv=None) -> int:
     if args.index:  # rewrite every study's tables and plots from its results.json
         for path in sorted(args.results.glob("*/results.json")):
             data = json.loads(path.read_text())
-            study = st.STUDIES.get(data["study"])
-            if study is not None:
-                data.setdefault("minutes_per_run", study.minutes_per_run)
-                if len(study.rows) == len(data["rows"]):
-                    for definition, row in zip(study.rows, data["rows"]):
-                        row["label"] = definition.label.format(**row["config"])
+            if not isinstance(data, dict) or data.get("study") not in st.STUDIES:
+                continue  # another script's results
+            study = st.STUDIES[data["study"]]
+            data.setdefault("minutes_per_run", study.minutes_per_run)
+            if len(study.rows) == len(data["rows"]):
+                for definition, row in zip(study.rows, data["rows"]):
+                    row["label"] = definition.label.format(**row["config"])
             write_report(data, path.parent)
         write_index(args.results)
         return 0
