@@ -208,6 +208,9 @@ def main(argv=None) -> int:
             if len(study.rows) == len(data["rows"]):
                 for definition, row in zip(study.rows, data["rows"]):
                     row["label"] = definition.label.format(**row["config"])
+            tmp = path.with_name(".results.json.tmp")
+            tmp.write_text(json.dumps(data, indent=1))
+            tmp.replace(path)
             write_report(data, path.parent)
         write_index(args.results)
         return 0
