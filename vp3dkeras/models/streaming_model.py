@@ -34,7 +34,7 @@ import numpy as np
 from keras import ops
 
 from vp3dkeras.models.layers import register
-from vp3dkeras.models.temporal_model import TemporalModel
+from vp3dkeras.models.temporal_model import TemporalModel, check_filter_widths
 
 
 def _dilations(filter_widths: Sequence[int], dense: bool) -> List[int]:
@@ -66,9 +66,7 @@ class StreamingTemporalModel(keras.Model):
     def __init__(self, num_joints_in, in_features, num_joints_out, filter_widths,
                  channels=1024, dense=False, **kwargs):
         super().__init__(**kwargs)
-        widths = tuple(int(w) for w in filter_widths)
-        if not widths or min(widths) < 1:
-            raise ValueError(f"filter_widths must be positive integers, got {filter_widths!r}")
+        widths = check_filter_widths(filter_widths)
         self.num_joints_in = int(num_joints_in)
         self.in_features = int(in_features)
         self.num_joints_out = int(num_joints_out)

@@ -16,6 +16,14 @@ from keras import ops
 from vp3dkeras.models.layers import ConvBlock, TemporalConv1D, register
 
 
+def check_filter_widths(filter_widths) -> tuple:
+    """`filter_widths` as a tuple of ints; ValueError unless every width is a positive int."""
+    widths = tuple(int(w) for w in filter_widths)
+    if not widths or min(widths) < 1:
+        raise ValueError(f"filter_widths must be positive integers, got {filter_widths!r}")
+    return widths
+
+
 @register
 class ResidualBlock(keras.layers.Layer):
     """Dilated `ConvBlock` (width W, dilation d) -> width-1 `ConvBlock`, plus a skip connection.
@@ -92,9 +100,7 @@ class TemporalModel(keras.Model):
     def __init__(self, num_joints_in, in_features, num_joints_out, filter_widths, causal=False,
                  dropout=0.25, channels=1024, dense=False, momentum=0.9, epsilon=1e-5, **kwargs):
         super().__init__(**kwargs)
-        widths = tuple(int(w) for w in filter_widths)
-        if not widths or min(widths) < 1:
-            raise ValueError(f"filter_widths must be positive integers, got {filter_widths!r}")
+        widths = check_filter_widths(filter_widths)
         self.num_joints_in = int(num_joints_in)
         self.in_features = int(in_features)
         self.num_joints_out = int(num_joints_out)
