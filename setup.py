@@ -29,6 +29,7 @@ setup(
         "tqdm>=4.60",
         "matplotlib>=3.7",
         "tensorboard>=2.16",  # TensorBoard logs of training runs (tf.summary needs it)
+        "pyyaml>=6",  # experiment configs (vp3dkeras.config) in YAML
     ],
     extras_require={
         # Anny parametric bodies (synth.bodies; the default of synth.render). Anny needs

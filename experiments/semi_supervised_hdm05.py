@@ -7,9 +7,11 @@ held out, for several labeled fractions of actor bd, with the bone-length term o
 
 Renders DATA_DIR first if it has no manifest (`python -m synth.render MOCAP --avatars
 ava,dan --cameras 2 --fps 50`) and adds the split `actor_out_hdm05_mm_hdm05_tr`. Each run is
-one `python -m vp3dkeras.train_semi` process writing RESULTS_DIR/<name>/; finished runs
-(metrics.json present) are skipped, so the script resumes. Writes RESULTS_DIR/results.md
-(a table) and results.json.
+one `python -m vp3dkeras.train` process (`--labeled-actors bd`, supervision supervised or
+semi-supervised) writing RESULTS_DIR/<name>/, evaluated without flip TTA by
+`python -m vp3dkeras.evaluate`; finished runs are skipped and unfinished ones resumed. Writes
+RESULTS_DIR/results.md (a table) and results.json. The newer study with the same design is
+`experiments/run_study.py vp3d_semi_supervised`.
 """
 from __future__ import annotations
 
@@ -28,11 +30,12 @@ from synth.dataset import read_manifest  # noqa: E402
 from synth.splits import actor_split, list_splits, write_splits  # noqa: E402
 
 SPLIT = "actor_out_hdm05_mm_hdm05_tr"
-MODES = (("supervised", ["--supervised-only"]),
-         ("semi-bone", ["--bone-length-weight", "1"]),
-         ("semi-nobone", ["--bone-length-weight", "0"]),
+SEMI = ["--supervision", "semi-supervised"]
+MODES = (("supervised", ["--supervision", "supervised"]),
+         ("semi-bone", [*SEMI, "--bone-length-weight", "1"]),
+         ("semi-nobone", [*SEMI, "--bone-length-weight", "0"]),
          # Bone-length term with the labeled side's bone lengths as a fixed target.
-         ("semi-bonefixed", ["--bone-length-weight", "1", "--bone-target", "fixed"]))
+         ("semi-bonefixed", [*SEMI, "--bone-length-weight", "1", "--bone-target", "fixed"]))
 
 
 def prepare_dataset(mocap: pathlib.Path, dataset: pathlib.Path) -> None:
@@ -83,30 +86,42 @@ def main(argv=None):
             name = run_name(mode, fraction, args)
             run_dir = args.out / name
             command = [
-                sys.executable, "-m", "vp3dkeras.train_semi", "--dataset", str(args.dataset),
+                sys.executable, "-m", "vp3dkeras.train", "--dataset", str(args.dataset),
                 "--split", SPLIT, "--labeled-actors", "bd", "--labeled-fraction", str(fraction),
                 "--filter-widths", args.filter_widths, "--channels", str(args.channels),
                 "--epochs", str(args.epochs), "--warmup-epochs", str(args.warmup_epochs),
                 "--batch-size", str(args.batch_size),
-                "--windows-per-epoch", str(args.windows_per_epoch), "--seed", str(args.seed),
-                "--out", str(run_dir), *extra]
-            if not (run_dir / "metrics.json").is_file():
-                print(" ".join(command), flush=True)
+                "--max-windows-per-epoch", str(args.windows_per_epoch),
+                "--seed", str(args.seed), "--out", str(run_dir), *extra]
+            summary_path = run_dir / "summary.json"
+            if not (summary_path.is_file() and json.loads(summary_path.read_text())["finished"]):
+                if (run_dir / "checkpoint" / "state.json").is_file():
+                    command_now = [sys.executable, "-m", "vp3dkeras.train", "--resume",
+                                   str(run_dir)]
+                else:
+                    command_now = command
+                print(" ".join(command_now), flush=True)
                 start = time.perf_counter()
-                with open(args.out / f"{name}.log", "w") as log:
-                    subprocess.run(command, check=True, cwd=REPO, env=env, stdout=log,
+                with open(args.out / f"{name}.log", "a") as log:
+                    subprocess.run(command_now, check=True, cwd=REPO, env=env, stdout=log,
                                    stderr=subprocess.STDOUT)
                 print(f"  done in {time.perf_counter() - start:.0f} s", flush=True)
-            results = json.loads((run_dir / "metrics.json").read_text())
-            config = json.loads((run_dir / "config.json").read_text())
+            evaluation = run_dir / "eval_semi_noflip.json"
+            if not evaluation.is_file():
+                subprocess.run([sys.executable, "-m", "vp3dkeras.evaluate", str(run_dir),
+                                "--no-flip-tta", "--name", "semi_noflip"], check=True, cwd=REPO,
+                               env=env, stdout=subprocess.DEVNULL)
+            results = json.loads(evaluation.read_text())["metrics"]
+            summary = json.loads(summary_path.read_text())
             rows.append({"name": name, "mode": mode, "labeled_fraction": fraction,
-                         "labeled_clips": len(config["labeled_clips"]),
-                         "labeled_windows": config["labeled_windows"],
-                         "unlabeled_windows": config["unlabeled_windows"],
+                         "labeled_clips": summary["labeled_clips"],
+                         "labeled_windows": summary["labeled_windows"],
+                         "unlabeled_windows": summary["unlabeled_windows"],
                          "command": " ".join(command[1:]),
-                         **{k: results[k] for k in ("P1", "P2", "P3", "MPJVE",
-                                                    "trajectory_mm", "train_seconds",
-                                                    "num_frames")}})
+                         "trajectory_mm": summary["trajectory_mm"],
+                         "train_seconds": summary["train_seconds"],
+                         "num_frames": results["frames"],
+                         **{k: results[k] for k in ("P1", "P2", "P3", "MPJVE")}})
             write_tables(args.out, rows)
 
 

@@ -1,19 +1,28 @@
-"""Train a lifting model on a synth dataset or VideoPose3D-format data.
+"""Train a lifting model, every mode from one entry point and one config schema.
 
+    python -m vp3dkeras.train --config experiments/configs/STUDY/NAME.yaml [--out RUN_DIR]
     python -m vp3dkeras.train --dataset DIR --split NAME --out RUN_DIR
         [--keypoints-in coco17] [--keypoints-out h36m17]
         [--model temporal|refiner] [--filter-widths 3,3,3] [--channels 1024] [--dropout 0.25]
         [--causal] [--training-mode single-frame|chunked] [--chunk-length 64]
         [--kernel-size 3] [--num-layers 3] [--dilated] [--max-frames 256]
+        [--supervision supervised|semi-supervised] [--labeled-actors bd]
+        [--labeled-fraction 0.1] [--warmup-epochs 2] [--pose-weight 1] [--trajectory-weight 1]
+        [--projection-weight 1] [--bone-length-weight 1] [--unlabeled-weight 1]
         [--epochs 20] [--batch-size N] [--lr 1e-3] [--lr-decay 0.95] [--seed 0]
+        [--bn-momentum-start 0.1] [--bn-momentum-end 0.001] [--no-flip-augment]
         [--max-windows-per-epoch N] [--val-windows 4096] [--jit-compile auto|on|off]
         [--distribute auto|mirrored|none|multiworker] [--time-budget-minutes M]
-        [--config FILE.json] [--vp3d-name NAME] [--keypoints gt] [--layout NAME]
+        [--vp3d-name NAME] [--keypoints gt] [--layout NAME]
         [--image-size WxH] [--estimate-cameras] [--joints LAYOUT] [--noise-2d off|on]
         [--noise-2d-level 1.0]
     KERAS_BACKEND=jax python -m vp3dkeras.train ... --distribute multiworker
         --coordinator HOST:PORT --num-workers N --worker-id I      (one command per worker)
     python -m vp3dkeras.train --resume RUN_DIR [--epochs N] [--time-budget-minutes M]
+
+Settings are one `vp3dkeras.config.TrainConfig`: an experiment is a JSON or YAML file of it
+(`--config`; options on the command line override it), and every run writes it as its
+`config.json`. Without `--out` the run goes to `runs/<name>`, the name encoding the setup.
 
 Temporal model (VideoPose3D): trained with single-frame batching through its strided twin
 (one receptive field of 2D per target frame), or layer by layer on chunks of frames. Refiner:
@@ -21,7 +30,9 @@ the sequence-to-sequence baseline on whole sequences (random crops of `--max-fra
 frame mask. Both use MPJPE on root-relative camera-space poses (metres), AMSGrad, lr decayed
 by `--lr-decay` each epoch and a batch-norm momentum decayed from 0.1 to `--bn-momentum-end`
 (PyTorch convention; 0.001 for the temporal model, 0.01 for the refiner, whose epochs are
-a few dozen steps) over the run.
+a few dozen steps) over the run. Semi-supervised (`--supervision semi-supervised`, or the
+labeled-only baseline: `--labeled-actors` with supervision "supervised"): see
+`vp3dkeras.semi_training`.
 
 `--keypoints-in` / `--keypoints-out` choose a synth dataset's keypoint conventions for the 2D
 input and the 3D output (`posecontract.conventions`; default h36m17 for both when the dataset
@@ -29,13 +40,13 @@ has it, else the canonical joints acclaim17); COCO-17 in, Human3.6M-17 out train
 for 2D detectors' output. The resolved names are stored in config.json, so
 `vp3dkeras.evaluate` and `vp3dkeras.infer` use the same conventions.
 
-The run directory holds `config.json` (every hyper-parameter; `--config` reads such a file),
-`checkpoint/` (the training model with its optimizer state and the resume state, rewritten
-after each epoch), `history.json`, TensorBoard logs under `logs/`, `summary.json` and the
-final inference model `model.keras` (the full-sequence model: for the temporal model its
-weights are those the single-frame twin trained). `--resume` continues from the checkpoint
-with the same batches, schedules, optimizer state and dropout RNG as an uninterrupted run.
-
+The run directory holds `config.json`, `checkpoint/` (the training model with its optimizer
+state and the resume state, rewritten after each epoch), `history.json`, TensorBoard logs
+under `logs/` (supervised), `summary.json` and the final inference model `model.keras` (the
+full-sequence model: for the temporal model its weights are those the single-frame twin
+trained; semi-supervised runs add `trajectory_model.keras`). `--resume` continues any mode
+from the checkpoint with the same batches, schedules, optimizer state and dropout RNG as an
+uninterrupted run. Evaluate with `python -m vp3dkeras.evaluate RUN_DIR`.
 `--joints LAYOUT` trains on that layout's joints, picked by name from the data (e.g.
 `humaneva15` from Human3.6M-layout synthetic records). `--noise-2d on` adds detector-like
 errors to the 2D of every training batch (`vp3dkeras.data.detector_noise`; `--noise-2d-level`
@@ -80,8 +91,8 @@ from vp3dkeras.losses import MPJPELoss
 from vp3dkeras.models import RefinerBaseline, TemporalModel
 from vp3dkeras.padding import model_padding
 from vp3dkeras.cli_errors import EXIT_UNUSABLE, UsageError, run_main
-from vp3dkeras.train_config import (CONFIG, TrainConfig, build_parser,  # noqa: F401
-                                    config_from_args)
+from vp3dkeras.config import CONFIG, write_config
+from vp3dkeras.train_config import TrainConfig, build_parser, config_from_args  # noqa: F401
 
 SUMMARY = "summary.json"
 FINAL_MODEL = "model.keras"
@@ -251,8 +262,21 @@ def _write_json(path: pathlib.Path, data) -> None:
 def train(config: TrainConfig, run_dir, resume: bool = False,
           stop_after_epochs: Optional[int] = None, time_budget_s: Optional[float] = None,
           verbose: int = 2, cluster: Optional[dict] = None) -> dict:
-    """Trains (or resumes) a run; returns its summary (also written to summary.json by the
-    chief). cluster: {"coordinator", "num_workers", "worker_id"} for multiworker runs."""
+    """Trains (or resumes) a run of any mode; returns its summary (also written to
+    summary.json by the chief). cluster: {"coordinator", "num_workers", "worker_id"} for
+    multiworker runs (supervised only)."""
+    if config.uses_labeled_subset:
+        if config.distribute == "multiworker":
+            raise UsageError("semi-supervised training runs in one process (distribute "
+                             "multiworker is for supervised runs)")
+        from vp3dkeras.semi_training import train_semi
+
+        summary = train_semi(config, run_dir, resume=resume,
+                             stop_after_epochs=stop_after_epochs, time_budget_s=time_budget_s,
+                             verbose=verbose)
+        summary["device"] = "GPU" if gpus_available() else "CPU"
+        _write_json(pathlib.Path(run_dir) / SUMMARY, summary)
+        return summary
     placement = make_placement(config, cluster)
     run_dir = pathlib.Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -276,7 +300,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
     config.keypoints_in = base_codec.input_layout.name
     config.keypoints_out = base_codec.layout.name
     if not resume and placement.chief:
-        _write_json(run_dir / CONFIG, config.to_json())
+        write_config(config, run_dir / CONFIG)
     num_joints_in = train_source.codec.num_joints_in
     # Every record is read and checked once, here, so a corrupt file or a NaN stops the run
     # with its name before training instead of deep inside tf.data.
@@ -372,11 +396,10 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     config = config_from_args(args)
-    run_dir = args.resume or args.out
-    if run_dir is None:
-        raise UsageError("--out RUN_DIR is required")
+    # An experiment config names its run: runs/<name> unless --out says otherwise.
+    run_dir = args.resume or args.out or pathlib.Path("runs") / config.run_name()
     if args.resume is not None and args.epochs is not None and not args.worker_id:
-        _write_json(run_dir / CONFIG, config.to_json())
+        write_config(config, run_dir / CONFIG)
     if args.resume is None and (run_dir / cb.CHECKPOINT_DIR).exists() and not args.worker_id:
         raise UsageError(f"{run_dir} already holds a run: --resume it or pick a new --out")
     budget = args.time_budget_minutes * 60 if args.time_budget_minutes else None

@@ -6,90 +6,12 @@ TensorFlow (seconds to import) is loaded.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import pathlib
 from typing import List, Optional
 
 from vp3dkeras.cli_errors import UsageError
-
-CONFIG = "config.json"
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """One experiment's settings; saved as the run's config.json."""
-
-    dataset: str = ""
-    split: str = ""
-    vp3d_name: Optional[str] = None
-    keypoints: str = "gt"
-    keypoints_in: Optional[str] = None
-    keypoints_out: Optional[str] = None
-    layout: Optional[str] = None
-    image_size: Optional[List[float]] = None
-    estimate_cameras: bool = False
-    joints: Optional[str] = None
-    noise_2d: str = "off"
-    noise_2d_level: float = 1.0
-    model: str = "temporal"
-    filter_widths: List[int] = dataclasses.field(default_factory=lambda: [3, 3, 3])
-    channels: int = 1024
-    dropout: float = 0.25
-    causal: bool = False
-    dense: bool = False
-    training_mode: str = "single-frame"
-    chunk_length: int = 64
-    kernel_size: int = 3
-    num_layers: int = 3
-    dilated: bool = False
-    max_frames: int = 256
-    epochs: int = 20
-    batch_size: Optional[int] = None
-    lr: float = 1e-3
-    lr_decay: float = 0.95
-    bn_momentum_start: float = 0.1
-    bn_momentum_end: Optional[float] = None
-    flip_augment: bool = True
-    seed: int = 0
-    max_windows_per_epoch: Optional[int] = None
-    val_windows: int = 4096
-    jit_compile: str = "auto"
-    distribute: str = "auto"
-    cache_mb: int = 1024
-
-    def __post_init__(self):
-        if self.noise_2d not in ("off", "on"):
-            raise ValueError(f"noise_2d must be off or on, got {self.noise_2d!r}")
-        if self.noise_2d_level < 0:
-            raise ValueError(f"noise_2d_level must be >= 0, got {self.noise_2d_level}")
-        if self.model not in ("temporal", "refiner"):
-            raise ValueError(f"model must be temporal or refiner, got {self.model!r}")
-        if self.training_mode not in ("single-frame", "chunked"):
-            raise ValueError(f"training_mode must be single-frame or chunked, got "
-                             f"{self.training_mode!r}")
-        if self.dense and self.model == "temporal" and self.training_mode == "single-frame":
-            raise ValueError("a dense model has no single-frame twin: use --training-mode "
-                             "chunked")
-        if self.batch_size is None:
-            self.batch_size = 1024 if self.model == "temporal" else 32
-        if self.bn_momentum_end is None:
-            # The paper's 0.001 averages the running statistics over ~1000 steps, about an
-            # epoch of its single-frame batches. A refiner epoch (one crop per sequence) is a
-            # few dozen steps: 0.001 would leave the statistics epochs behind the weights.
-            self.bn_momentum_end = 0.001 if self.model == "temporal" else 0.01
-        self.filter_widths = [int(w) for w in self.filter_widths]
-
-    def to_json(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown config keys: {sorted(unknown)}")
-        return cls(**data)
+from vp3dkeras.config import (CONFIG, ConfigError, TrainConfig,  # noqa: F401  (re-exported)
+                              read_config)
 
 
 def parse_image_size(text: str) -> List[float]:
@@ -108,14 +30,19 @@ def _widths(text: str) -> List[int]:
     return [int(w) for w in text.split(",") if w]
 
 
+def _names(text: str) -> List[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m vp3dkeras.train",
-                                     description="Train a lifting model on a synth dataset or VideoPose3D-format data.",
+                                     description="Train a lifting model (every mode: supervised, "
+                                     "semi-supervised, temporal, refiner) from one config.",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     defaults = TrainConfig()
     add = parser.add_argument
-    add("--config", type=pathlib.Path, help="JSON of settings (keys as in config.json); "
-        "command-line options override it")
+    add("--config", type=pathlib.Path, help="an experiment: JSON or YAML of settings (keys "
+        "as in config.json, `vp3dkeras.config.TrainConfig`); command-line options override it")
     add("--dataset", help="synth dataset folder or folder of VideoPose3D-format files")
     add("--split", help="split name (synth), or subjects:TRAIN,../TEST,.. (VideoPose3D)")
     add("--vp3d-name", help="VideoPose3D file name part (data_2d_<name>_<keypoints>.npz)")
@@ -146,8 +73,23 @@ def build_parser() -> argparse.ArgumentParser:
     add("--dilated", action="store_true", default=None,
         help="refiner dilations kernel-size ** layer (context kernel-size ** num-layers)")
     add("--max-frames", type=int, help="refiner training crop length")
+    semi = parser.add_argument_group("supervision (semi-supervised: VideoPose3D Sec. 4)")
+    semi.add_argument("--supervision", choices=["supervised", "semi-supervised"])
+    semi.add_argument("--labeled-actors", type=_names,
+                      help="comma-separated actors whose clips may be labeled (bd or hdm05_bd)")
+    semi.add_argument("--labeled-fraction", type=float,
+                      help="fraction of each labeled actor's training clips that is labeled")
+    semi.add_argument("--unlabeled-actors", type=_names,
+                      help="actors of the unlabeled side (default: every other training clip)")
+    semi.add_argument("--warmup-epochs", type=int,
+                      help="epochs with the unlabeled loss weight held at 0")
+    for term in ("pose", "trajectory", "projection", "bone-length", "unlabeled"):
+        semi.add_argument(f"--{term}-weight", type=float)
+    semi.add_argument("--bone-target", choices=["trained", "fixed"])
     add("--epochs", type=int)
-    add("--batch-size", type=int, help="windows (temporal, 1024) or sequences (refiner, 32)")
+    add("--batch-size", type=int, help="windows (temporal, 1024), sequences (refiner, 32) or "
+        "windows per half batch (semi-supervised, 128)")
+    add("--name", help="run name (default: one that encodes the setup)")
     add("--lr", type=float)
     add("--lr-decay", type=float)
     add("--bn-momentum-start", type=float)
@@ -175,39 +117,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read_config(path: pathlib.Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise UsageError(f"{path}: cannot read the config ({error})") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"{path}: a config is a JSON object")
-    return data
-
-
 def config_from_args(args) -> TrainConfig:
-    data = {}
-    if args.resume is not None:
-        path = args.resume / CONFIG
-        if not path.is_file():
-            raise UsageError(f"{args.resume} is not a run directory (no {CONFIG})")
-        data = _read_config(path)
-    elif args.config is not None:
-        data = _read_config(args.config)
-    given = {k: v for k, v in vars(args).items()
-             if k in TrainConfig.__dataclass_fields__ and v is not None}
-    if args.resume is not None:
-        changed = {k for k, v in given.items() if data.get(k) != v} - {"epochs"}
-        if changed:
-            raise UsageError(f"--resume keeps the run's config; only --epochs may change "
-                             f"(got {sorted(changed)})")
-    data.update(given)
+    """The run's config: `--resume`'s config.json or `--config`'s file, overridden by the
+    options given; one-line `UsageError` for a bad file or value."""
     try:
-        config = TrainConfig.from_json(data)
-    except (TypeError, ValueError) as error:
-        raise UsageError(f"{error}") from None
+        data = {}
+        if args.resume is not None:
+            path = args.resume / CONFIG
+            if not path.is_file():
+                raise UsageError(f"{args.resume} is not a run directory (no {CONFIG})")
+            data = read_config(path).to_dict()
+        elif args.config is not None:
+            data = read_config(args.config).to_dict()
+        given = {k: v for k, v in vars(args).items()
+                 if k in TrainConfig.__dataclass_fields__ and v is not None}
+        if args.resume is not None:
+            changed = {k for k, v in given.items() if data.get(k) != v} - {"epochs"}
+            if changed:
+                raise UsageError(f"--resume keeps the run's config; only --epochs may change "
+                                 f"(got {sorted(changed)})")
+        data.update(given)
+        config = TrainConfig.from_dict(data, source=str(args.config or "command line"))
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
     if not config.dataset or not config.split:
         raise UsageError("--dataset and --split are required (or --config/--resume)")
     return config
-
-
