@@ -88,6 +88,7 @@ LANDMARKS: Dict[str, LandmarkSpec] = {
     "chin": LandmarkSpec("head", "lowest point of the chin (gnathion), on the surface"),
     "neck_base": LandmarkSpec("chest", "centre of the neck at its base, between the "
                                        "suprasternal notch and C7"),
+    "mid_shoulder": LandmarkSpec("chest", "midpoint of the two glenohumeral joint centres"),
     **_sided({
         "{s}_eye": ("head", "centre of the {side} eye (pupil), on the face's surface"),
         "{s}_ear": ("head", "{side} ear canal entrance (tragion), on the head's surface"),
@@ -253,8 +254,10 @@ def _h36m_definitions() -> Dict[str, Definition]:
     # body whatever its trunk length (body proportions are the bodies' business):
     # - pelvis at the midpoint of the hip joint centres, hips 133 mm to each side, level;
     # - thorax 15 mm below the shoulders' level (478 vs about 493 mm for the shoulders, which
-    #   agree with ours) and 10 mm in front of them: from our neck base (the canonical thorax
-    #   joint, 25 mm below the glenohumeral centres in the rest pose) (0, 10, 10) mm;
+    #   agree with ours) and 10 mm in front of them: from the midpoint of the glenohumeral
+    #   centres (0, 10, -15) mm. (It hung from the neck base before, which sits 25 mm below
+    #   the shoulders on capsule bodies but about 90 mm above them on Anny bodies: Anny's
+    #   thorax came out 70 mm high and its thorax-shoulder bones 199 mm instead of 151.)
     # - neck/nose and head keep their measured offsets from the thorax, (0, 82, 71) and
     #   (0, 38, 162) mm, and turn with the head; the rest-pose offsets, (0, 129, 77) and
     #   (0, 65, 166) mm from the thorax, put the means there on real CMU walks retargeted
@@ -262,8 +265,10 @@ def _h36m_definitions() -> Dict[str, Definition]:
     #   forward of our rest pose while walking. Human3.6M's means include sitting and bending
     #   actions, so upright, these points may sit a little forward.
     # - spine: Human3.6M's pelvis->spine and spine->thorax bones are 233 and 257 mm (mean bone
-    #   lengths, as in VideoPose3D's Human3.6M skeleton): 0.475 of the way up, 261 mm above
-    #   the pelvis at our mean pelvis-to-thorax distance (549 mm at 1.75 m).
+    #   lengths, as in VideoPose3D's Human3.6M skeleton): 0.475 of the way up, 212 mm above
+    #   the pelvis at our mean pelvis-to-thorax distance (446 mm at 1.75 m since the thorax
+    #   hangs from the shoulder joints; 549 mm and 261 mm before,
+    #   experiments/convention_geometry.py).
     # The x of the mid-line joints (29-52 mm) is a mean asymmetry of the recordings and is
     # not reproduced.
     pelvis = "pelvis_centre"
@@ -273,10 +278,10 @@ def _h36m_definitions() -> Dict[str, Definition]:
         "l_hip": BonePoint("pelvis", _mm(-133, 0, 0), pelvis),
         "r_knee": Joint("r_knee"), "l_knee": Joint("l_knee"),
         "r_ankle": Joint("r_ankle"), "l_ankle": Joint("l_ankle"),
-        "spine": BonePoint("abdomen", _mm(0, 0, 261), pelvis),
-        "thorax": BonePoint("chest", _mm(0, 10, 10), "neck_base"),
-        "neck_nose": BonePoint("head", _mm(0, 139, 87), "neck_base"),
-        "head": BonePoint("head", _mm(0, 75, 176), "neck_base"),
+        "spine": BonePoint("abdomen", _mm(0, 0, 212), pelvis),
+        "thorax": BonePoint("chest", _mm(0, 10, -15), "mid_shoulder"),
+        "neck_nose": BonePoint("head", _mm(0, 139, 62), "mid_shoulder"),
+        "head": BonePoint("head", _mm(0, 75, 151), "mid_shoulder"),
         "l_shoulder": Joint("l_shoulder"), "r_shoulder": Joint("r_shoulder"),
         "l_elbow": Joint("l_elbow"), "r_elbow": Joint("r_elbow"),
         "l_wrist": Joint("l_wrist"), "r_wrist": Joint("r_wrist"),
@@ -295,14 +300,21 @@ def _humaneva_definitions() -> Dict[str, Definition]:
     # - shoulders at the glenohumeral centres (their height above the hips, 461 mm, is the
     #   anthropometric one: Drillis & Contini acromion 0.818 H minus trochanter 0.530 H, less
     #   about 40 mm from acromion to joint centre, is 464 mm at 1.75 m);
-    # - thorax 19 mm above the shoulders' mean height and 35 mm in front of them: from our
-    #   neck base (25 mm below the shoulders) (0, 35, 44) mm;
-    # - head (0, 20, 241) mm from the thorax, turning with the head (rest-pose offset
-    #   (0, 57, 254) mm, set like Human3.6M's head).
+    # - thorax 19 mm above the shoulders' mean height and 35 mm in front of them: from the
+    #   midpoint of the glenohumeral centres (landmark mid_shoulder) (0, 35, 19) mm. It hung
+    #   from the neck base before, which is 25 mm below the shoulders on capsule bodies but
+    #   about 90 mm above them on Anny bodies (Anny's neck01 joint): Anny's trunk (pelvis to
+    #   thorax) came out 596 mm against 480 real (experiments/convention_bone_lengths.py);
+    # - head 317 mm from the thorax: HumanEva-I's thorax-head bone is rigid (mean 317 mm,
+    #   within-chunk std 2 mm, Train/; experiments/convention_bone_lengths.py), about
+    #   310 mm straight up in an upper-trunk frame (x between the shoulders); the mean
+    #   pelvis-frame position (0, 20, 241) averages differently leaning trunks and is
+    #   shorter, and fitting it gave a 219-260 mm head bone. Rest-pose offset from the
+    #   thorax (0, 57, 312) mm, turning with the head, so (0, 92, 331) from mid_shoulder.
     pelvis = "pelvis_centre"
     return {
         "hip": BonePoint("pelvis", _mm(0, -50, 4), pelvis),
-        "thorax": BonePoint("chest", _mm(0, 35, 44), "neck_base"),
+        "thorax": BonePoint("chest", _mm(0, 35, 19), "mid_shoulder"),
         "l_shoulder": Joint("l_shoulder"), "r_shoulder": Joint("r_shoulder"),
         "l_elbow": Joint("l_elbow"), "r_elbow": Joint("r_elbow"),
         "l_wrist": Joint("l_wrist"), "r_wrist": Joint("r_wrist"),
@@ -310,7 +322,7 @@ def _humaneva_definitions() -> Dict[str, Definition]:
         "r_hip": BonePoint("pelvis", _mm(47, 0, 0), pelvis),
         "l_knee": Joint("l_knee"), "r_knee": Joint("r_knee"),
         "l_ankle": Joint("l_ankle"), "r_ankle": Joint("r_ankle"),
-        "head": BonePoint("head", _mm(0, 92, 298), "neck_base"),
+        "head": BonePoint("head", _mm(0, 92, 331), "mid_shoulder"),
     }
 
 
@@ -367,8 +379,10 @@ BODY_FRAME_TARGETS: Dict[str, Dict[str, Tuple[float, float, float]]] = {
     "h36m17": {"r_hip": (0.133, 0.0, 0.0), "l_hip": (-0.133, 0.0, 0.0),
                "thorax": (0.0, 0.0, 0.478), "neck_nose": (0.0, 0.082, 0.549),
                "head": (0.0, 0.038, 0.640)},
+    # humaneva15's head has no position target: its mean position (0.028, 0.020, 0.721)
+    # averages differently leaning trunks; its thorax-head bone (317 mm, rigid) is the target.
     "humaneva15": {"r_hip": (0.047, 0.050, -0.004), "l_hip": (-0.047, 0.050, -0.004),
-                   "thorax": (0.006, 0.0, 0.480), "head": (0.028, 0.020, 0.721),
+                   "thorax": (0.006, 0.0, 0.480),
                    "r_shoulder": (0.190, -0.028, 0.448), "l_shoulder": (-0.155, -0.041, 0.474)},
 }
 

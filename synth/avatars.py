@@ -35,7 +35,11 @@ _SEGMENT_FRACTIONS: Dict[str, Tuple[float, str]] = {
     "thorax": (0.135, "torso"),
     "neck_nose": (0.065, "torso"),
     "head": (0.072, "head"),
-    "shoulder": (0.098, "shoulders"),  # thorax -> shoulder joint
+    # thorax (neck base) -> glenohumeral centre, sloping down 0.0145 H: the joint centre
+    # sits at 0.793 H, about 0.025 H (45 mm) below the acromion (0.818 H, Drillis & Contini
+    # 1966), so hip joints -> shoulders is 0.263 H (460 mm at 1.75 m; HumanEva-I Train/:
+    # 465 mm). It rose 0.0145 H before, putting the joint at acromion height.
+    "shoulder": (0.098, "shoulders"),
     "elbow": (0.172, "arms"),        # upper arm
     "wrist": (0.150, "arms"),        # forearm
 }
@@ -74,7 +78,7 @@ class Avatar:
         directions = {
             "hip": (1, 0, -0.35), "knee": (0, 0, -1), "ankle": (0, 0, -1), "toe": (0, -0.9, -0.45),
             "spine": (0, 0.05, 1), "thorax": (0, -0.05, 1), "neck_nose": (0, -0.25, 1),
-            "head": (0, 0.3, 1), "shoulder": (1, 0, 0.15), "elbow": (1, 0, 0), "wrist": (1, 0, 0),
+            "head": (0, 0.3, 1), "shoulder": (1, 0, -0.15), "elbow": (1, 0, 0), "wrist": (1, 0, 0),
         }
         positions = np.zeros((len(CANONICAL_JOINTS), 3))
         for (parent, child) in SEGMENTS:
@@ -89,6 +93,14 @@ class Avatar:
         feet = [CANONICAL_JOINTS.index(n) for n in ("l_ankle", "r_ankle")]
         positions[:, 2] -= positions[feet, 2].min() - ankle_height
         return positions
+
+    def trunk_rest_positions(self) -> np.ndarray:
+        """(19, 3) this avatar's own rest joints, which retargeting gives the trunk segments
+        (pelvis to hip joints, spine, neck, head, clavicles: `synth.retarget.
+        body_trunk_offsets`), as for Anny bodies. Without it the trunk kept the mocap rig's
+        layout (an Acclaim root 8 cm above its hip joints, clavicles rising to the acromion),
+        so the posed shoulders sat 50 mm above where this avatar's landmarks put them."""
+        return self.rest_positions()
 
     def standing_height(self) -> float:
         """Floor to top of head in the rest pose, metres (head joint plus the skull above it)."""
@@ -105,9 +117,11 @@ class Avatar:
         Proportions (fractions of stature H, scaled by the avatar's part factors):
         - pelvis: the root is taken as the pelvis centre (mid-way between the mid-ASIS and
           mid-PSIS points, at ASIS height), inter-ASIS breadth PW = 0.14 H and pelvis depth
-          PD = 0.09 H (adult means about 0.24 m and 0.16 m). Hip joint centres follow
-          Harrington et al. 2007 (J Biomech 40:595), from the mid-ASIS point:
-          lateral 0.33 PW + 7.3 mm, posterior 0.24 PD + 9.9 mm, inferior 0.30 PW + 10.9 mm.
+          PD = 0.09 H (adult means about 0.24 m and 0.16 m). The hip joint centres are the
+          canonical hip joints, about which the thighs rotate (0.530 H above the floor,
+          Drillis & Contini 1966's trochanter height); a separate Harrington et al. 2007
+          regression point 54 mm lower made pelvis-fixed hip keypoints slide against the
+          thigh (8.8 mm within-clip spread of the hip-knee length) and the trunk 50 mm long.
         - greater trochanter 0.040 H lateral and 0.008 H below the hip joint centre (femoral
           neck and offset, about 70 mm).
         - head: vertex on the skull sphere above the head joint (`standing_height`); eyes
@@ -129,8 +143,7 @@ class Avatar:
         for side, sign in (("l", 1.0), ("r", -1.0)):  # the person's left is +X
             lateral = np.array([sign, 0.0, 0.0])
             mid_asis = at["hip"] + forward * 0.5 * pd
-            hip_centre = (mid_asis + lateral * (0.33 * pw + 0.0073)
-                          - forward * (0.24 * pd + 0.0099) - up * (0.30 * pw + 0.0109))
+            hip_centre = at[f"{side}_hip"].copy()  # the thigh's centre of rotation
             out[f"{side}_asis"] = mid_asis + lateral * 0.5 * pw
             out[f"{side}_hip_centre"] = hip_centre
             out[f"{side}_greater_trochanter"] = hip_centre + h * (0.040 * lateral - 0.008 * up)
@@ -145,6 +158,7 @@ class Avatar:
             out[f"{side}_small_toe"][2] = sole * 0.75
         out["pelvis_centre"] = 0.5 * (out["l_hip_centre"] + out["r_hip_centre"])
         out["neck_base"] = at["thorax"].copy()
+        out["mid_shoulder"] = 0.5 * (out["l_shoulder_centre"] + out["r_shoulder_centre"])
 
         hh = h * self.head
         vertex = at["head"] + up * self.head_radius()

@@ -299,3 +299,26 @@ def test_reading_and_skinning_bodies_never_loads_pytorch_or_warp(body_cache):
                        "print(sorted(m for m in ('torch', 'warp', 'anny', 'tensorflow')"
                        " if m in sys.modules))")
     assert result.stdout.strip() == "[]"
+
+
+def test_humaneva_thorax_and_head_sit_by_the_shoulders_on_anny_bodies(bodies, hdm05_dir):
+    """HumanEva-I's thorax lies 19 mm above and 35 mm in front of the shoulder joints' mean
+    and its head 317 mm from the thorax (Train/, `posecontract.conventions`). Anny's neck
+    base (neck01) sits about 90 mm above its shoulder joints, so the old neck-base-based
+    thorax came out over 100 mm above them and the trunk 596 mm (HumanEva-I: 480)."""
+    from synth.keypoints import ConventionEvaluator, pelvis_frame
+    from posecontract.layouts import HUMANEVA_15 as L
+    motion = load_motion(hdm05_dir / f"{CLIP}.amc")
+    retargeter = Retargeter(motion, canonical_indices(motion))
+    for body in bodies:
+        lm = body.landmarks()
+        np.testing.assert_allclose(lm["mid_shoulder"],
+                                   0.5 * (lm["l_shoulder_centre"] + lm["r_shoulder_centre"]))
+        p = ConventionEvaluator(retargeter(body)).positions("humaneva15")
+        f = pelvis_frame(p, 0, L.index("r_hip"), L.index("l_hip"), L.index("thorax")).mean(0)
+        shoulders = 0.5 * (f[L.index("l_shoulder")] + f[L.index("r_shoulder")])
+        scale = 1.75 / body.height
+        above, ahead = (f[L.index("thorax")] - shoulders)[[2, 1]] * scale
+        assert abs(above - 0.019) < 0.015 and abs(ahead - 0.035) < 0.03, (body.name, above, ahead)
+        head = np.linalg.norm(p[:, L.index("head")] - p[:, L.index("thorax")], axis=-1) * scale
+        assert abs(head.mean() - 0.317) < 0.015 and head.std() < 0.004, body.name

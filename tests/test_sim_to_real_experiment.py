@@ -39,12 +39,12 @@ def test_rows_needing_missing_features_are_skipped(monkeypatch):
     monkeypatch.setitem(sim_to_real.FEATURES, "conventions", lambda: True)
     needs = {name: sim_to_real.missing_feature(row, CONFIG) for name, row in rows.items()}
     assert needs["real-trained (HumanEva-I Train/S1-S3)"] is None
-    assert needs["synthetic: humaneva15 convention, capsule bodies"] is None
-    assert needs["synthetic: humaneva15 convention, Anny bodies"] == "bodies"
+    assert needs["synthetic: humaneva15 convention, geometry fix, capsule bodies"] is None
+    assert needs["synthetic: humaneva15 convention, geometry fix, Anny bodies"] == "bodies"
     given = dict(CONFIG, synthetic=dict(CONFIG["synthetic"],
                                         anny_conventions={"dataset": "/some/dir"}))
-    assert sim_to_real.missing_feature(rows["synthetic: humaneva15 convention, Anny bodies"],
-                                       given) is None
+    before = rows["synthetic: humaneva15 convention (before geometry fix), Anny bodies"]
+    assert sim_to_real.missing_feature(before, given) is None
 
 
 def _result(p1, bone_scale):

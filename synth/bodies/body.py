@@ -33,7 +33,7 @@ _LIMBS = frozenset(f"{s}_{j}" for s in "lr" for j in ("elbow", "wrist", "knee", 
 #: The vocabulary landmarks (`posecontract.conventions.LANDMARKS`) every Anny body provides,
 #: known without reading a body (e.g. to check `--keypoints` before building any).
 ANNY_LANDMARKS = tuple(sorted(
-    ("nose", "head_top", "chin", "neck_base", "pelvis_centre")
+    ("nose", "head_top", "chin", "neck_base", "pelvis_centre", "mid_shoulder")
     + tuple(f"{s}_{n}" for s in "lr" for n in (
         "eye", "ear", "heel", "big_toe", "small_toe", "hip_centre", "shoulder_centre",
         "acromion", "greater_trochanter"))))
@@ -101,8 +101,11 @@ class AnnyBody:
         (`posecontract.conventions.LANDMARKS`) this body provides: nose, eyes, ears, heels
         and toe tips from Anny's COCO keypoint regressor (vertex blends); hip and shoulder
         joint centres, neck base and pelvis centre from its rig; head top, chin, acromia and
-        greater trochanters as extreme surface points (`synth.bodies.anny_build`)."""
-        return {k: v.copy() for k, v in self._landmarks.items()}
+        greater trochanters as extreme surface points (`synth.bodies.anny_build`); the
+        midpoint of the two shoulder joint centres (`mid_shoulder`) from those."""
+        out = {k: v.copy() for k, v in self._landmarks.items()}
+        out["mid_shoulder"] = 0.5 * (out["l_shoulder_centre"] + out["r_shoulder_centre"])
+        return out
 
     def mesh(self, rest_positions: Optional[np.ndarray] = None) -> SkinnedMesh:
         """The skinned mesh, with bind transforms onto `rest_positions` (19, 3) (default:
