@@ -237,6 +237,21 @@ class StopAfter(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def open_run(run_dir, resume: bool):
+    """Creates `run_dir` and returns (run_dir as a Path, state or None, history, start epoch).
+
+    With `resume`, the state and history of its last checkpoint (`read_resume_state`); raises
+    `CheckpointError` naming the folder when there is none.
+    """
+    run_dir = pathlib.Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state, history = read_resume_state(run_dir) if resume else (None, [])
+    if resume and state is None:
+        raise CheckpointError(f"{run_dir}: no checkpoint to resume (no "
+                              f"{CHECKPOINT_DIR}/{CHECKPOINT_STATE})")
+    return run_dir, state, history, (state["epoch"] if state else 0)
+
+
 def read_resume_state(run_dir):
     """(state dict, history list) of a run directory's last checkpoint, or (None, []).
 

@@ -18,7 +18,6 @@ optimizer state and dropout RNG as an uninterrupted run.
 from __future__ import annotations
 
 import json
-import pathlib
 import time
 from typing import Dict, Optional
 
@@ -83,13 +82,7 @@ def train_semi(config: TrainConfig, run_dir, resume: bool = False,
                stop_after_epochs: Optional[int] = None, time_budget_s: Optional[float] = None,
                verbose: int = 2) -> dict:
     """Trains (or resumes) a semi-supervised or labeled-only run; returns its summary."""
-    run_dir = pathlib.Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    state, history = cb.read_resume_state(run_dir) if resume else (None, [])
-    if resume and state is None:
-        raise cb.CheckpointError(f"{run_dir}: no checkpoint to resume (no "
-                                 f"{cb.CHECKPOINT_DIR}/{cb.CHECKPOINT_STATE})")
-    start_epoch = state["epoch"] if state else 0
+    run_dir, state, history, start_epoch = cb.open_run(run_dir, resume)
     keras.utils.set_random_seed(config.seed)
 
     # The projection term compares projected 3D with the 2D input: one convention for both.

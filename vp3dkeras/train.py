@@ -278,13 +278,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
         _write_json(pathlib.Path(run_dir) / SUMMARY, summary)
         return summary
     placement = make_placement(config, cluster)
-    run_dir = pathlib.Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    state, history = cb.read_resume_state(run_dir) if resume else (None, [])
-    if resume and state is None:
-        raise cb.CheckpointError(f"{run_dir}: no checkpoint to resume (no "
-                                 f"{cb.CHECKPOINT_DIR}/{cb.CHECKPOINT_STATE})")
-    start_epoch = state["epoch"] if state else 0
+    run_dir, state, history, start_epoch = cb.open_run(run_dir, resume)
     verbose = verbose if placement.chief else 0
 
     keras.utils.set_random_seed(config.seed)
