@@ -1,4 +1,10 @@
-"""Helpers shared by the model tests: random batch-norm state, one fit step, save and reload."""
+"""Helpers shared by the model tests: random batch-norm state, one fit step, save and reload,
+running a SavedModel in an interpreter that cannot import the project."""
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import keras
 
@@ -39,3 +45,15 @@ def save_and_reload(model, path):
 
 def predict(model, x):
     return keras.ops.convert_to_numpy(model(x, training=False))
+
+
+def run_without_project(loader: str, saved_model, inputs, outputs, cwd) -> dict:
+    """Runs the script `loader` (argv: saved_model, inputs npz, outputs npz) in a fresh
+    interpreter with an empty PYTHONPATH from `cwd`, so only TensorFlow serves the model;
+    returns the JSON report it prints last."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ""}
+    result = subprocess.run(
+        [sys.executable, "-c", loader, str(saved_model), str(inputs), str(outputs)],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])

@@ -1,13 +1,10 @@
 """The exported SavedModel loads with TensorFlow alone and serves sequences of any length."""
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
 
+from model_helpers import run_without_project
 from vp3dkeras.export import export_saved_model
 from vp3dkeras.models import TemporalModel
 from vp3dkeras.padding import model_padding, pad_replicate
@@ -60,13 +57,8 @@ def exported(request, tmp_path_factory):
     export_saved_model(model, root / "saved_model")
     inputs = {f"T{t}": rng.normal(size=(2, t, 17, 2)).astype("float32") for t in LENGTHS}
     np.savez(root / "inputs.npz", **inputs)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ""}
-    result = subprocess.run(
-        [sys.executable, "-c", LOADER, str(root / "saved_model"), str(root / "inputs.npz"),
-         str(root / "outputs.npz")],
-        cwd=root, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = run_without_project(LOADER, root / "saved_model", root / "inputs.npz",
+                                 root / "outputs.npz", cwd=root)
     return model, inputs, dict(np.load(root / "outputs.npz")), report
 
 

@@ -1,14 +1,11 @@
 """The streaming SavedModel reloads with TensorFlow alone, streams many cameras with an
 explicit state and refuses wrong shapes with a clear error."""
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
 
+from model_helpers import run_without_project
 from test_streaming_model import trained_causal_model
 from vp3dkeras.export_stream import export_stream_model
 from vp3dkeras.inference import keras_lifter
@@ -67,13 +64,8 @@ def exported(tmp_path_factory):
     rng = np.random.default_rng(0)
     tracks = rng.normal(0, 0.5, (2, 35, 17, 2)).astype("float32")
     np.savez(root / "inputs.npz", tracks=tracks)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ""}
-    result = subprocess.run(
-        [sys.executable, "-c", LOADER, str(root / "saved_model"), str(root / "inputs.npz"),
-         str(root / "outputs.npz")],
-        cwd=root, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = run_without_project(LOADER, root / "saved_model", root / "inputs.npz",
+                                 root / "outputs.npz", cwd=root)
     return model, lifter, tracks, np.load(root / "outputs.npz")["poses"], report
 
 
