@@ -72,7 +72,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("dataset_dirs", type=pathlib.Path, nargs="+")
     parser.add_argument("--out", type=pathlib.Path, default=None)
     args = parser.parse_args(argv)
-    summary = merge_shards(args.dataset_dirs, args.out)
+    try:
+        summary = merge_shards(args.dataset_dirs, args.out)
+    except (OSError, ValueError) as error:  # no shards, a broken shard manifest: one line
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(f"merged {summary['clips']} clips ({summary['records']} records), "
           f"{summary['failed']} failures; splits: {', '.join(summary['splits'])}")
     return 0

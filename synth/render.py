@@ -560,6 +560,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               + (" ..." if len(summary["dropped_leading"]) > 5 else ""))
     if summary["splits"]:
         print(f"splits: {', '.join(summary['splits'])}")
+    elif summary["records"]:
+        print("splits: none (a split needs at least two clips on its two sides)")
     if summary["failed"]:
         return EXIT_FAILURES
     return EXIT_OK

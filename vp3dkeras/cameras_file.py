@@ -16,6 +16,8 @@ import pathlib
 import sys
 from typing import Optional, Sequence
 
+if __name__ == "__main__":  # TensorFlow without its start-up noise (vp3dkeras.quiet_tf)
+    from vp3dkeras import quiet_tf  # noqa: F401
 from vp3dkeras.data.published_cameras import (load_calibration, shipped_calibrations,
                                               write_cameras_file)
 

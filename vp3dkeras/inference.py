@@ -50,6 +50,8 @@ def load_lifter(path) -> Lifter:
     """A lifter from a `.keras` file, a run directory (its model.keras), a SavedModel or a
     VideoPose3D checkpoint (`.bin`/`.pth`/`.pt`, its "model_pos"; `vp3dkeras.convert`)."""
     path = pathlib.Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such model file or run folder")
     if path.is_dir() and (path / "saved_model.pb").is_file():
         return saved_model_lifter(path)
     if path.suffix in (".bin", ".pth", ".pt"):
