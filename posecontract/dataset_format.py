@@ -50,6 +50,14 @@ def load_record(path: pathlib.Path, sha256: Optional[str] = None,
         data = path.read_bytes()
     except OSError as error:
         raise RecordError(f"{path}: cannot read record ({error.strerror or error})") from None
+    return record_from_bytes(data, path, sha256, keys)
+
+
+def record_from_bytes(data: bytes, where, sha256: Optional[str] = None,
+                      keys: Optional[Iterable[str]] = None) -> Dict[str, np.ndarray]:
+    """A record's arrays from the bytes of its ``.npz`` (read from a file, a URL, an object
+    store), with `load_record`'s checks; `RecordError` messages name `where`."""
+    path = where
     if not data:
         raise RecordError(f"{path}: empty record file")
     if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:

@@ -1,10 +1,11 @@
 """Turn a folder of mocap clips into a dataset.
 
-    python -m synth.render MOCAP_DIR --out DATASET_DIR [--fps 50]
+    python -m synth.render MOCAP_DIR --out DATASET_DIR|URL [--fps 50]
         [--bodies anny|capsule] [--bodies-per-clip 5] [--body-pool 100] [--children]
         [--body-cache DIR] [--avatars ava,ben]
         [--cameras 4] [--seed 0] [--workers 1] [--shard K/N] [--no-resume] [--force]
         [--limit N] [--engine local|ray] [--ray-address auto|HOST:PORT]
+        [--shards-out SHARDS_DIR|URL [--shards-arrays all|training] [--shard-mb 128]]
         [--bvh-scale auto] [--bvh-up auto|y|z] [--joint-map MAP.json ...]
         [--keypoints h36m17,coco17]
         [--images [--image-scale S] [--frame-step N] [--depth] [--mask] [--no-preview]
@@ -24,6 +25,11 @@ folder): each clip takes the first map that fits its skeleton, else a built-in o
 Leading frames that break continuity (a T-pose first frame) are dropped and counted.
 Exit codes: 0 every clip done, 1 some clips failed, 2 nothing done (usage, a dataset made with
 other settings: `--force` deletes it).
+`--out` may be a URL fsspec opens (`s3://bucket/set`, `gs://...`, `file://...`; s3fs/gcsfs
+are the user's install): every file goes through `synth.storage`, with the same atomic
+writes, resume and settings check as a folder. `--shards-out` also writes the dataset as
+TFRecord shards (`posecontract.shard_format`) as clips finish (`synth.job_shards`), so a
+cluster needs no `python -m vp3dkeras.data.shards` step.
 With `--shard K/N` a run takes every N-th clip starting at K and writes its entries under
 `manifests/`; `python -m synth.merge DATASET_DIR` joins the shards into the manifest.
 With `--images` every clip and avatar is also rendered (`synth.rendering`): images under
@@ -49,6 +55,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import dataset as ds
+from . import storage
 from .appearance import Appearance
 from posecontract.conventions import DEFAULT_CONVENTIONS, get_convention, parse_conventions
 
@@ -59,6 +66,7 @@ from .engines import ENGINES, run_jobs
 from .joint_maps import JointMap, choose_joint_map, get_joint_map, joint_indices
 from .mocap_io import find_clips, load_motion
 from .motion import MocapError, Motion
+from posecontract.dataset_format import RecordError
 from .record import build_record, local_rotation_arrays, record_metadata, validate_record
 from .rendering import (RENDERER_ENV, ImageSettings, image_folder, manifest_images_entry,
                         record_arrays, render_clip_images)
@@ -180,71 +188,124 @@ def _stage(timings: Optional[Dict[str, float]], name: str):
         timings[name] = timings.get(name, 0.0) + time.process_time() - start
 
 
-def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSettings,
+def load_clip(path: pathlib.Path, settings: RenderSettings) -> Motion:
+    """The clip at `path` as read with `settings` (BVH scale and up axis, joint maps,
+    labels), at its own frame rate. MocapError for an unusable file."""
+    return load_motion(path, labels=settings.labels, bvh_scale=settings.bvh_scale,
+                       joint_map=settings.joint_maps, bvh_up=settings.bvh_up)
+
+
+@dataclasses.dataclass
+class FilmedBody:
+    """One body of a clip, retargeted and filmed: `clip` (`synth.retarget.RetargetedClip`,
+    world metres) and its seeded `cameras` (`synth.cameras.Camera`)."""
+
+    index: int
+    body: object
+    clip: object
+    cameras: list
+
+
+class ClipChain:
+    """The per-clip chain after reading: a resampled clip retargeted onto each of its bodies
+    (`clip_bodies`) and filmed by seeded cameras, then turned into records. `process_clip`
+    runs it for every engine; benchmarks run its stages on their own.
+
+    motion: the clip at `settings.fps` (`load_clip`, `synth.resample.resample`); key: its
+    `clip_key_for`. timings: when given, CPU seconds are added per stage ("per clip",
+    "retarget", "cameras", "record"). MocapError when no joint map fits the skeleton.
+    """
+
+    def __init__(self, motion: Motion, key: str, settings: RenderSettings,
+                 timings: Optional[Dict[str, float]] = None):
+        self.motion, self.key, self.settings, self.timings = motion, key, settings, timings
+        with _stage(timings, "per clip"):
+            self.bodies = clip_bodies(settings, key)
+            self.retargeter = Retargeter(motion, canonical_indices(motion, settings.joint_maps))
+            self.rotations = local_rotation_arrays(motion)
+
+    def film(self, index: int, image_sizes=None) -> FilmedBody:
+        """Body `index` retargeted and filmed. image_sizes: the cameras' sizes in pixels
+        (`synth.cameras.place_cameras`; default its mix of common sizes)."""
+        body = self.bodies[index]
+        with _stage(self.timings, "retarget"):
+            clip = self.retargeter(body)
+        options = {} if image_sizes is None else {"image_sizes": image_sizes}
+        with _stage(self.timings, "cameras"):
+            cameras = place_cameras(clip.positions, self.settings.num_cameras,
+                                    rng=clip_rng(self.settings.seed, self.key, index), **options)
+        return FilmedBody(index, body, clip, cameras)
+
+    def appearance(self, index: int) -> Appearance:
+        """The rendered look of body `index` (seeded per clip and body)."""
+        return Appearance.sample(clip_rng(self.settings.seed, self.key, index, stream=1))
+
+    def record(self, filmed: FilmedBody) -> Dict[str, np.ndarray]:
+        """The clip record of a filmed body (`synth.record.build_record`)."""
+        with _stage(self.timings, "record"):
+            return build_record(self.motion, filmed.clip, filmed.cameras, self.key,
+                                self.rotations, self.settings.keypoints)
+
+
+def process_clip(path: pathlib.Path, out_dir, settings: RenderSettings,
                  resume: bool = True, source: Optional[str] = None,
-                 timings: Optional[Dict[str, float]] = None) -> Tuple[List[dict], bool]:
+                 timings: Optional[Dict[str, float]] = None,
+                 records: Optional[Dict[str, Dict[str, np.ndarray]]] = None
+                 ) -> Tuple[List[dict], bool]:
     """Reads one clip and writes its records; returns their manifest entries and whether
     the clip was already finished (resume). Raises MocapError for unusable clips and for a
     clip whose key another file already claimed (`synth.dataset.claim_clip_key`).
 
     The per-clip work of every engine (`synth.engines`) and of the benchmarks: load →
-    resample → retarget onto each body → cameras → record → optional images → write.
+    resample → retarget onto each body → cameras → record → optional images → write
+    (`load_clip`, `ClipChain`). out_dir: the dataset, a folder, fsspec URL or
+    `synth.storage.Store`; on a store that is not local, images are rendered into a local
+    temporary folder and uploaded before their record, and every file is one atomic write,
+    so a clip is finished (its sidecar, written last) only once all of it is there.
     source: the clip's name for the key claim (its path relative to the mocap folder;
     default the path as given). timings: when given, CPU seconds per stage are added to it
-    (parse, resample, per clip, retarget, cameras, record, images, write).
+    (parse, resample, per clip, retarget, cameras, record, images, write). records: when
+    given, each record written is put there under its file name (for `--shards-out`).
     """
+    store = storage.open_store(out_dir)
     with _stage(timings, "parse"):
-        motion = load_motion(path, labels=settings.labels, bvh_scale=settings.bvh_scale,
-                             joint_map=settings.joint_maps, bvh_up=settings.bvh_up)
+        motion = load_clip(path, settings)
     key = clip_key_for(motion)
     try:
-        ds.claim_clip_key(out_dir, key, source or str(path))
+        ds.claim_clip_key(store, key, source or str(path))
     except ds.ClipKeyCollision as error:
         raise MocapError(path, str(error)) from None
     if resume:
-        entries = ds.finished_entries(out_dir, key, clip_bodies(settings, key, names_only=True))
+        entries = ds.finished_entries(store, key, clip_bodies(settings, key, names_only=True))
         if entries is not None and all(
                 set(settings.keypoints) <= set(e.get("keypoint_conventions", ["acclaim17"]))
                 for e in entries) and (settings.images is None or all(
-                _images_finished(out_dir, e, settings.images) for e in entries)):
+                _images_finished(store, e, settings.images) for e in entries)):
             return entries, True
     if settings.images is not None:
         # Rewriting a clip's images: until its sidecar is written again it is unfinished.
-        ds.sidecar_path(out_dir, key).unlink(missing_ok=True)
+        store.remove(ds.sidecar_file(key))
     with _stage(timings, "resample"):
         motion = resample(motion, settings.fps)
     if motion.num_frames < settings.min_frames:
         raise MocapError(path, f"clip too short: {motion.num_frames} frames at "
                                f"{settings.fps:g} fps, need at least {settings.min_frames}")
-    with _stage(timings, "per clip"):
-        bodies = clip_bodies(settings, key)
-        retargeter = Retargeter(motion, canonical_indices(motion, settings.joint_maps))
-        rotations = local_rotation_arrays(motion)
+    chain = ClipChain(motion, key, settings, timings)
     entries = []
-    for avatar_index, avatar in enumerate(bodies):
-        with _stage(timings, "retarget"):
-            clip = retargeter(avatar)
-        with _stage(timings, "cameras"):
-            cameras = place_cameras(clip.positions, settings.num_cameras,
-                                    rng=clip_rng(settings.seed, key, avatar_index))
-        with _stage(timings, "record"):
-            record = build_record(motion, clip, cameras, key, rotations, settings.keypoints)
+    for avatar_index in range(len(chain.bodies)):
+        filmed = chain.film(avatar_index)
+        avatar = filmed.body
+        record = chain.record(filmed)
         images = None
         if settings.images is not None:
-            folder = image_folder(out_dir, key, avatar.name)
-            shutil.rmtree(folder, ignore_errors=True)  # no stale frames of other settings
-            appearance = Appearance.sample(clip_rng(settings.seed, key, avatar_index, stream=1))
-            with _stage(timings, "images"):
-                result = render_clip_images(clip, cameras, appearance, folder,
-                                            settings.images)
-            record.update(record_arrays(result))
-            images = manifest_images_entry(out_dir, folder, settings.images, result)
+            images, arrays = _write_images(store, chain, filmed, timings)
+            record.update(arrays)
         problems = validate_record(record)
         if problems:  # never write a record a training run would choke on
             raise MocapError(path, f"avatar {avatar.name}: " + "; ".join(problems))
-        record_file = ds.record_path(out_dir, key, avatar.name)
+        record_file = ds.record_file(key, avatar.name)
         entry = record_metadata(record)
-        entry["file"] = record_file.relative_to(out_dir).as_posix()
+        entry["file"] = record_file
         if hasattr(avatar, "measures"):  # an Anny body: who it is, as built
             entry["body"] = {"model": "anny", "sex": avatar.spec["sex"],
                              "age": avatar.spec["age"], "stature": round(avatar.height, 4),
@@ -252,11 +313,33 @@ def process_clip(path: pathlib.Path, out_dir: pathlib.Path, settings: RenderSett
         if images is not None:
             entry["images"] = images
         with _stage(timings, "write"):
-            entry["sha256"] = ds.write_record(record_file, record)
-        entry.update(_source_notes(motion, retargeter))
+            entry["sha256"] = ds.write_record(store, record_file, record)
+        if records is not None:
+            records[record_file] = record
+        entry.update(_source_notes(motion, chain.retargeter))
         entries.append(entry)
-    ds.write_json(ds.sidecar_path(out_dir, key), entries)
+    store.write_json(ds.sidecar_file(key), entries)
     return entries, False
+
+
+def _write_images(store: storage.Store, chain: ClipChain, filmed: FilmedBody,
+                  timings: Optional[Dict[str, float]]) -> Tuple[dict, Dict[str, np.ndarray]]:
+    """Renders a filmed body's images into the dataset (on a store that is not local: into a
+    local temporary folder, then uploaded); returns the manifest's images entry and the
+    record's image arrays."""
+    settings = chain.settings
+    with storage.local_staging(store) as stage:
+        folder = image_folder(stage, chain.key, filmed.body.name)
+        shutil.rmtree(folder, ignore_errors=True)  # no stale frames of other settings
+        with _stage(timings, "images"):
+            result = render_clip_images(filmed.clip, filmed.cameras,
+                                        chain.appearance(filmed.index), folder,
+                                        settings.images)
+        entry = manifest_images_entry(stage, folder, settings.images, result)
+        if not store.is_local:
+            with _stage(timings, "write"):
+                store.put_tree(folder, entry["dir"])
+    return entry, record_arrays(result)
 
 
 def _source_notes(motion: Motion, retargeter: Retargeter) -> dict:
@@ -278,32 +361,41 @@ def _source_notes(motion: Motion, retargeter: Retargeter) -> dict:
     return entry
 
 
-def _images_finished(out_dir: pathlib.Path, entry: dict, settings: ImageSettings) -> bool:
+def _images_finished(store: storage.Store, entry: dict, settings: ImageSettings) -> bool:
     """Whether a finished record's images exist and were rendered with `settings`."""
     images = entry.get("images")
-    return (bool(images) and (pathlib.Path(out_dir) / images["dir"]).is_dir()
+    return (bool(images) and store.isdir(images["dir"])
             and images["scale"] == settings.scale and images["frame_step"] == settings.frame_step
             and (images["depth"] is not None) == settings.depth
             and (images["mask"] is not None) == settings.mask
             and (images["preview"] is not None) == settings.preview)
 
 
-def _process_safely(path, out_dir, settings, resume, source=None):
-    """Worker entry point: never raises, so one bad clip cannot stop the batch."""
+def _process_safely(path, out_dir, settings, resume, source=None, shards_arrays=None):
+    """Worker entry point: never raises, so one bad clip cannot stop the batch. Returns
+    (path, entries, resumed, problem, shard payloads): payloads (`synth.job_shards`) only
+    when `shards_arrays` ("all" or "training") asks for them."""
     try:
-        entries, resumed = process_clip(path, out_dir, settings, resume, source)
-        return str(path), entries, resumed, None
-    except MocapError as error:
-        return str(path), None, False, error.problem
+        records = {} if shards_arrays else None
+        entries, resumed = process_clip(path, out_dir, settings, resume, source,
+                                        records=records)
+        payloads = None
+        if shards_arrays:
+            from .job_shards import clip_payloads
+            payloads = clip_payloads(storage.open_store(out_dir), entries, shards_arrays,
+                                     records)
+        return str(path), entries, resumed, None, payloads
+    except (MocapError, RecordError) as error:
+        return str(path), None, False, getattr(error, "problem", str(error)), None
     except BodyCacheError as error:  # a body file that is missing or corrupt
-        return str(path), None, False, str(error)
+        return str(path), None, False, str(error), None
     except OSError as error:  # a full disk, a folder made read-only: say which file
         where = f" ({error.filename})" if error.filename else ""
         return str(path), None, False, f"cannot write the dataset: " \
-            f"{error.strerror or error}{where}"
+            f"{error.strerror or error}{where}", None
     except Exception as error:  # a bug or an unforeseen file: report it, keep going
         detail = traceback.format_exception_only(type(error), error)[-1].strip()
-        return str(path), None, False, f"unexpected error: {detail}"
+        return str(path), None, False, f"unexpected error: {detail}", None
 
 
 def parse_shard(text: Optional[str]) -> Optional[Tuple[int, int]]:
@@ -315,26 +407,39 @@ def parse_shard(text: Optional[str]) -> Optional[Tuple[int, int]]:
     return int(match[1]), int(match[2])
 
 
-def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: RenderSettings,
+def render_dataset(mocap_dir: pathlib.Path, out_dir, settings: RenderSettings,
                    workers: int = 1, shard: Optional[Tuple[int, int]] = None,
                    resume: bool = True, limit: Optional[int] = None,
                    progress: bool = True, force: bool = False, engine: str = "local",
-                   ray_address: Optional[str] = None) -> dict:
-    """Renders every clip under `mocap_dir`; returns a summary dict.
+                   ray_address: Optional[str] = None, shards_out=None,
+                   shards_arrays: str = "all", shard_mb: float = 128.0) -> dict:
+    """Renders every clip under `mocap_dir` into the dataset `out_dir` (a folder or any
+    fsspec URL: `synth.storage`); returns a summary dict.
 
     engine: "local" (`workers` processes) or "ray" (one Ray task per clip on the cluster at
     `ray_address`, or on a local Ray with `workers` CPUs); see `synth.engines`.
-    Raises `synth.dataset.SettingsMismatch` when `out_dir` holds a dataset made with other
-    settings (`force`: delete it first). Temporary files of killed runs are removed first.
+    shards_out: also write TFRecord shards of the dataset there (folder or URL), as clips
+    finish (`synth.job_shards`): `shards_arrays` "all" or "training", about `shard_mb` MB
+    each; not with `shard`. Raises `synth.dataset.SettingsMismatch` when `out_dir` holds a
+    dataset made with other settings (`force`: delete it first), ValueError for options that
+    do not go together. Temporary files of killed runs are removed first.
     """
     started = time.perf_counter()
-    out_dir = pathlib.Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    ds.check_settings(out_dir, settings.content_json(), force=force)
-    leftovers = ds.remove_leftovers(out_dir)
+    if shards_out is not None and shard is not None:
+        raise ValueError("--shards-out writes one set of shards per dataset: not with "
+                         "--shard K/N (merge the shards' folder, then python -m "
+                         "vp3dkeras.data.shards)")
+    store = storage.open_store(out_dir)
+    target = out_dir if isinstance(out_dir, (str, pathlib.Path)) else store.url()
+    store.makedirs()
+    ds.check_settings(store, settings.content_json(), force=force)
+    leftovers = ds.remove_leftovers(store)
     if settings.bodies == "anny":  # built once, in a process of their own, before any clip
         from .bodies import pool
-        cache_dir = settings.body_cache or str(out_dir / "bodies")
+        if settings.body_cache is None and not store.is_local:
+            raise ValueError(f"{store.url()}: Anny bodies with a URL --out need --body-cache "
+                             f"DIR, a folder every worker can read")
+        cache_dir = settings.body_cache or str(store.path("bodies"))
         settings = dataclasses.replace(settings, body_cache=cache_dir)
         pool.ensure_built(cache_dir, pool.pool_specs(settings.body_pool, settings.seed,
                                                      settings.children), verbose=progress)
@@ -347,18 +452,25 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
         paths = paths[:limit]
     entries, failures, resumed_clips = [], [], 0
     root = pathlib.Path(mocap_dir)
-    jobs = [(p, out_dir, settings, resume, p.relative_to(root).as_posix()) for p in paths]
+    jobs = [(p, target, settings, resume, p.relative_to(root).as_posix(),
+             shards_arrays if shards_out is not None else None) for p in paths]
+    job_shards = None
+    if shards_out is not None:
+        from .job_shards import JobShards
+        job_shards = JobShards(shards_out, [str(p) for p in paths], shards_arrays, shard_mb)
     bar = tqdm(total=len(jobs), unit="clip", disable=not progress, file=sys.stderr)
     results = run_jobs(_process_safely, jobs, engine, workers, ray_address,
-                       failed=lambda job, problem: (str(job[0]), None, False, problem))
+                       failed=lambda job, problem: (str(job[0]), None, False, problem, None))
     try:
-        for path, clip_entries, resumed, problem in results:
+        for path, clip_entries, resumed, problem, payloads in results:
             if problem is None:
                 entries.extend(clip_entries)
                 resumed_clips += resumed
             else:
                 failures.append({"path": path, "problem": problem})
                 bar.write(f"skipped {path}: {problem}")
+            if job_shards is not None:
+                job_shards.add(path, payloads)
             bar.update(1)
     finally:
         bar.close()
@@ -368,7 +480,7 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
     for entry in entries:  # claims make this impossible; a last guard before the manifest
         seen.setdefault((entry["clip_key"], entry["avatar"]), []).append(entry)
     if any(len(v) > 1 for v in seen.values()):
-        raise RuntimeError(f"{out_dir}: duplicate manifest entries "
+        raise RuntimeError(f"{store.url()}: duplicate manifest entries "
                            f"{[k for k, v in seen.items() if len(v) > 1][:3]}")
     failures.sort(key=lambda f: f["path"])
     done_clips = len({e["clip_key"] for e in entries})
@@ -376,17 +488,19 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
     if shard is None:
         # A worker killed while writing (a lost Ray task is retried) leaves its temporary
         # file; every writer of this run has finished, so none is still in use.
-        ds.remove_leftovers(out_dir)
+        ds.remove_leftovers(store, all_writers_done=True)
         entries, failures, kept_clips = ds.keep_finished_clips(
-            out_dir, entries, failures, lambda key: clip_bodies(settings, key, names_only=True))
-        ds.write_manifest(out_dir, entries, settings.to_json())
-        ds.write_json(out_dir / ds.FAILURES, failures)
-        split_names = (ds.replace_splits(out_dir, make_splits(entries, seed=settings.seed))
+            store, entries, failures, lambda key: clip_bodies(settings, key, names_only=True))
+        ds.write_manifest(store, entries, settings.to_json())
+        store.write_json(ds.FAILURES, failures)
+        split_names = (ds.replace_splits(store, make_splits(entries, seed=settings.seed))
                        if entries else [])
+        if job_shards is not None:
+            job_shards.finish(ds.manifest_data(entries, settings.to_json()), store)
     else:
         name = f"shard-{shard[0]}-of-{shard[1]}"
-        ds.write_manifest(out_dir, entries, settings.to_json(), name=f"manifests/{name}.json")
-        ds.write_json(out_dir / "manifests" / f"{name}.failures.json", failures)
+        ds.write_manifest(store, entries, settings.to_json(), name=f"manifests/{name}.json")
+        store.write_json(f"manifests/{name}.failures.json", failures)
         split_names = []
     return {"clips": len(paths), "done_clips": done_clips,
             "resumed_clips": resumed_clips, "kept_clips": len(kept_clips),
@@ -396,7 +510,8 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir: pathlib.Path, settings: Ren
             "frames": sum(e["num_frames"] for e in entries),
             "camera_frames": sum(e["num_frames"] * e["num_cameras"] for e in entries),
             "splits": split_names, "seconds": time.perf_counter() - started,
-            "failures": failures, "leftovers_removed": leftovers}
+            "failures": failures, "leftovers_removed": leftovers,
+            "shards": None if job_shards is None else len(job_shards.writer.shards)}
 
 
 #: Exit codes of `python -m synth.render`.
@@ -426,7 +541,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m synth.render", description=__doc__.split(
         "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mocap_dir", type=pathlib.Path, help="folder of .amc/.asf or .bvh clips")
-    parser.add_argument("--out", type=pathlib.Path, required=True, help="dataset folder")
+    parser.add_argument("--out", required=True,
+                        help="dataset folder, or a URL fsspec opens (s3://, gs://, file://, "
+                             "...; synth.storage)")
     parser.add_argument("--fps", type=float, default=50.0, help="output frame rate (50)")
     parser.add_argument("--bodies", choices=("anny", "capsule"), default=None,
                         help="Anny bodies (default; needs the anny package) or the built-in "
@@ -452,6 +569,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Ray cluster to join (default: start a local Ray)")
     parser.add_argument("--shard", type=parse_shard, default=None, metavar="K/N",
                         help="process clips K, K+N, K+2N, ... (0-based)")
+    parser.add_argument("--shards-out", default=None, metavar="SHARDS_DIR|URL",
+                        help="also write the dataset as TFRecord shards there as clips "
+                             "finish (what python -m vp3dkeras.data.shards writes from the "
+                             "folder)")
+    parser.add_argument("--shards-arrays", choices=("all", "training"), default="all",
+                        help="arrays the shards keep: all, or only what training reads")
+    parser.add_argument("--shard-mb", type=float, default=128.0,
+                        help="close a shard once it holds this many MB (128)")
     parser.add_argument("--no-resume", dest="resume", action="store_false",
                         help="rewrite clips that are already finished")
     parser.add_argument("--force", action="store_true",
@@ -530,15 +655,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                               images=images, keypoints=keypoints, bodies=bodies,
                               bodies_per_clip=args.bodies_per_clip, body_pool=args.body_pool,
                               children=args.children, body_cache=args.body_cache)
-    if args.workers < 1 or args.cameras < 1 or not args.fps > 0:
-        print("error: --workers and --cameras must be at least 1, --fps positive",
+    if args.workers < 1 or args.cameras < 1 or not args.fps > 0 or not args.shard_mb > 0:
+        print("error: --workers and --cameras must be at least 1, --fps and --shard-mb "
+              "positive",
               file=sys.stderr)
         return EXIT_USAGE
     try:
         summary = render_dataset(args.mocap_dir, args.out, settings, workers=args.workers,
                                  shard=args.shard, resume=args.resume, limit=args.limit,
                                  progress=not args.quiet, force=args.force,
-                                 engine=args.engine, ray_address=args.ray_address)
+                                 engine=args.engine, ray_address=args.ray_address,
+                                 shards_out=args.shards_out, shards_arrays=args.shards_arrays,
+                                 shard_mb=args.shard_mb)
     except ValueError as error:  # other settings in --out; bodies that cannot be built or read
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -550,7 +678,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f"{summary['records']} records, {summary['frames']} frames, "
           f"{summary['camera_frames']} camera frames) in {summary['seconds']:.1f} s; "
           f"{summary['failed']} failed"
-          + (f" (see {args.out / ds.FAILURES})" if summary["failed"] and not args.shard else ""))
+          + (f" (see {storage.join(args.out, ds.FAILURES)})"
+             if summary["failed"] and not args.shard else ""))
+    if summary["shards"] is not None:
+        print(f"{summary['records']} records in {summary['shards']} shards: "
+              f"{storage.join(args.shards_out, 'shards.json')}")
     if summary["kept_clips"]:
         print(f"{summary['kept_clips']} finished clips of earlier runs kept in the manifest "
               f"(this run did not produce them)")

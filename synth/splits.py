@@ -18,13 +18,10 @@ split, but are trained on. A split whose train or test side would be empty is sk
 from __future__ import annotations
 
 import json
-import os
-import pathlib
 from typing import Dict, Iterable, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import dataset as ds
 
 from posecontract.dataset_format import (SPLITS_DIRNAME, Split, UnknownSplitError,  # noqa: F401
                                       list_splits, load_split, safe_name, splits_dir)
@@ -156,24 +153,22 @@ def make_splits(clips: Iterable[Mapping], seed: int = 0,
     return splits
 
 
-def write_splits(dataset_dir, splits: Union[Mapping[str, Split], Iterable[Split]]) -> List[pathlib.Path]:
-    """Write each split to ``<dataset_dir>/splits/<name>.json`` atomically; returns the paths.
+def write_splits(dataset_dir, splits: Union[Mapping[str, Split], Iterable[Split]]) -> list:
+    """Write each split to ``<dataset_dir>/splits/<name>.json`` atomically; returns their
+    paths (`pathlib.Path`; URLs as strings). dataset_dir: a folder, URL or `synth.storage.Store`.
 
     Each file is written to a temporary file in the same folder, then renamed over the
-    target, so a reader never sees a half-written split. Other files there are left alone.
+    target (on an object store: one put), so a reader never sees a half-written split.
+    Other files there are left alone.
     """
+    from .storage import open_store
+
     if isinstance(splits, Mapping):
         splits = splits.values()
-    folder = splits_dir(dataset_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    store = open_store(dataset_dir)
     paths = []
     for split in splits:
-        path = folder / f"{split.name}.json"
-        with ds.atomic_path(path) as tmp:  # readable by others, like every dataset file
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(split.to_dict(), f, indent=1)
-                f.write("\n")
-                f.flush()
-                os.fsync(f.fileno())
-        paths.append(path)
+        rel = f"{SPLITS_DIRNAME}/{split.name}.json"
+        store.write_bytes(rel, (json.dumps(split.to_dict(), indent=1) + "\n").encode())
+        paths.append(store.path(rel) if store.is_local else store.url(rel))
     return paths

@@ -49,10 +49,10 @@ def test_leftover_temporary_files_of_killed_runs_are_removed(mocap, tmp_path):
 def test_a_full_disk_fails_the_run_with_its_reason(mocap, tmp_path, monkeypatch, capsys):
     write_record = ds.write_record
 
-    def no_space(path, record):  # the disk fills up during the second clip
-        if "_002_" in path.name:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-        return write_record(path, record)
+    def no_space(store, rel, record):  # the disk fills up during the second clip
+        if "_002_" in rel:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), store.url(rel))
+        return write_record(store, rel, record)
     monkeypatch.setattr(ds, "write_record", no_space)
     code = main([str(mocap), "--out", str(tmp_path / "out"), "--avatars", "ava",
                  "--cameras", "1", "--fps", "20", "--quiet"])

@@ -5,10 +5,14 @@
 
 writes
 
-    SHARDS_DIR/records-00000-of-00012.tfrecord   one `tf.train.Example` per clip record
-    SHARDS_DIR/shards.json                       the dataset's manifest, each record's shard,
-                                                 byte offset, length and CRC-32, the shard list
-    SHARDS_DIR/splits/<name>.json                the dataset's splits, unchanged
+    SHARDS_DIR/records-00000.tfrecord   one `tf.train.Example` per clip record
+    SHARDS_DIR/shards.json              the dataset's manifest, each record's shard, byte
+                                        offset, length and CRC-32, the shard list
+    SHARDS_DIR/splits/<name>.json       the dataset's splits, unchanged
+
+The format (framing, payload, index) is defined once, without TensorFlow, in
+`posecontract.shard_format`; `python -m synth.render --shards-out` writes the same shards
+straight from the generation job.
 
 `SHARDS_DIR` may be a local folder or any URL `tf.io.gfile` opens (`gs://...`; `s3://...`
 with tensorflow-io), so a cluster writes it once to shared storage and every worker reads it
@@ -26,8 +30,8 @@ export, checks).
 `--arrays training` keeps only what training reads (2D keypoints, camera-space 3D joints and
 joint names of every convention, camera intrinsics and image size): about 340 B per camera
 frame instead of about 1.8 kB (docs/SCALING.md). Each array of a record is stored as three
-features: `<key>` (raw bytes, or a bytes list for
-string arrays), `<key>/shape` and `<key>/dtype`; `_file` names the record.
+features: `<key>` (raw bytes, or a bytes list for string arrays), `<key>/shape` and
+`<key>/dtype`; `_file` names the record (`posecontract.shard_format`).
 
 Errors: a missing or foreign index, a record whose bytes do not match the index (truncated or
 corrupted shard), or an array that cannot be stored raise `ValueError` naming the file.
@@ -39,21 +43,20 @@ import json
 import pathlib
 import posixpath
 import sys
-import zlib
-from typing import Dict, List, Optional, Sequence as Seq
+from typing import Dict, Optional, Sequence as Seq
 
 import numpy as np
 import tensorflow as tf
 
 from posecontract.dataset_format import (RecordError, Split, UnknownSplitError, list_splits,
                                          load_record, load_split, read_manifest, safe_name)
+from posecontract.shard_format import (FOOTER as _FOOTER, FORMAT, HEADER as _HEADER,  # noqa: F401
+                                       INDEX, TRAINING_PREFIXES, ShardWriter, check_payload,
+                                       decode_record, encode_index, encode_record,
+                                       index_data, parse_index, select_arrays, stale_shards,
+                                       training_arrays)
 from vp3dkeras.data.sequences import Sequence, SequenceSource
 from vp3dkeras.data.synth_source import SynthSource
-
-INDEX = "shards.json"
-FORMAT = "vp3dkeras-tfrecord-shards/1"
-SHARD_PATTERN = "records-{index:05d}-of-{count:05d}.tfrecord"
-_HEADER, _FOOTER = 12, 4  # TFRecord framing: uint64 length + masked CRC32C; payload CRC32C
 
 
 def _join(folder: str, name: str) -> str:
@@ -67,61 +70,6 @@ def _write_bytes_atomic(path: str, data: bytes) -> None:
     tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
-def encode_record(name: str, arrays: Dict[str, np.ndarray]) -> bytes:
-    """One record's arrays as a serialized `tf.train.Example` (see the module docstring)."""
-    feature = {"_file": tf.train.Feature(bytes_list=tf.train.BytesList(value=[name.encode()]))}
-    for key, array in arrays.items():
-        array = np.asarray(array)
-        if array.dtype.kind == "U":
-            value = tf.train.Feature(bytes_list=tf.train.BytesList(
-                value=[s.encode("utf-8") for s in array.reshape(-1).tolist()]))
-        elif array.dtype.kind in "biuf":
-            value = tf.train.Feature(bytes_list=tf.train.BytesList(
-                value=[np.ascontiguousarray(array).tobytes()]))
-        else:
-            raise ValueError(f"{name}: array {key!r} has dtype {array.dtype}, which a shard "
-                             f"cannot store")
-        feature[key] = value
-        feature[f"{key}/shape"] = tf.train.Feature(int64_list=tf.train.Int64List(
-            value=list(array.shape)))
-        feature[f"{key}/dtype"] = tf.train.Feature(bytes_list=tf.train.BytesList(
-            value=[array.dtype.str.encode()]))
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
-
-
-def decode_record(payload: bytes, where: str = "record") -> Dict[str, np.ndarray]:
-    """The arrays of a serialized record (`encode_record`'s inverse); `_file` is left out."""
-    try:
-        features = tf.train.Example.FromString(payload).features.feature
-    except Exception as error:  # protobuf's DecodeError
-        raise ValueError(f"{where}: not a record ({error})") from None
-    arrays = {}
-    for key in features:
-        if key == "_file" or "/" in key:
-            continue
-        shape = tuple(features[f"{key}/shape"].int64_list.value)
-        dtype = np.dtype(features[f"{key}/dtype"].bytes_list.value[0].decode())
-        values = features[key].bytes_list.value
-        if dtype.kind == "U":
-            array = np.array([v.decode("utf-8") for v in values], dtype=dtype)
-        else:
-            array = np.frombuffer(values[0], dtype=dtype)
-        arrays[key] = array.reshape(shape)
-    return arrays
-
-
-TRAINING_PREFIXES = ("keypoints2d", "joints3d_camera", "joint_names", "camera_intrinsics",
-                     "camera_image_size")
-
-
-def training_arrays(name: str) -> bool:
-    """Whether a record array is one the training side reads (`--arrays training`): the
-    arrays named in `TRAINING_PREFIXES`, in any convention (`<name>__<convention>`), but not
-    the full-skeleton ones (`*_full`)."""
-    base = name.split("__")[0]
-    return base in TRAINING_PREFIXES
-
-
 def write_shards(dataset_dir, out_dir: str, shard_mb: float = 128.0,
                  verbose: bool = False, arrays: str = "all") -> dict:
     """Writes the dataset folder `dataset_dir` as TFRecord shards under `out_dir` (local or
@@ -132,48 +80,29 @@ def write_shards(dataset_dir, out_dir: str, shard_mb: float = 128.0,
     reader never sees an index naming a half-written shard. Records are read with
     `allow_pickle=False` and checked against the manifest's SHA-256 (`RecordError`).
     """
-    if arrays not in ("all", "training"):
-        raise ValueError(f"arrays must be 'all' or 'training', got {arrays!r}")
+    select_arrays({}, arrays)  # ValueError for an unknown kind
     manifest = read_manifest(dataset_dir)
-    entries = manifest["records"]
-    limit = int(shard_mb * (1 << 20))
-    groups: List[List[tuple]] = [[]]
-    size = 0
-    for entry in entries:
+    tf.io.gfile.makedirs(out_dir)
+    if tf.io.gfile.exists(_join(out_dir, INDEX)):  # no reader sees an index of old shards
+        tf.io.gfile.remove(_join(out_dir, INDEX))
+    writer = ShardWriter(lambda name, data: _write_bytes_atomic(_join(out_dir, name), data),
+                         shard_mb)
+    for entry in manifest["records"]:
         record = load_record(pathlib.Path(dataset_dir) / entry["file"],
                              sha256=entry.get("sha256"))
-        if arrays == "training":
-            record = {k: v for k, v in record.items() if training_arrays(k)}
-        payload = encode_record(entry["file"], record)
-        if groups[-1] and size + len(payload) > limit:
-            groups.append([])
-            size = 0
-        groups[-1].append((entry["file"], payload))
-        size += len(payload) + _HEADER + _FOOTER
-    tf.io.gfile.makedirs(out_dir)
-    records, shards = [], []
-    for index, group in enumerate(groups):
-        name = SHARD_PATTERN.format(index=index, count=len(groups))
-        tmp = _join(out_dir, f".{name}.tmp")
-        offset = 0
-        with tf.io.TFRecordWriter(tmp) as writer:
-            for file, payload in group:
-                writer.write(payload)
-                records.append({"file": file, "shard": name, "offset": offset,
-                                "length": len(payload), "crc32": zlib.crc32(payload)})
-                offset += len(payload) + _HEADER + _FOOTER
-        tf.io.gfile.rename(tmp, _join(out_dir, name), overwrite=True)
-        shards.append({"file": name, "records": len(group), "bytes": offset})
-        if verbose:
-            print(f"{name}: {len(group)} records, {offset / 1e6:.1f} MB", flush=True)
+        writer.add(entry["file"], encode_record(entry["file"], select_arrays(record, arrays)))
+    records, shards = writer.finish()
+    for shard in shards if verbose else ():
+        print(f"{shard['file']}: {shard['records']} records, {shard['bytes'] / 1e6:.1f} MB")
     splits_out = _join(out_dir, "splits")
     tf.io.gfile.makedirs(splits_out)
     for split in list_splits(dataset_dir):
         text = json.dumps(load_split(dataset_dir, split).to_dict(), indent=1) + "\n"
         _write_bytes_atomic(_join(splits_out, f"{split}.json"), text.encode())
-    index = {"format": FORMAT, "arrays": arrays, "manifest": manifest, "records": records,
-             "shards": shards}
-    _write_bytes_atomic(_join(out_dir, INDEX), (json.dumps(index) + "\n").encode())
+    index = index_data(manifest, records, shards, arrays)
+    _write_bytes_atomic(_join(out_dir, INDEX), encode_index(index))
+    for name in stale_shards(tf.io.gfile.listdir(out_dir), index):
+        tf.io.gfile.remove(_join(out_dir, name))
     return index
 
 
@@ -188,13 +117,7 @@ def read_index(shards_dir) -> dict:
         raise ValueError(f"{path}: no shard index; write one with python -m "
                          f"vp3dkeras.data.shards DATASET_DIR --out {shards_dir}")
     with tf.io.gfile.GFile(path, "rb") as handle:
-        try:
-            index = json.loads(handle.read())
-        except ValueError as error:
-            raise ValueError(f"{path}: not JSON ({error})") from None
-    if not isinstance(index, dict) or index.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a {FORMAT} index")
-    return index
+        return parse_index(handle.read(), path)
 
 
 def read_record(shards_dir, location: dict) -> Dict[str, np.ndarray]:
@@ -204,9 +127,7 @@ def read_record(shards_dir, location: dict) -> Dict[str, np.ndarray]:
     with tf.io.gfile.GFile(path, "rb") as handle:
         handle.seek(int(location["offset"]) + _HEADER)
         payload = handle.read(int(location["length"]))
-    if len(payload) != int(location["length"]) or zlib.crc32(payload) != location["crc32"]:
-        raise ValueError(f"{path}: record {location['file']} at byte {location['offset']} "
-                         f"does not match the index (truncated or corrupted shard)")
+    check_payload(payload, location, path)
     return decode_record(payload, f"{path}: {location['file']}")
 
 

@@ -1,0 +1,111 @@
+"""TFRecord shards written by the generation job itself (`python -m synth.render
+--shards-out SHARDS_DIR|URL`), so a cluster never needs the dataset folder step
+(`python -m vp3dkeras.data.shards`). Same format, same writer (`posecontract.shard_format`),
+no TensorFlow in this process (PLATFORM.md).
+
+Each worker encodes its clip's records (`clip_payloads`, in the worker: the CPU work spreads
+over the cluster) and returns them with its result; the driver (`JobShards`) appends them
+to the current shard as clips finish, in the order of the job's clip list (results that come
+early wait for the clips before them), so the shards are the same bytes whatever the engine,
+worker count or finishing order. Clips an earlier run finished and this run only keeps
+(`synth.dataset.keep_finished_clips`) are read back from the dataset and appended last, in
+manifest order.
+
+Atomicity: each shard is one atomic write (`synth.storage.Store.write_bytes`); the old index
+is removed before the first shard and the new one written after the last, so a reader never
+sees an index naming a missing or half-written shard, and a run killed half-way leaves no
+index. Shard files no index names (a killed run's, an earlier run's with more shards) are
+removed once the new index is there. A resumed run writes the shards whole again (finished
+clips' records are read back), equal to those of one uninterrupted run.
+
+Versus the shards written from the folder: the same index manifest, the same records and
+arrays (byte for byte), so `ShardSource` gives the same batches; the order of records in the
+shards (job order here, manifest order there) and so the shard boundaries may differ.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from posecontract.dataset_format import record_from_bytes
+from posecontract.shard_format import (INDEX, ShardWriter, encode_index, encode_record,
+                                       index_data, select_arrays, stale_shards)
+
+from . import storage
+
+Payloads = List[Tuple[str, bytes]]
+
+
+def clip_payloads(store: storage.Store, entries: List[dict], arrays: str,
+                  records: Optional[Dict[str, Dict[str, np.ndarray]]] = None) -> Payloads:
+    """(record file, shard payload) of each of a clip's manifest `entries`, in their order.
+    records: the records just written, by file; others (a resumed clip's) are read back
+    from `store` and checked against the entry's SHA-256 (`RecordError`)."""
+    payloads = []
+    for entry in entries:
+        record = (records or {}).get(entry["file"])
+        if record is None:
+            record = record_from_bytes(store.read_bytes(entry["file"]),
+                                       store.url(entry["file"]), sha256=entry.get("sha256"))
+        payloads.append((entry["file"], encode_record(entry["file"],
+                                                      select_arrays(record, arrays))))
+    return payloads
+
+
+class JobShards:
+    """The shards of one generation job (see the module docstring).
+
+    target: folder, URL or `synth.storage.Store`; order: the job's clips (as `add` names
+    them), whose records go into the shards in this order; arrays: "all" or "training"
+    (`posecontract.shard_format.select_arrays`); shard_mb: shard size.
+    """
+
+    def __init__(self, target, order: Sequence[str], arrays: str = "all",
+                 shard_mb: float = 128.0):
+        select_arrays({}, arrays)  # ValueError for an unknown kind
+        self.store = storage.open_store(target)
+        self.arrays = arrays
+        self.store.makedirs()
+        self.store.remove(INDEX)  # from here until `finish`, the shards are invisible
+        self.writer = ShardWriter(self.store.write_bytes, shard_mb)
+        self._position = {name: i for i, name in enumerate(order)}
+        self._waiting: Dict[int, Payloads] = {}
+        self._next = 0
+        self._files = set()
+
+    def add(self, clip: str, payloads: Optional[Payloads]) -> None:
+        """The payloads of the job's clip `clip` (None or empty for a failed clip)."""
+        self._waiting[self._position[clip]] = payloads or []
+        while self._next in self._waiting:
+            for file, payload in self._waiting.pop(self._next):
+                if file not in self._files:
+                    self.writer.add(file, payload)
+                    self._files.add(file)
+            self._next += 1
+
+    def finish(self, manifest: dict, dataset) -> dict:
+        """Appends the manifest's records no clip of this job gave (kept clips, read from
+        `dataset`), writes the splits and the index; returns the index. Call once every clip
+        was added."""
+        if self._waiting or self._next != len(self._position):
+            raise RuntimeError(f"{self.store.url()}: {len(self._position) - self._next} "
+                               f"clips of the job never reported")
+        dataset = storage.open_store(dataset)
+        extra = [e for e in manifest["records"] if e["file"] not in self._files]
+        for file, payload in clip_payloads(dataset, extra, self.arrays):
+            self.writer.add(file, payload)
+            self._files.add(file)
+        records, shards = self.writer.finish()
+        index = index_data(manifest, records, shards, self.arrays)
+        names = [n for n in dataset.listdir("splits")
+                 if n.endswith(".json") and not n.startswith(".")]
+        for name in names:
+            self.store.write_bytes(f"splits/{name}", dataset.read_bytes(f"splits/{name}"))
+        for name in self.store.listdir("splits"):
+            if name.endswith(".json") and name not in names:
+                self.store.remove(f"splits/{name}")
+        self.store.write_bytes(INDEX, encode_index(index))
+        for name in stale_shards(self.store.listdir(), index):
+            self.store.remove(name)
+        return index
