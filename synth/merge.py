@@ -1,6 +1,6 @@
 """Join the shards of a dataset rendered with `--shard K/N` into one manifest and splits.
 
-    python -m synth.merge DATASET_DIR [OTHER_DIR ...] [--out DATASET_DIR]
+    python -m synth.merge DATASET_DIR|URL [OTHER_DIR|URL ...] [--out DATASET_DIR|URL]
 
 Shards that wrote to one shared folder are joined in place. Shards rendered on different
 machines into different folders are joined by naming every folder: their clip files (and
@@ -14,63 +14,97 @@ import os
 import pathlib
 import shutil
 import sys
+import tempfile
 from typing import List, Optional, Sequence
 
 from . import dataset as ds
+from . import storage
 from .splits import make_splits
 
 
-def merge_shards(dataset_dirs: Sequence[pathlib.Path],
-                 out_dir: Optional[pathlib.Path] = None) -> dict:
-    """Joins shard manifests and failure reports of `dataset_dirs` into `out_dir`."""
-    dataset_dirs = [pathlib.Path(d) for d in dataset_dirs]
-    out_dir = pathlib.Path(out_dir or dataset_dirs[0])
+def _move(source: storage.Store, target: storage.Store, rel: str) -> None:
+    """Moves the file or folder `rel` from one dataset to another (replacing it there)."""
+    if source.is_local and target.is_local:
+        if source.path(rel).is_dir():
+            shutil.rmtree(target.path(rel), ignore_errors=True)
+        target.path(rel).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source.path(rel), target.path(rel))
+        return
+    if source.isdir(rel):
+        with tempfile.TemporaryDirectory(prefix="synth-merge-") as folder:
+            stage = pathlib.Path(folder)
+            for name in _walk(source, rel):
+                (stage / name).parent.mkdir(parents=True, exist_ok=True)
+                (stage / name).write_bytes(source.read_bytes(name))
+            target.put_tree(stage / rel, rel)
+        source.remove_tree(rel)
+        return
+    target.write_bytes(rel, source.read_bytes(rel))
+    source.remove(rel)
+
+
+def _walk(store: storage.Store, rel: str) -> List[str]:
+    """Paths of every file under the folder `rel`."""
+    found = []
+    for name in store.listdir(rel):
+        path = f"{rel}/{name}"
+        found.extend(_walk(store, path) if store.isdir(path) else [path])
+    return found
+
+
+def _same(a: storage.Store, b: storage.Store) -> bool:
+    if a.is_local and b.is_local:
+        return a.path().resolve() == b.path().resolve()
+    return a.url() == b.url()
+
+
+def merge_shards(dataset_dirs: Sequence, out_dir=None) -> dict:
+    """Joins shard manifests and failure reports of `dataset_dirs` (folders or URLs,
+    `synth.storage`) into `out_dir` (default the first)."""
+    stores = [storage.open_store(d) for d in dataset_dirs]
+    out = storage.open_store(out_dir) if out_dir is not None else stores[0]
     entries: List[dict] = []
     failures: List[dict] = []
     settings = None
-    for folder in dataset_dirs:
-        shard_files = sorted((folder / "manifests").glob("shard-*-of-*.json"))
-        manifests = [p for p in shard_files if not p.name.endswith(".failures.json")]
+    for folder in stores:
+        shard_files = [n for n in folder.listdir("manifests")
+                       if n.startswith("shard-") and n.endswith(".json")]
+        manifests = [n for n in shard_files if not n.endswith(".failures.json")]
         if not manifests:
-            raise FileNotFoundError(f"{folder}: no shard manifests under manifests/")
-        for path in manifests:
-            manifest = ds.read_json(path)
+            raise FileNotFoundError(f"{folder.url()}: no shard manifests under manifests/")
+        same = _same(folder, out)
+        for name in manifests:
+            manifest = folder.read_json(f"manifests/{name}")
             if settings is not None and manifest["settings"] != settings:
-                raise ValueError(f"{path}: rendered with different settings than the other "
-                                 f"shards; they cannot be merged")
+                raise ValueError(f"{folder.url(f'manifests/{name}')}: rendered with different "
+                                 f"settings than the other shards; they cannot be merged")
             settings = manifest["settings"]
             for entry in manifest["records"]:
-                source = folder / entry["file"]
-                target = out_dir / entry["file"]
-                if source.resolve() != target.resolve():
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(source, target)
+                if not same:
+                    _move(folder, out, entry["file"])
                     if entry.get("images"):  # rendered with --images: its image folder too
-                        images = entry["images"]["dir"]
-                        if (out_dir / images).exists():
-                            shutil.rmtree(out_dir / images)
-                        (out_dir / images).parent.mkdir(parents=True, exist_ok=True)
-                        os.replace(folder / images, out_dir / images)
-                    sidecar = ds.sidecar_path(folder, entry["clip_key"])
-                    if sidecar.is_file():
-                        os.replace(sidecar, ds.sidecar_path(out_dir, entry["clip_key"]))
+                        _move(folder, out, entry["images"]["dir"])
+                    sidecar = ds.sidecar_file(entry["clip_key"])
+                    if folder.isfile(sidecar):
+                        _move(folder, out, sidecar)
                 entries.append(entry)
-        for path in (folder / "manifests").glob("*.failures.json"):
-            failures.extend(ds.read_json(path))
+        for name in shard_files:
+            if name.endswith(".failures.json"):
+                failures.extend(folder.read_json(f"manifests/{name}"))
     keys = [(e["clip_key"], e["avatar"]) for e in entries]
     if len(keys) != len(set(keys)):
         raise ValueError("the same clip appears in more than one shard")
-    ds.write_manifest(out_dir, entries, settings)
-    ds.write_json(out_dir / ds.FAILURES, sorted(failures, key=lambda f: f["path"]))
-    splits = ds.replace_splits(out_dir, make_splits(entries, seed=settings.get("seed", 0)))
+    ds.write_manifest(out, entries, settings)
+    out.write_json(ds.FAILURES, sorted(failures, key=lambda f: f["path"]))
+    splits = ds.replace_splits(out, make_splits(entries, seed=settings.get("seed", 0)))
     return {"records": len(entries), "clips": len({k for k, _ in keys}),
             "failed": len(failures), "splits": sorted(splits)}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m synth.merge", description=__doc__)
-    parser.add_argument("dataset_dirs", type=pathlib.Path, nargs="+")
-    parser.add_argument("--out", type=pathlib.Path, default=None)
+    parser.add_argument("dataset_dirs", nargs="+", help="dataset folders or URLs")
+    parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     try:
         summary = merge_shards(args.dataset_dirs, args.out)

@@ -1,5 +1,6 @@
 """`synth.render --engine ray` on a local Ray with 2 CPUs writes the local engine's dataset
-byte for byte, also when a Ray worker is killed in the middle of a clip."""
+byte for byte, also when a Ray worker is killed in the middle of a clip, and also to a URL
+(fsspec) with the job's TFRecord shards."""
 import hashlib
 import importlib.util
 import json
@@ -52,10 +53,11 @@ def _contents(folder):
     return records, manifest, splits
 
 
-def _render_on_ray(corpus, out):
+def _render_on_ray(corpus, out, *extra):
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     return subprocess.Popen([sys.executable, "-m", "synth.render", str(corpus), "--out",
-                             str(out), "--engine", "ray", "--workers", "2"] + ARGS, env=env,
+                             str(out), "--engine", "ray", "--workers", "2", *extra] + ARGS,
+                            env=env,
                             cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
 
@@ -101,3 +103,24 @@ def test_a_killed_ray_worker_s_clip_is_retried_whole(corpus, local_dataset, tmp_
     assert process.returncode == 0, output[-3000:]
     assert _contents(out) == _contents(local_dataset)
     assert not [p for p in (out / "clips").iterdir() if p.name.startswith(".")]
+
+
+def test_ray_writes_to_a_url_with_the_local_engine_s_shards(corpus, local_dataset, tmp_path):
+    """Ray workers write through fsspec (`file://` URLs: a file system every worker
+    reaches) and the driver writes the job's shards: the same files as the local engine's
+    run into folders."""
+    local_shards = tmp_path / "local_shards"
+    render_dataset(corpus, tmp_path / "local", RenderSettings(fps=25.0, avatars=("ava",),
+                                                              num_cameras=2),
+                   progress=False, shards_out=local_shards, shard_mb=0.3)
+    out, shards = tmp_path / "ray_url", tmp_path / "ray_shards"
+    process = _render_on_ray(corpus, out.as_uri(), "--shards-out", shards.as_uri(),
+                             "--shard-mb", "0.3")
+    output = process.communicate(timeout=300)[0]
+    assert process.returncode == 0, output[-3000:]
+    assert f"5 records in {len(list(local_shards.glob('*.tfrecord')))} shards: file://" \
+        in output
+    assert _contents(out) == _contents(local_dataset)
+    digest = lambda folder: {p.relative_to(folder).as_posix(): p.read_bytes()  # noqa: E731
+                             for p in sorted(folder.rglob("*")) if p.is_file()}
+    assert digest(shards) == digest(local_shards)

@@ -1,0 +1,116 @@
+"""`synth.render --out URL` writes through fsspec (`synth.storage`) the files a run into a
+folder writes, byte for byte; resumes, checks settings, merges shards and uploads images
+there as it does in a folder."""
+import hashlib
+import pathlib
+import shutil
+import uuid
+
+import fsspec
+import pytest
+
+from synth import dataset as ds
+from synth.merge import merge_shards
+from synth.render import RenderSettings, main, render_dataset
+from synth.rendering import ImageSettings
+
+CLIPS = {"bd": ("HDM_bd_hopBothLegs1hops_001_120", "HDM_bd_grabHighR_001_120"),
+         "mm": ("HDM_mm_kickLFront1Reps_023_120",)}
+SETTINGS = RenderSettings(fps=25.0, avatars=("ava", "ben"), num_cameras=2)
+
+
+@pytest.fixture(scope="module")
+def corpus(hdm05_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("url_mocap")
+    for actor, clips in CLIPS.items():
+        shutil.copy(hdm05_dir / f"HDM_{actor}.asf", folder)
+        for clip in clips:
+            shutil.copy(hdm05_dir / f"{clip}.amc", folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def local_dataset(corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("url_local") / "local"
+    render_dataset(corpus, out, SETTINGS, progress=False)
+    return out
+
+
+@pytest.fixture()
+def memory_url():
+    """A fresh folder of fsspec's in-process memory file system (no disk behind it)."""
+    url = f"memory://synth-test-{uuid.uuid4().hex[:8]}/set"
+    yield url
+    fs = fsspec.filesystem("memory")
+    fs.rm(url.split("://")[1].split("/")[0], recursive=True)
+
+
+def _folder_files(folder: pathlib.Path) -> dict:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _url_files(url: str) -> dict:
+    fs, root = fsspec.core.url_to_fs(url)
+    return {path[len(root) + 1:]: hashlib.sha256(fs.cat_file(path)).hexdigest()
+            for path in sorted(fs.find(root))}
+
+
+def test_a_run_to_a_url_writes_the_folder_runs_files(corpus, local_dataset, memory_url,
+                                                     tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a write that bypassed fsspec would land under ./memory:
+    summary = render_dataset(corpus, memory_url, SETTINGS, progress=False)
+    assert summary["done_clips"] == 3 and summary["failed"] == 0
+    files = _url_files(memory_url)
+    # Every file: records, sidecars, claims, manifest, settings, failures, splits.
+    assert files == _folder_files(local_dataset)
+    assert {"manifest.json", "settings.json", "failures.json", "splits/random.json",
+            "clips/hdm05_HDM_mm_kickLFront1Reps_023_120__ben.npz"} <= set(files)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_run_to_a_url_resumes_and_checks_its_settings(corpus, local_dataset, memory_url):
+    render_dataset(corpus, memory_url, SETTINGS, progress=False)
+    fs, root = fsspec.core.url_to_fs(memory_url)
+    fs.rm_file(f"{root}/{ds.sidecar_file('hdm05_HDM_bd_grabHighR_001_120')}")
+    summary = render_dataset(corpus, memory_url, SETTINGS, progress=False)
+    assert (summary["resumed_clips"], summary["done_clips"]) == (2, 3)
+    assert _url_files(memory_url) == _folder_files(local_dataset)
+
+    other = RenderSettings(fps=25.0, avatars=("ava",), num_cameras=1)
+    with pytest.raises(ds.SettingsMismatch, match=r"memory://.*num_cameras 2 -> 1"):
+        render_dataset(corpus, memory_url, other, progress=False)
+    summary = render_dataset(corpus, memory_url, other, progress=False, force=True)
+    assert summary["resumed_clips"] == 0 and summary["records"] == 3
+    assert not [f for f in _url_files(memory_url) if f.endswith("__ben.npz")]
+
+
+def test_shards_of_a_run_merge_at_a_url(corpus, local_dataset, memory_url):
+    for k in range(2):
+        render_dataset(corpus, memory_url, SETTINGS, shard=(k, 2), progress=False)
+    merge_shards([memory_url])
+    merged = ds.open_store(memory_url).read_json("manifest.json")
+    assert merged == ds.read_json(local_dataset / "manifest.json")
+
+
+def test_a_url_fsspec_cannot_open_is_a_one_line_error(corpus, capsys):
+    assert main([str(corpus), "--out", "nosuchprotocol://bucket/set", "--quiet",
+                 "--avatars", "ava"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: nosuchprotocol://bucket/set: cannot open this URL") \
+        and err.count("\n") == 1
+
+
+def test_images_are_uploaded_to_a_url_as_a_folder_holds_them(corpus, memory_url, tmp_path):
+    settings = RenderSettings(fps=25.0, avatars=("ava",), num_cameras=1,
+                              images=ImageSettings(scale=0.2, frame_step=25, preview=True,
+                                                   renderer="osmesa"))
+    render_dataset(corpus, tmp_path / "local", settings, progress=False, limit=1)
+    render_dataset(corpus, memory_url, settings, progress=False, limit=1)
+    local = _folder_files(tmp_path / "local")
+    assert any(f.startswith("images/") and f.endswith(".png") for f in local)
+    assert any(f.endswith("preview.gif") for f in local)
+    assert _url_files(memory_url) == local
+    # A rerun finds the images at the URL and resumes the clip.
+    assert render_dataset(corpus, memory_url, settings, progress=False,
+                          limit=1)["resumed_clips"] == 1

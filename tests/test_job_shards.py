@@ -1,0 +1,153 @@
+"""`synth.render --shards-out` writes, from the generation job and without TensorFlow, the
+TFRecord shards `python -m vp3dkeras.data.shards` writes from the dataset folder: the same
+index manifest and records, the same training batches; the same bytes for any worker count
+and after a resume; never an index naming a missing or half-written shard."""
+import hashlib
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import TINY_CLIPS
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+ARGS = ["--avatars", "ava", "--cameras", "2", "--fps", "25", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def corpus(hdm05_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("job_shards_mocap")
+    for actor, clips in TINY_CLIPS.items():
+        shutil.copy(hdm05_dir / f"HDM_{actor}.asf", folder)
+        for clip in clips:
+            shutil.copy(hdm05_dir / f"{clip}.amc", folder)
+    return folder
+
+
+def _render(corpus, out, *extra):
+    """The generation CLI in its own process (no TensorFlow beside it, PLATFORM.md)."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-m", "synth.render", str(corpus), "--out",
+                           str(out), *ARGS, *extra], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def _files(folder: pathlib.Path) -> dict:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def job(corpus, tmp_path_factory):
+    """(dataset, shards) of one job, 0.3 MB shards: a few records in each of several."""
+    root = tmp_path_factory.mktemp("job")
+    result = _render(corpus, root / "dataset", "--shards-out", root / "shards",
+                     "--shard-mb", "0.3")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "5 records in" in result.stdout
+    return root / "dataset", root / "shards"
+
+
+def test_the_generation_side_never_imports_tensorflow():
+    code = ("import sys, synth.render, synth.job_shards, posecontract.shard_format; "
+            "assert not [m for m in sys.modules if m.split('.')[0] in "
+            "('tensorflow', 'vp3dkeras', 'keras')], 'TensorFlow imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO,
+                   env=dict(os.environ, PYTHONPATH=str(REPO)))
+
+
+def test_job_shards_read_back_as_the_folders_shards(job, tmp_path):
+    from vp3dkeras.data import SequenceBatcher, WindowSampler, open_split, shards
+
+    dataset, job_shards = job
+    folder_shards = tmp_path / "from_folder"
+    shards.write_shards(dataset, str(folder_shards), shard_mb=0.3)
+    a, b = shards.read_index(job_shards), shards.read_index(folder_shards)
+    assert a["manifest"] == b["manifest"] and a["arrays"] == b["arrays"] == "all"
+    assert len(a["shards"]) > 1 and len(b["shards"]) > 1
+
+    def payloads(index):  # the payloads byte for byte (length and CRC-32)
+        return {r["file"]: (r["length"], r["crc32"]) for r in index["records"]}
+    assert payloads(a) == payloads(b) and len(payloads(a)) == 5
+    assert _files(job_shards / "splits") == _files(folder_shards / "splits") != {}
+    for location in a["records"]:  # every record is the dataset's, array for array
+        from posecontract.dataset_format import load_record
+        original = load_record(dataset / location["file"])
+        read = shards.read_record(job_shards, location)
+        assert sorted(read) == sorted(original)
+        for key in original:
+            assert read[key].dtype == original[key].dtype
+            np.testing.assert_array_equal(read[key], original[key])
+
+    split = "actor_out_hdm05_mm"
+    job_train, _ = open_split(job_shards, split)
+    folder_train, _ = open_split(folder_shards, split)
+    x = WindowSampler(job_train, (13, 13), batch_size=64, seed=3)
+    y = WindowSampler(folder_train, (13, 13), batch_size=64, seed=3)
+    assert x.steps_per_epoch == y.steps_per_epoch
+    for number in (0, 1, x.steps_per_epoch + 1):
+        for u, v in zip(x.batch(number), y.batch(number)):
+            np.testing.assert_array_equal(u, v)
+    seq_x = SequenceBatcher(job_train, 2, seed=1, max_frames=40).batch(0)
+    seq_y = SequenceBatcher(folder_train, 2, seed=1, max_frames=40).batch(0)
+    np.testing.assert_array_equal(seq_x[0]["keypoints"], seq_y[0]["keypoints"])
+    # And tf.data's own reader accepts the job's framing (CRC32C checked).
+    assert sum(1 for _ in shards.record_dataset(job_shards)) == 5
+
+
+def test_job_shards_are_the_same_bytes_for_any_worker_count(corpus, job, tmp_path):
+    result = _render(corpus, tmp_path / "dataset", "--shards-out", tmp_path / "shards",
+                     "--shard-mb", "0.3", "--workers", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _files(tmp_path / "shards") == _files(job[1])
+
+
+def test_a_resumed_job_writes_the_shards_of_one_run(corpus, job, tmp_path):
+    dataset, shards_dir = tmp_path / "dataset", tmp_path / "shards"
+    shutil.copytree(job[0], dataset)
+    (dataset / "clips" / "hdm05_HDM_bd_grabHighR_001_120.json").unlink()  # redone
+    shards_dir.mkdir()
+    (shards_dir / "records-00007.tfrecord").write_bytes(b"of an earlier, larger run")
+    result = _render(corpus, dataset, "--shards-out", shards_dir, "--shard-mb", "0.3")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "(4 already finished before this run" in result.stdout
+    assert _files(shards_dir) == _files(job[1])  # the stale shard is gone, nothing else left
+
+
+def test_a_job_that_dies_mid_shards_leaves_no_index(corpus, job, tmp_path, monkeypatch):
+    """A job that fails after its first shard: no index (so no reader sees the shards),
+    every shard file there whole; the rerun writes the full set."""
+    from posecontract import shard_format
+    from synth.render import RenderSettings, render_dataset
+
+    shards_dir = tmp_path / "shards"
+    shutil.copytree(job[1], shards_dir)  # an earlier run's shards and index
+    close = shard_format.ShardWriter._close
+
+    def dies_on_the_second(self):
+        if self.shards:
+            raise OSError(28, "No space left on device", "records-00001.tfrecord")
+        close(self)
+    monkeypatch.setattr(shard_format.ShardWriter, "_close", dies_on_the_second)
+    settings = RenderSettings(fps=25.0, avatars=("ava",), num_cameras=2)
+    with pytest.raises(OSError, match="No space left"):
+        render_dataset(corpus, tmp_path / "dataset", settings, progress=False,
+                       shards_out=shards_dir, shard_mb=0.3)
+    assert not (shards_dir / "shards.json").exists()
+    assert not [p for p in shards_dir.iterdir() if p.name.startswith(".")]
+    monkeypatch.setattr(shard_format.ShardWriter, "_close", close)
+    render_dataset(corpus, tmp_path / "dataset", settings, progress=False,
+                   shards_out=shards_dir, shard_mb=0.3)
+    assert _files(shards_dir) == _files(job[1])
+
+
+def test_shards_out_with_shard_k_of_n_is_refused(corpus, tmp_path):
+    result = _render(corpus, tmp_path / "dataset", "--shards-out", tmp_path / "s",
+                     "--shard", "0/2")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: --shards-out writes one set of shards") \
+        and result.stderr.count("\n") == 1
