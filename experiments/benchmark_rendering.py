@@ -7,7 +7,9 @@ A rendered frame is one camera's view of one frame: RGB, depth and person mask P
 joints' visibility. Stages: setup (per camera: warp maps, the static floor and backdrop),
 skin (posing the mesh), render (upload, OpenGL draw and read-back), warp (composite over
 the static view, distortion warp, mask, visibility), write (three PNGs). Cameras are the
-dataset's seeded cameras, all at the requested size (each with the usual distortion).
+dataset's seeded cameras, all at the requested size (each with the usual distortion). The
+clip is prepared by the library's per-clip chain (`synth.render.load_clip`, `ClipChain`:
+what `process_clip` runs for every engine), whose CPU seconds per stage are printed too.
 """
 import os
 
@@ -20,14 +22,11 @@ import pathlib  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
-from synth.appearance import Appearance  # noqa: E402
-from synth.avatars import get_avatars  # noqa: E402
-from synth.cameras import place_cameras  # noqa: E402
-from synth.mocap_io import find_clips, load_motion  # noqa: E402
-from synth.render import canonical_indices, clip_key_for, clip_rng  # noqa: E402
+from synth.mocap_io import find_clips  # noqa: E402
+from synth.render import (ClipChain, RenderSettings, clip_key_for, load_clip,  # noqa: E402
+                          timed_stage)
 from synth.rendering import ImageSettings, get_renderer, render_clip_images  # noqa: E402
 from synth.resample import resample  # noqa: E402
-from synth.retarget import Retargeter  # noqa: E402
 
 DEFAULT_DIR = pathlib.Path(__file__).resolve().parents[2] / "shared" / "mocap" / "hdm05"
 
@@ -50,19 +49,25 @@ def main():
     width, height = (int(v) for v in args.size.split("x"))
 
     path = next(p for p in find_clips(args.mocap_dir) if args.clip in p.name)
-    motion = resample(load_motion(path), 50.0)
-    avatar = get_avatars(["ben"])[0]
-    clip = Retargeter(motion, canonical_indices(motion, None))(avatar)
+    chain_timings = {}
+    clip_settings = RenderSettings(fps=50.0, avatars=("ben",), num_cameras=args.cameras)
+    with timed_stage(chain_timings, "parse"):
+        motion = load_clip(path, clip_settings)
     key = clip_key_for(motion)
-    cameras = place_cameras(clip.positions, args.cameras, rng=clip_rng(0, key, 0),
-                            image_sizes=((width, height),))
-    appearance = Appearance.sample(clip_rng(0, key, 0, stream=1))
+    with timed_stage(chain_timings, "resample"):
+        motion = resample(motion, clip_settings.fps)
+    chain = ClipChain(motion, key, clip_settings, chain_timings)
+    filmed = chain.film(0, image_sizes=((width, height),))
+    chain.record(filmed)
     step = max(1, motion.num_frames // args.frames)
     settings = ImageSettings(frame_step=step, depth=True, mask=True, preview=False,
                              renderer=args.renderer)
+    print("per-clip chain before images, CPU seconds: " + ", ".join(
+        f"{stage} {seconds:.3f}" for stage, seconds in chain_timings.items()))
 
     with tempfile.TemporaryDirectory(prefix="render-bench-") as folder:
-        run(args, clip, cameras, appearance, settings, pathlib.Path(folder), width, height, path)
+        run(args, filmed.clip, filmed.cameras, chain.appearance(0), settings,
+            pathlib.Path(folder), width, height, path)
 
 
 def run(args, clip, cameras, appearance, settings, out, width, height, path):

@@ -176,7 +176,7 @@ def canonical_indices(motion: Motion, joint_map_specs: Sequence[str] = ()) -> np
 
 
 @contextlib.contextmanager
-def _stage(timings: Optional[Dict[str, float]], name: str):
+def timed_stage(timings: Optional[Dict[str, float]], name: str):
     """Adds the block's CPU time to `timings[name]` (nothing when `timings` is None)."""
     if timings is None:
         yield
@@ -186,6 +186,9 @@ def _stage(timings: Optional[Dict[str, float]], name: str):
         yield
     finally:
         timings[name] = timings.get(name, 0.0) + time.process_time() - start
+
+
+_stage = timed_stage
 
 
 def load_clip(path: pathlib.Path, settings: RenderSettings) -> Motion:
