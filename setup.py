@@ -30,6 +30,11 @@ setup(
         "matplotlib>=3.7",
         "tensorboard>=2.16",  # TensorBoard logs of training runs (tf.summary needs it)
         "pyyaml>=6",  # experiment configs (vp3dkeras.config) in YAML
+        # Datasets at URLs (synth.storage; s3fs/gcsfs/adlfs for cloud stores are the user's
+        # install) and TFRecord shards without TensorFlow (posecontract.shard_format).
+        "fsspec>=2023.1",
+        "protobuf>=4.22",
+        "google-crc32c>=1.5",
     ],
     extras_require={
         # Anny parametric bodies (synth.bodies; the default of synth.render). Anny needs
