@@ -2,6 +2,9 @@
 
 `synth` writes datasets (`synth.dataset`, `synth.splits`); the input pipeline reads them
 through this module, so the model side never imports the generator. Pure Python/NumPy.
+A dataset may be a local folder or a URL (``s3://``, ``gs://``, ``file://``, ...) that
+fsspec opens (`synth.render --out URL` writes those; the store's fsspec driver, e.g. s3fs,
+is the user's install): the readers here take either.
 """
 from __future__ import annotations
 
@@ -20,13 +23,58 @@ MANIFEST = "manifest.json"
 SPLITS_DIRNAME = "splits"
 
 
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_url(path) -> bool:
+    """Whether `path` is a URL (``protocol://...``) rather than a local path."""
+    return isinstance(path, str) and bool(_URL.match(path))
+
+
+def dataset_path(dataset_dir, rel: str):
+    """`rel` (``/`` separators) inside a dataset folder (`pathlib.Path`) or URL (str)."""
+    if is_url(str(dataset_dir)):
+        return f"{str(dataset_dir).rstrip('/')}/{rel}"
+    return pathlib.Path(dataset_dir) / rel
+
+
+def _fs(url: str):
+    """(fsspec file system, path) of a URL; OSError (one line) when fsspec cannot open it."""
+    import fsspec.core
+
+    try:
+        return fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as error:
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise OSError(f"{url}: cannot open this URL with fsspec ({detail})") from None
+
+
+def read_bytes(path) -> bytes:
+    """The bytes of a local file or of a URL (fsspec)."""
+    if is_url(str(path)):
+        fs, where = _fs(str(path))
+        return fs.cat_file(where)
+    return pathlib.Path(path).read_bytes()
+
+
+def is_file(path) -> bool:
+    """Whether a local path or a URL (fsspec; False when fsspec cannot open it) is a file."""
+    if is_url(str(path)):
+        try:
+            fs, where = _fs(str(path))
+            return fs.isfile(where)
+        except OSError:
+            return False
+    return pathlib.Path(path).is_file()
+
+
 def read_json(path: pathlib.Path):
-    return json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
+    return json.loads(read_bytes(path).decode("utf-8"))
 
 
 def read_manifest(dataset_dir: pathlib.Path) -> dict:
-    path = pathlib.Path(dataset_dir) / MANIFEST
-    if not path.is_file():
+    path = dataset_path(dataset_dir, MANIFEST)
+    if not is_file(path):
         raise FileNotFoundError(f"{path}: no manifest; is {dataset_dir} a synth dataset?")
     return read_json(path)
 
@@ -45,9 +93,9 @@ def load_record(path: pathlib.Path, sha256: Optional[str] = None,
     raises. Every member's CRC-32 is checked. Raises `RecordError` naming the file for a missing, empty, truncated, CRC-broken
     or tampered file.
     """
-    path = pathlib.Path(path)
+    path = path if is_url(str(path)) else pathlib.Path(path)
     try:
-        data = path.read_bytes()
+        data = read_bytes(path)
     except OSError as error:
         raise RecordError(f"{path}: cannot read record ({error.strerror or error})") from None
     return record_from_bytes(data, path, sha256, keys)
@@ -175,13 +223,22 @@ def safe_name(text: str) -> str:
     return name or "_"
 
 
-def splits_dir(dataset_dir) -> pathlib.Path:
-    return pathlib.Path(dataset_dir) / SPLITS_DIRNAME
+def splits_dir(dataset_dir):
+    """The dataset's ``splits`` folder (a `pathlib.Path`, or a URL string)."""
+    return dataset_path(dataset_dir, SPLITS_DIRNAME)
 
 
 def list_splits(dataset_dir) -> List[str]:
     """Sorted names of the splits stored under ``<dataset_dir>/splits/``."""
     folder = splits_dir(dataset_dir)
+    if is_url(str(folder)):
+        fs, where = _fs(str(folder))
+        try:
+            names = [n.rstrip("/").rsplit("/", 1)[-1] for n in fs.ls(where, detail=False)]
+        except FileNotFoundError:
+            return []
+        return sorted(n[:-len(".json")] for n in names
+                      if n.endswith(".json") and not n.startswith("."))
     if not folder.is_dir():
         return []
     return sorted(p.stem for p in folder.glob("*.json") if not p.name.startswith("."))
@@ -189,10 +246,9 @@ def list_splits(dataset_dir) -> List[str]:
 
 def load_split(dataset_dir, name: str) -> Split:
     """The split `name` of the dataset; UnknownSplitError lists the available names."""
-    path = splits_dir(dataset_dir) / f"{name}.json"
-    if safe_name(name) != name or not path.is_file():
+    path = dataset_path(splits_dir(dataset_dir), f"{name}.json")
+    if safe_name(name) != name or not is_file(path):
         available = list_splits(dataset_dir)
         raise UnknownSplitError(f"no split {name!r} in {splits_dir(dataset_dir)}; available: "
                                 f"{', '.join(available) if available else '(none)'}")
-    with open(path, encoding="utf-8") as f:
-        return Split.from_dict(json.load(f))
+    return Split.from_dict(read_json(path))

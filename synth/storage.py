@@ -268,9 +268,10 @@ class FsspecStore(Store):
         try:
             self.fs.pipe_file(tmp, data)
             self.fs.mv(tmp, path)
-        finally:
-            if self.fs.exists(tmp):
+        except BaseException:
+            with contextlib.suppress(OSError):
                 self.fs.rm_file(tmp)
+            raise
 
     def put_tree(self, local_dir: pathlib.Path, rel: str) -> None:
         """Replaces the folder `rel` with the files of the local folder `local_dir` (each

@@ -1,8 +1,9 @@
 """Opening data by path: a synth dataset folder or a folder of VideoPose3D-format files.
 
 `open_split(path, split)` gives the (train, test) sources of a split:
-- synth dataset, as a folder or as TFRecord shards (`vp3dkeras.data.shards`, local or a
-  `tf.io.gfile` URL): `split` names `splits/<name>.json` of the dataset;
+- synth dataset, as a folder (local, or a URL fsspec opens: `s3://`, `gs://`, ...) or as
+  TFRecord shards (`vp3dkeras.data.shards`, local or a `tf.io.gfile` URL): `split` names
+  `splits/<name>.json` of the dataset;
 - VideoPose3D files: `split` is a subject split (`parse_subject_split`), or names a `splits/<name>.json` beside the files whose clip keys are `<subject>/<action>`.
 """
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import pathlib
 from typing import List, Optional, Sequence as Seq, Tuple
 
-from posecontract.dataset_format import load_split
+from posecontract.dataset_format import is_file, load_split
 from vp3dkeras.data.joint_subset import JointSubsetSource
 from vp3dkeras.data.sequences import SequenceSource
 from vp3dkeras.data.synth_source import SynthSource, is_synth_dataset
@@ -30,7 +31,12 @@ def open_source(path, vp3d_name: Optional[str] = None, keypoints: str = "gt", la
     estimate_cameras: see `open_vp3d` (VideoPose3D folders without cameras).
     """
     extra = {} if cache_bytes is None else {"cache_bytes": int(cache_bytes)}
-    if "://" in str(path) or (pathlib.Path(path) / "shards.json").is_file():
+    url = "://" in str(path)
+    if url and is_synth_dataset(str(path)) and not is_file(f"{str(path).rstrip('/')}/shards.json"):
+        source = SynthSource(str(path), keypoints_in=keypoints_in, keypoints_out=keypoints_out,
+                             **extra)  # a dataset folder at a URL (fsspec)
+        return source if joints is None else JointSubsetSource(source, joints)
+    if url or (pathlib.Path(path) / "shards.json").is_file():
         from vp3dkeras.data.shards import ShardSource  # imports TensorFlow (tf.io.gfile)
         source = ShardSource(str(path), keypoints_in=keypoints_in, keypoints_out=keypoints_out,
                              **extra)

@@ -18,9 +18,9 @@ import numpy as np
 
 from posecontract.conventions import get_convention
 from posecontract.dataset_format import (BASE_CONVENTION, RecordError, Split, check_finite,
-                                         convention_key, load_record, load_split,
-                                         manifest_conventions, read_manifest,
-                                         require_convention)
+                                         convention_key, dataset_path, is_file, is_url,
+                                         load_record, load_split, manifest_conventions,
+                                         read_manifest, require_convention)
 from vp3dkeras.data.codec import PoseCodec
 from vp3dkeras.data.sequences import Sequence, SequenceRef, SequenceSource, make_sequence
 
@@ -39,13 +39,16 @@ def default_conventions(available, keypoints_in: Optional[str] = None,
 
 
 def is_synth_dataset(path) -> bool:
-    return (pathlib.Path(path) / "manifest.json").is_file()
+    """Whether `path` (a folder, or a URL fsspec opens) holds a synth dataset's manifest."""
+    return is_file(dataset_path(path, "manifest.json"))
 
 
 class SynthSource(SequenceSource):
     """All sequences of a synth dataset, 2D in one keypoint convention, 3D in another.
 
-    dataset_dir:   folder with manifest.json, clips/, splits/.
+    dataset_dir:   folder with manifest.json, clips/, splits/; or its URL (any fsspec
+                   protocol: `synth.render --out URL` writes there; records are then read
+                   over the network when first needed, as from the folder).
     keypoints_in:  convention of the 2D input (default: the output's).
     keypoints_out: convention of the 3D output (default: h36m17 if the dataset has it, else
                    acclaim17). ValueError (one line) when the dataset lacks either.
@@ -53,7 +56,8 @@ class SynthSource(SequenceSource):
 
     def __init__(self, dataset_dir, cache_bytes: int = SequenceSource.DEFAULT_CACHE_BYTES,
                  keypoints_in: Optional[str] = None, keypoints_out: Optional[str] = None):
-        self.dataset_dir = pathlib.Path(dataset_dir)
+        self.dataset_dir = (str(dataset_dir).rstrip("/") if is_url(str(dataset_dir))
+                            else pathlib.Path(dataset_dir))
         self._init_refs(read_manifest(self.dataset_dir), str(self.dataset_dir), cache_bytes,
                         keypoints_in, keypoints_out)
 
@@ -97,7 +101,7 @@ class SynthSource(SequenceSource):
         return self.select(split.train), self.select(split.test)
 
     def _load_item(self, item) -> Dict[int, Sequence]:
-        path = self.dataset_dir / item
+        path = dataset_path(self.dataset_dir, item)
         try:
             data = load_record(path, sha256=self._sha256.get(item), keys=self._record_keys())
         except RecordError as error:

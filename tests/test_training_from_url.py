@@ -1,0 +1,53 @@
+"""A synth dataset folder at a URL (fsspec: what `synth.render --out URL` writes) gives the
+training side the folder's sources, splits and batches."""
+import uuid
+
+import fsspec
+import numpy as np
+import pytest
+
+from posecontract.dataset_format import RecordError, list_splits, load_record, read_manifest
+from vp3dkeras.data import SequenceBatcher, WindowSampler, open_split
+
+SPLIT = "actor_out_hdm05_mm"
+
+
+@pytest.fixture()
+def memory_copy(tiny_synth_dataset):
+    """The tiny dataset copied into fsspec's in-process memory file system."""
+    fs = fsspec.filesystem("memory")
+    root = f"/vp3d-test-{uuid.uuid4().hex[:8]}"
+    fs.put(str(tiny_synth_dataset), root, recursive=True)
+    yield f"memory://{root}"
+    fs.rm(root, recursive=True)
+
+
+@pytest.mark.parametrize("where", ["file", "memory"])
+def test_a_dataset_at_a_url_gives_the_folders_batches(tiny_synth_dataset, memory_copy, where):
+    url = tiny_synth_dataset.as_uri() if where == "file" else memory_copy
+    assert read_manifest(url) == read_manifest(tiny_synth_dataset)
+    assert list_splits(url) == list_splits(tiny_synth_dataset)
+    folder_train, folder_test = open_split(tiny_synth_dataset, SPLIT)
+    url_train, url_test = open_split(url, SPLIT)
+    assert type(url_train).__name__ == "SynthSource"
+    assert [r.key for r in url_test.refs] == [r.key for r in folder_test.refs]
+    a = WindowSampler(folder_train, (13, 13), batch_size=64, seed=3)
+    b = WindowSampler(url_train, (13, 13), batch_size=64, seed=3)
+    assert a.steps_per_epoch == b.steps_per_epoch
+    for number in (0, a.steps_per_epoch + 1):
+        for x, y in zip(a.batch(number), b.batch(number)):
+            np.testing.assert_array_equal(x, y)
+    seq_a = SequenceBatcher(folder_test, 2, seed=1, max_frames=40).batch(0)
+    seq_b = SequenceBatcher(url_test, 2, seed=1, max_frames=40).batch(0)
+    np.testing.assert_array_equal(seq_a[0]["keypoints"], seq_b[0]["keypoints"])
+
+
+def test_a_broken_record_at_a_url_is_a_one_line_error(memory_copy):
+    entry = read_manifest(memory_copy)["records"][0]
+    fs = fsspec.filesystem("memory")
+    path = f"{memory_copy[len('memory://'):]}/{entry['file']}"
+    fs.pipe_file(path, fs.cat_file(path)[:-100])
+    with pytest.raises(RecordError, match=f"^memory://.*{entry['file']}: checksum differs"):
+        load_record(f"{memory_copy}/{entry['file']}", sha256=entry["sha256"])
+    with pytest.raises(FileNotFoundError, match="no manifest"):
+        read_manifest(f"{memory_copy}/nothing-here")
