@@ -12,9 +12,10 @@
   store (`OBJECT_STORES`: no rename, but a single put is atomic: the object appears whole or
   not at all) each file is one put. On a file system reached through fsspec (``file://``,
   SFTP, ...) each file is put under a temporary name and moved, as locally. Clip keys are
-  claimed with an exclusive create (``"xb"``; S3 and GCS do it with a conditional put in
-  s3fs/gcsfs); where a file system has none, with a check before the put (a race between two
-  files of one key that start in the same instant is then not caught).
+  claimed with fsspec's exclusive create (``open(path, "xb")``: a conditional put,
+  If-None-Match, in s3fs since 2024.12; adlfs; local files); where a driver has none, with
+  a check before the put (a race between two files of one key that start in the same
+  instant is then not caught).
 
 The fsspec drivers of cloud stores are the user's install (``pip install s3fs`` / ``gcsfs``
 / ``adlfs``); fsspec names the missing package, and `open_store` turns that into ValueError.
@@ -315,6 +316,9 @@ class FsspecStore(Store):
             if not self.fs.exists(path):
                 self.fs.pipe_file(path, text.encode("utf-8"))
                 return text
+        except OSError:  # a store may report the failed precondition as another error
+            if not self.fs.exists(path):
+                raise
         return self.fs.cat_file(path).decode("utf-8")
 
     def remove_leftovers(self, all_writers_done: bool = False) -> int:
