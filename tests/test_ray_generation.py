@@ -44,6 +44,21 @@ def local_dataset(corpus, tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="module")
+def local_shards(corpus, tmp_path_factory):
+    """The local engine's job shards (`--shards-out`, 0.3 MB each) of the corpus."""
+    root = tmp_path_factory.mktemp("ray_local_shards")
+    render_dataset(corpus, root / "dataset", RenderSettings(fps=25.0, avatars=("ava",),
+                                                            num_cameras=2),
+                   progress=False, shards_out=root / "shards", shard_mb=0.3)
+    return root / "shards"
+
+
+def _files(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 def _contents(folder):
     """SHA-256 of every record, the manifest's records and the splits."""
     records = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
@@ -87,9 +102,10 @@ def test_ray_writes_the_local_engines_records(corpus, local_dataset, tmp_path):
     assert json.loads((out / "failures.json").read_text()) == []
 
 
-def test_a_killed_ray_worker_s_clip_is_retried_whole(corpus, local_dataset, tmp_path):
-    out = tmp_path / "ray_killed"
-    process = _render_on_ray(corpus, out)
+def test_a_killed_ray_worker_s_clip_is_retried_whole(corpus, local_dataset, local_shards,
+                                                     tmp_path):
+    out, shards = tmp_path / "ray_killed", tmp_path / "ray_killed_shards"
+    process = _render_on_ray(corpus, out, "--shards-out", str(shards), "--shard-mb", "0.3")
     killed = None
     deadline = time.monotonic() + 240
     while killed is None and process.poll() is None and time.monotonic() < deadline:
@@ -103,16 +119,14 @@ def test_a_killed_ray_worker_s_clip_is_retried_whole(corpus, local_dataset, tmp_
     assert process.returncode == 0, output[-3000:]
     assert _contents(out) == _contents(local_dataset)
     assert not [p for p in (out / "clips").iterdir() if p.name.startswith(".")]
+    assert _files(shards) == _files(local_shards)  # the retried clip's records, once each
 
 
-def test_ray_writes_to_a_url_with_the_local_engine_s_shards(corpus, local_dataset, tmp_path):
+def test_ray_writes_to_a_url_with_the_local_engine_s_shards(corpus, local_dataset,
+                                                            local_shards, tmp_path):
     """Ray workers write through fsspec (`file://` URLs: a file system every worker
     reaches) and the driver writes the job's shards: the same files as the local engine's
     run into folders."""
-    local_shards = tmp_path / "local_shards"
-    render_dataset(corpus, tmp_path / "local", RenderSettings(fps=25.0, avatars=("ava",),
-                                                              num_cameras=2),
-                   progress=False, shards_out=local_shards, shard_mb=0.3)
     out, shards = tmp_path / "ray_url", tmp_path / "ray_shards"
     process = _render_on_ray(corpus, out.as_uri(), "--shards-out", shards.as_uri(),
                              "--shard-mb", "0.3")
@@ -121,6 +135,4 @@ def test_ray_writes_to_a_url_with_the_local_engine_s_shards(corpus, local_datase
     assert f"5 records in {len(list(local_shards.glob('*.tfrecord')))} shards: file://" \
         in output
     assert _contents(out) == _contents(local_dataset)
-    digest = lambda folder: {p.relative_to(folder).as_posix(): p.read_bytes()  # noqa: E731
-                             for p in sorted(folder.rglob("*")) if p.is_file()}
-    assert digest(shards) == digest(local_shards)
+    assert _files(shards) == _files(local_shards)
