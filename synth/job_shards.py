@@ -18,19 +18,24 @@ index. Shard files no index names (a killed run's, an earlier run's with more sh
 removed once the new index is there. A resumed run writes the shards whole again (finished
 clips' records are read back), equal to those of one uninterrupted run.
 
+`--shard K/N` runs (a batch scheduler's tasks) each write their own shard set under
+``SHARDS_DIR/part-K-of-N/``; `python -m synth.merge DATASET --shards-out SHARDS_DIR` joins
+them with one index naming every part's shards (`join_parts`; nothing is copied).
+
 Versus the shards written from the folder: the same index manifest, the same records and
 arrays (byte for byte), so `ShardSource` gives the same batches; the order of records in the
 shards (job order here, manifest order there) and so the shard boundaries may differ.
 """
 from __future__ import annotations
 
+import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from posecontract.dataset_format import record_from_bytes
 from posecontract.shard_format import (INDEX, ShardWriter, encode_index, encode_record,
-                                       index_data, select_arrays, stale_shards)
+                                       index_data, parse_index, select_arrays, stale_shards)
 
 from . import storage
 
@@ -84,10 +89,10 @@ class JobShards:
                     self._files.add(file)
             self._next += 1
 
-    def finish(self, manifest: dict, dataset) -> dict:
+    def finish(self, manifest: dict, dataset, splits: bool = True) -> dict:
         """Appends the manifest's records no clip of this job gave (kept clips, read from
-        `dataset`), writes the splits and the index; returns the index. Call once every clip
-        was added."""
+        `dataset`), writes the splits (unless not `splits`) and the index; returns the
+        index. Call once every clip was added."""
         if self._waiting or self._next != len(self._position):
             raise RuntimeError(f"{self.store.url()}: {len(self._position) - self._next} "
                                f"clips of the job never reported")
@@ -98,14 +103,67 @@ class JobShards:
             self._files.add(file)
         records, shards = self.writer.finish()
         index = index_data(manifest, records, shards, self.arrays)
-        names = [n for n in dataset.listdir("splits")
-                 if n.endswith(".json") and not n.startswith(".")]
-        for name in names:
-            self.store.write_bytes(f"splits/{name}", dataset.read_bytes(f"splits/{name}"))
-        for name in self.store.listdir("splits"):
-            if name.endswith(".json") and name not in names:
-                self.store.remove(f"splits/{name}")
+        if splits:
+            copy_splits(dataset, self.store)
         self.store.write_bytes(INDEX, encode_index(index))
         for name in stale_shards(self.store.listdir(), index):
             self.store.remove(name)
         return index
+
+
+def copy_splits(dataset: storage.Store, store: storage.Store) -> None:
+    """The dataset's split files, byte for byte, into the shard set (others removed)."""
+    names = [n for n in dataset.listdir("splits") if n.endswith(".json")
+             and not n.startswith(".")]
+    for name in names:
+        store.write_bytes(f"splits/{name}", dataset.read_bytes(f"splits/{name}"))
+    for name in store.listdir("splits"):
+        if name.endswith(".json") and name not in names:
+            store.remove(f"splits/{name}")
+
+
+def part_name(shard: Tuple[int, int]) -> str:
+    """The folder of a `--shard K/N` run's shard set inside SHARDS_DIR: ``part-K-of-N``."""
+    return f"part-{shard[0]}-of-{shard[1]}"
+
+
+_PART = re.compile(r"part-(\d+)-of-(\d+)")
+
+
+def join_parts(target, manifest: dict, dataset) -> dict:
+    """Joins the shard sets that `--shard K/N --shards-out SHARDS_DIR` runs wrote (one per
+    run, under ``SHARDS_DIR/part-K-of-N/``) into one shard set: an index at `target` naming
+    every part's shards in place (no shard is copied), with the merged `manifest` and the
+    splits of `dataset` (`python -m synth.merge --shards-out`). ValueError naming the
+    problem: no parts, parts of different N, a part without its index (its run did not
+    finish), parts of different arrays, or a manifest record no part holds."""
+    store = storage.open_store(target)
+    dataset = storage.open_store(dataset)
+    parts = sorted(((int(m[1]), int(m[2]), n) for n in store.listdir()
+                    for m in [_PART.fullmatch(n)] if m))
+    if not parts:
+        raise ValueError(f"{store.url()}: no part-K-of-N shard sets (written by synth.render "
+                         f"--shard K/N --shards-out)")
+    if len({count for _, count, _ in parts}) > 1:
+        raise ValueError(f"{store.url()}: shard sets of runs with different N: "
+                         f"{', '.join(n for _, _, n in parts)}")
+    records, shards, arrays = [], [], set()
+    for _, _, name in parts:
+        if not store.isfile(f"{name}/{INDEX}"):
+            raise ValueError(f"{store.url(name)}: no {INDEX}; its run did not finish (run it "
+                             f"again, then merge)")
+        index = parse_index(store.read_bytes(f"{name}/{INDEX}"), store.url(f"{name}/{INDEX}"))
+        arrays.add(index["arrays"])
+        records += [dict(r, shard=f"{name}/{r['shard']}") for r in index["records"]]
+        shards += [dict(s, file=f"{name}/{s['file']}") for s in index["shards"]]
+    if len(arrays) > 1:
+        raise ValueError(f"{store.url()}: parts written with different --shards-arrays")
+    try:
+        index = index_data(manifest, records, shards, arrays.pop())
+    except ValueError as error:
+        raise ValueError(f"{store.url()}: {error}") from None
+    copy_splits(dataset, store)
+    store.write_bytes(INDEX, encode_index(index))
+    for name in stale_shards(store.listdir(), index):  # a shard set written here before
+        store.remove(name)
+    return index

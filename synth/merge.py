@@ -1,11 +1,14 @@
 """Join the shards of a dataset rendered with `--shard K/N` into one manifest and splits.
 
     python -m synth.merge DATASET_DIR|URL [OTHER_DIR|URL ...] [--out DATASET_DIR|URL]
+        [--shards-out SHARDS_DIR|URL]
 
 Shards that wrote to one shared folder are joined in place. Shards rendered on different
 machines into different folders are joined by naming every folder: their clip files (and
 image folders, for `--images` runs) are moved into the first folder (or `--out`) before the
-manifest is written.
+manifest is written. With `--shards-out`, the TFRecord shard sets the runs wrote
+(`synth.render --shard K/N --shards-out SHARDS_DIR`: `SHARDS_DIR/part-K-of-N/`) are joined
+by one index in SHARDS_DIR (`synth.job_shards.join_parts`).
 """
 from __future__ import annotations
 
@@ -58,9 +61,10 @@ def _same(a: storage.Store, b: storage.Store) -> bool:
     return a.url() == b.url()
 
 
-def merge_shards(dataset_dirs: Sequence, out_dir=None) -> dict:
+def merge_shards(dataset_dirs: Sequence, out_dir=None, shards_out=None) -> dict:
     """Joins shard manifests and failure reports of `dataset_dirs` (folders or URLs,
-    `synth.storage`) into `out_dir` (default the first)."""
+    `synth.storage`) into `out_dir` (default the first). shards_out: also join the TFRecord
+    shard sets the runs wrote there (`--shards-out`; `synth.job_shards.join_parts`)."""
     stores = [storage.open_store(d) for d in dataset_dirs]
     out = storage.open_store(out_dir) if out_dir is not None else stores[0]
     entries: List[dict] = []
@@ -97,22 +101,31 @@ def merge_shards(dataset_dirs: Sequence, out_dir=None) -> dict:
     ds.write_manifest(out, entries, settings)
     out.write_json(ds.FAILURES, sorted(failures, key=lambda f: f["path"]))
     splits = ds.replace_splits(out, make_splits(entries, seed=settings.get("seed", 0)))
+    shards = None
+    if shards_out is not None:
+        from .job_shards import join_parts
+        shards = len(join_parts(shards_out, ds.manifest_data(entries, settings), out)["shards"])
     return {"records": len(entries), "clips": len({k for k, _ in keys}),
-            "failed": len(failures), "splits": sorted(splits)}
+            "failed": len(failures), "splits": sorted(splits), "shards": shards}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m synth.merge", description=__doc__)
     parser.add_argument("dataset_dirs", nargs="+", help="dataset folders or URLs")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--shards-out", default=None, metavar="SHARDS_DIR|URL",
+                        help="also join the shard sets the runs wrote with --shards-out "
+                             "(SHARDS_DIR/part-K-of-N/) into one index there")
     args = parser.parse_args(argv)
     try:
-        summary = merge_shards(args.dataset_dirs, args.out)
+        summary = merge_shards(args.dataset_dirs, args.out, args.shards_out)
     except (OSError, ValueError) as error:  # no shards, a broken shard manifest: one line
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"merged {summary['clips']} clips ({summary['records']} records), "
-          f"{summary['failed']} failures; splits: {', '.join(summary['splits'])}")
+          f"{summary['failed']} failures; splits: {', '.join(summary['splits'])}"
+          + (f"; {summary['shards']} shards: {storage.join(args.shards_out, 'shards.json')}"
+             if summary["shards"] is not None else ""))
     return 0
 
 

@@ -29,7 +29,9 @@ other settings: `--force` deletes it).
 are the user's install): every file goes through `synth.storage`, with the same atomic
 writes, resume and settings check as a folder. `--shards-out` also writes the dataset as
 TFRecord shards (`posecontract.shard_format`) as clips finish (`synth.job_shards`), so a
-cluster needs no `python -m vp3dkeras.data.shards` step.
+cluster needs no `python -m vp3dkeras.data.shards` step; with `--shard K/N` each run writes
+its part (`SHARDS_DIR/part-K-of-N/`) and `python -m synth.merge ... --shards-out SHARDS_DIR`
+joins them.
 With `--shard K/N` a run takes every N-th clip starting at K and writes its entries under
 `manifests/`; `python -m synth.merge DATASET_DIR` joins the shards into the manifest.
 With `--images` every clip and avatar is also rendered (`synth.rendering`): images under
@@ -423,15 +425,12 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir, settings: RenderSettings,
     `ray_address`, or on a local Ray with `workers` CPUs); see `synth.engines`.
     shards_out: also write TFRecord shards of the dataset there (folder or URL), as clips
     finish (`synth.job_shards`): `shards_arrays` "all" or "training", about `shard_mb` MB
-    each; not with `shard`. Raises `synth.dataset.SettingsMismatch` when `out_dir` holds a
+    each; with `shard`, this run's part under `part-K-of-N/` (`synth.merge` joins them).
+    Raises `synth.dataset.SettingsMismatch` when `out_dir` holds a
     dataset made with other settings (`force`: delete it first), ValueError for options that
     do not go together. Temporary files of killed runs are removed first.
     """
     started = time.perf_counter()
-    if shards_out is not None and shard is not None:
-        raise ValueError("--shards-out writes one set of shards per dataset: not with "
-                         "--shard K/N (merge the shards' folder, then python -m "
-                         "vp3dkeras.data.shards)")
     store = storage.open_store(out_dir)
     target = out_dir if isinstance(out_dir, (str, pathlib.Path)) else store.url()
     store.makedirs()
@@ -459,8 +458,12 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir, settings: RenderSettings,
              shards_arrays if shards_out is not None else None) for p in paths]
     job_shards = None
     if shards_out is not None:
-        from .job_shards import JobShards
-        job_shards = JobShards(shards_out, [str(p) for p in paths], shards_arrays, shard_mb)
+        from .job_shards import JobShards, part_name
+        where = shards_out
+        if shard is not None:  # a joined index over the parts is stale once one changes
+            storage.open_store(shards_out).remove("shards.json")
+            where = storage.join(shards_out, part_name(shard))
+        job_shards = JobShards(where, [str(p) for p in paths], shards_arrays, shard_mb)
     bar = tqdm(total=len(jobs), unit="clip", disable=not progress, file=sys.stderr)
     results = run_jobs(_process_safely, jobs, engine, workers, ray_address,
                        failed=lambda job, problem: (str(job[0]), None, False, problem, None))
@@ -505,6 +508,9 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir, settings: RenderSettings,
         ds.write_manifest(store, entries, settings.to_json(), name=f"manifests/{name}.json")
         store.write_json(f"manifests/{name}.failures.json", failures)
         split_names = []
+        if job_shards is not None:  # this run's part; synth.merge --shards-out joins them
+            job_shards.finish(ds.manifest_data(entries, settings.to_json()), store,
+                              splits=False)
     return {"clips": len(paths), "done_clips": done_clips,
             "resumed_clips": resumed_clips, "kept_clips": len(kept_clips),
             "dropped_leading": sorted({e["clip_key"] for e in entries
@@ -684,8 +690,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           + (f" (see {storage.join(args.out, ds.FAILURES)})"
              if summary["failed"] and not args.shard else ""))
     if summary["shards"] is not None:
+        where = args.shards_out if not args.shard else storage.join(
+            args.shards_out, f"part-{args.shard[0]}-of-{args.shard[1]}")
         print(f"{summary['records']} records in {summary['shards']} shards: "
-              f"{storage.join(args.shards_out, 'shards.json')}")
+              f"{storage.join(where, 'shards.json')}")
     if summary["kept_clips"]:
         print(f"{summary['kept_clips']} finished clips of earlier runs kept in the manifest "
               f"(this run did not produce them)")

@@ -145,9 +145,32 @@ def test_a_job_that_dies_mid_shards_leaves_no_index(corpus, job, tmp_path, monke
     assert _files(shards_dir) == _files(job[1])
 
 
-def test_shards_out_with_shard_k_of_n_is_refused(corpus, tmp_path):
-    result = _render(corpus, tmp_path / "dataset", "--shards-out", tmp_path / "s",
-                     "--shard", "0/2")
-    assert result.returncode == 2
-    assert result.stderr.startswith("error: --shards-out writes one set of shards") \
-        and result.stderr.count("\n") == 1
+def test_shard_runs_write_parts_that_merge_joins(corpus, job, tmp_path):
+    """`--shard K/N --shards-out` runs (a batch scheduler's tasks) each write a part;
+    `synth.merge --shards-out` joins them into one set that reads as the job's."""
+    from synth.merge import main as merge_main
+    from vp3dkeras.data import WindowSampler, open_split, shards
+
+    dataset, shards_dir = tmp_path / "dataset", tmp_path / "shards"
+    for k in range(2):
+        result = _render(corpus, dataset, "--shard", f"{k}/2", "--shards-out", shards_dir,
+                         "--shard-mb", "0.3")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"shards: {shards_dir}/part-{k}-of-2/shards.json" in result.stdout
+    assert not (shards_dir / "shards.json").exists()
+    assert merge_main([str(dataset), "--shards-out", str(shards_dir)]) == 0
+    joined, whole = shards.read_index(shards_dir), shards.read_index(job[1])
+    assert joined["manifest"] == whole["manifest"]
+    assert ({r["file"]: (r["length"], r["crc32"]) for r in joined["records"]}
+            == {r["file"]: (r["length"], r["crc32"]) for r in whole["records"]})
+    assert _files(shards_dir / "splits") == _files(job[1] / "splits")
+    shards.ShardSource(shards_dir).validate()
+    x = WindowSampler(open_split(shards_dir, "random")[0], (13, 13), batch_size=64, seed=2)
+    y = WindowSampler(open_split(job[1], "random")[0], (13, 13), batch_size=64, seed=2)
+    for number in (0, 1):
+        for u, v in zip(x.batch(number), y.batch(number)):
+            np.testing.assert_array_equal(u, v)
+    assert sum(1 for _ in shards.record_dataset(shards_dir)) == 5
+
+    (shards_dir / "part-1-of-2" / "shards.json").unlink()  # as if task 1 had died
+    assert merge_main([str(dataset), "--shards-out", str(shards_dir)]) == 2
