@@ -28,7 +28,10 @@ shards (job order here, manifest order there) and so the shard boundaries may di
 """
 from __future__ import annotations
 
+import pathlib
 import re
+import struct
+import tempfile
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -66,6 +69,11 @@ class JobShards:
     (`posecontract.shard_format.select_arrays`); shard_mb: shard size.
     """
 
+    #: Payloads of clips that finished before an earlier one are held in memory up to this
+    #: many bytes, beyond that in local temporary files (a slow early clip on a large
+    #: cluster would otherwise hold back gigabytes).
+    MEMORY_BYTES = 256 << 20
+
     def __init__(self, target, order: Sequence[str], arrays: str = "all",
                  shard_mb: float = 128.0):
         select_arrays({}, arrays)  # ValueError for an unknown kind
@@ -75,19 +83,62 @@ class JobShards:
         self.store.remove(INDEX)  # from here until `finish`, the shards are invisible
         self.writer = ShardWriter(self.store.write_bytes, shard_mb)
         self._position = {name: i for i, name in enumerate(order)}
-        self._waiting: Dict[int, Payloads] = {}
+        self._waiting: Dict[int, object] = {}  # position -> payloads, or a spill file
+        self._held = 0
         self._next = 0
         self._files = set()
+        self._spill: Optional[tempfile.TemporaryDirectory] = None
 
     def add(self, clip: str, payloads: Optional[Payloads]) -> None:
         """The payloads of the job's clip `clip` (None or empty for a failed clip)."""
-        self._waiting[self._position[clip]] = payloads or []
+        position = self._position[clip]
+        payloads = payloads or []
+        size = sum(len(p) for _, p in payloads)
+        if position != self._next and self._held + size > self.MEMORY_BYTES:
+            self._waiting[position] = self._spill_to_disk(position, payloads)
+        else:
+            self._waiting[position] = payloads
+            self._held += size
         while self._next in self._waiting:
-            for file, payload in self._waiting.pop(self._next):
+            waiting = self._waiting.pop(self._next)
+            if isinstance(waiting, pathlib.Path):
+                waiting = self._read_spilled(waiting)
+            else:
+                self._held -= sum(len(p) for _, p in waiting)
+            for file, payload in waiting:
                 if file not in self._files:
                     self.writer.add(file, payload)
                     self._files.add(file)
             self._next += 1
+        if not self._waiting and self._spill is not None:
+            self._spill.cleanup()
+            self._spill = None
+
+    def _spill_to_disk(self, position: int, payloads: Payloads) -> pathlib.Path:
+        if self._spill is None:
+            self._spill = tempfile.TemporaryDirectory(prefix="synth-shards-")
+        path = pathlib.Path(self._spill.name) / f"{position}.bin"
+        with open(path, "wb") as handle:
+            for file, payload in payloads:
+                name = file.encode()
+                handle.write(struct.pack("<II", len(name), len(payload)))
+                handle.write(name)
+                handle.write(payload)
+        return path
+
+    @staticmethod
+    def _read_spilled(path: pathlib.Path) -> Payloads:
+        data = path.read_bytes()
+        path.unlink()
+        payloads, offset = [], 0
+        while offset < len(data):
+            name_length, length = struct.unpack_from("<II", data, offset)
+            offset += 8
+            name = data[offset:offset + name_length].decode()
+            offset += name_length
+            payloads.append((name, data[offset:offset + length]))
+            offset += length
+        return payloads
 
     def finish(self, manifest: dict, dataset, splits: bool = True) -> dict:
         """Appends the manifest's records no clip of this job gave (kept clips, read from

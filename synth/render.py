@@ -433,6 +433,11 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir, settings: RenderSettings,
     started = time.perf_counter()
     store = storage.open_store(out_dir)
     target = out_dir if isinstance(out_dir, (str, pathlib.Path)) else store.url()
+    if engine != "local" or workers > 1:  # workers would write into memory of their own
+        for where in (out_dir, shards_out):
+            if where is not None and storage.in_process(where):
+                raise ValueError(f"{where}: an in-process file system; other processes "
+                                 f"cannot write there (use --workers 1, engine local)")
     store.makedirs()
     ds.check_settings(store, settings.content_json(), force=force)
     leftovers = ds.remove_leftovers(store)

@@ -62,6 +62,12 @@ def open_store(target: Union[str, os.PathLike, "Store"]) -> "Store":
     return LocalStore(target)
 
 
+def in_process(target) -> bool:
+    """Whether `target` is a URL of a file system that lives in this process only
+    (fsspec's ``memory://``), which worker processes cannot share."""
+    return is_url(str(target)) and str(target).lower().startswith("memory://")
+
+
 def _file_mode() -> int:
     """The mode `open` gives new files (0666 less the umask); `mkstemp` alone leaves 0600,
     which would keep a dataset from other users."""

@@ -2,8 +2,11 @@
 folder writes, byte for byte; resumes, checks settings, merges shards and uploads images
 there as it does in a folder."""
 import hashlib
+import os
 import pathlib
 import shutil
+import subprocess
+import sys
 import uuid
 
 import fsspec
@@ -12,8 +15,8 @@ import pytest
 from synth import dataset as ds
 from synth.merge import merge_shards
 from synth.render import RenderSettings, main, render_dataset
-from synth.rendering import ImageSettings
 
+REPO = pathlib.Path(__file__).resolve().parents[1]
 CLIPS = {"bd": ("HDM_bd_hopBothLegs1hops_001_120", "HDM_bd_grabHighR_001_120"),
          "mm": ("HDM_mm_kickLFront1Reps_023_120",)}
 SETTINGS = RenderSettings(fps=25.0, avatars=("ava", "ben"), num_cameras=2)
@@ -99,18 +102,28 @@ def test_a_url_fsspec_cannot_open_is_a_one_line_error(corpus, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: nosuchprotocol://bucket/set: cannot open this URL") \
         and err.count("\n") == 1
+    # Worker processes cannot share this process's memory file system.
+    assert main([str(corpus), "--out", "memory://x/set", "--workers", "2", "--quiet",
+                 "--avatars", "ava"]) == 2
+    assert "memory://x/set: an in-process file system" in capsys.readouterr().err
 
 
-def test_images_are_uploaded_to_a_url_as_a_folder_holds_them(corpus, memory_url, tmp_path):
-    settings = RenderSettings(fps=25.0, avatars=("ava",), num_cameras=1,
-                              images=ImageSettings(scale=0.2, frame_step=25, preview=True,
-                                                   renderer="osmesa"))
-    render_dataset(corpus, tmp_path / "local", settings, progress=False, limit=1)
-    render_dataset(corpus, memory_url, settings, progress=False, limit=1)
+def test_images_are_uploaded_to_a_url_as_a_folder_holds_them(corpus, tmp_path):
+    """Images are rendered into a local temporary folder and uploaded through fsspec
+    (`file://`), in a process of their own (OpenGL never beside TensorFlow, PLATFORM.md)."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    url = (tmp_path / "url").as_uri()
+    for out in (str(tmp_path / "local"), url, url):
+        result = subprocess.run(
+            [sys.executable, "-m", "synth.render", str(corpus), "--out", out, "--avatars",
+             "ava", "--cameras", "1", "--fps", "25", "--limit", "1", "--images",
+             "--image-scale", "0.2", "--frame-step", "25", "--renderer", "osmesa",
+             "--quiet"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stdout + result.stderr
+    # The last run found the images at the URL and resumed the clip.
+    assert "(1 already finished before this run" in result.stdout
     local = _folder_files(tmp_path / "local")
     assert any(f.startswith("images/") and f.endswith(".png") for f in local)
     assert any(f.endswith("preview.gif") for f in local)
-    assert _url_files(memory_url) == local
-    # A rerun finds the images at the URL and resumes the clip.
-    assert render_dataset(corpus, memory_url, settings, progress=False,
-                          limit=1)["resumed_clips"] == 1
+    assert _url_files(url) == local
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["local", "url"]

@@ -174,3 +174,31 @@ def test_shard_runs_write_parts_that_merge_joins(corpus, job, tmp_path):
 
     (shards_dir / "part-1-of-2" / "shards.json").unlink()  # as if task 1 had died
     assert merge_main([str(dataset), "--shards-out", str(shards_dir)]) == 2
+
+
+@pytest.mark.parametrize("memory_bytes", [0, 1 << 30])
+def test_clips_finishing_out_of_order_give_the_same_shards(tmp_path, memory_bytes,
+                                                           monkeypatch):
+    """Results held back for an earlier clip, in memory or spilled to local files, are
+    written in the clip list's order."""
+    from posecontract.shard_format import encode_record
+    from synth.job_shards import JobShards
+
+    monkeypatch.setattr(JobShards, "MEMORY_BYTES", memory_bytes)
+    rng = np.random.default_rng(0)
+    clips = [f"clip{i}" for i in range(6)]
+    payloads = {c: [(f"clips/{c}__{b}.npz", encode_record(
+        f"clips/{c}__{b}.npz", {"x": rng.normal(size=(50, 17, 2)).astype(np.float32)}))
+        for b in ("ava", "ben")] for c in clips}
+    manifest = {"records": [{"file": f} for c in clips for f, _ in payloads[c]]}
+    written = []
+    for name, finishing in (("ordered", clips), ("shuffled", [clips[i] for i in
+                                                             (3, 5, 1, 0, 4, 2)])):
+        job = JobShards(tmp_path / name, clips, shard_mb=0.02)
+        for clip in finishing:
+            job.add(clip, payloads[clip] if clip != "clip4" else None)  # clip4 failed
+        manifest_ok = {"records": [e for e in manifest["records"] if "clip4" not in e["file"]]}
+        job.finish(manifest_ok, tmp_path, splits=False)
+        assert job._spill is None  # spill files removed once written
+        written.append(_files(tmp_path / name))
+    assert written[0] == written[1] and len(written[0]) > 2
