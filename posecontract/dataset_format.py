@@ -24,6 +24,11 @@ SPLITS_DIRNAME = "splits"
 
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+#: fsspec protocols of stores with atomic single puts and no rename (an object appears
+#: whole or not at all): writers put each file once there; elsewhere they write a temporary
+#: name and move it.
+OBJECT_STORE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl",
+                                    "oci", "oss", "memory", "r2", "tos", "cos"})
 
 
 def is_url(path) -> bool:

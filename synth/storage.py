@@ -36,13 +36,14 @@ import time
 import uuid
 from typing import List, Union
 
+from posecontract.dataset_format import OBJECT_STORE_PROTOCOLS
+
 TMP_SUFFIX = ".tmp"
 #: Leftover temporary files whose writer cannot be identified are removed once this old.
 STALE_TMP_SECONDS = 600.0
 #: fsspec protocols whose stores have atomic single puts and no rename (an object appears
 #: whole or not at all). Others are written under a temporary name and moved.
-OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oci",
-                           "oss", "memory", "r2", "tos", "cos"})
+OBJECT_STORES = OBJECT_STORE_PROTOCOLS
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 

@@ -202,3 +202,31 @@ def test_clips_finishing_out_of_order_give_the_same_shards(tmp_path, memory_byte
         assert job._spill is None  # spill files removed once written
         written.append(_files(tmp_path / name))
     assert written[0] == written[1] and len(written[0]) > 2
+
+
+def test_a_job_writes_its_shards_to_a_url_that_training_reads(corpus, job, tmp_path):
+    """Dataset and shards at URLs (fsspec's memory file system, in this process): the same
+    shard bytes as the job's into folders, and training reads them through fsspec."""
+    import uuid
+
+    import fsspec
+    from synth.render import RenderSettings, render_dataset
+    from vp3dkeras.data import WindowSampler, open_split
+
+    root = f"memory://job-shards-{uuid.uuid4().hex[:8]}"
+    try:
+        render_dataset(corpus, f"{root}/dataset",
+                       RenderSettings(fps=25.0, avatars=("ava",), num_cameras=2),
+                       progress=False, shards_out=f"{root}/shards", shard_mb=0.3)
+        fs, base = fsspec.core.url_to_fs(f"{root}/shards")
+        at_url = {path[len(base) + 1:]: hashlib.sha256(fs.cat_file(path)).hexdigest()
+                  for path in fs.find(base)}
+        assert at_url == _files(job[1])
+        url_train, _ = open_split(f"{root}/shards", "random")
+        assert type(url_train).__name__ == "ShardSource"
+        x = WindowSampler(url_train, (13, 13), batch_size=64, seed=4)
+        y = WindowSampler(open_split(job[1], "random")[0], (13, 13), batch_size=64, seed=4)
+        for u, v in zip(x.batch(0), y.batch(0)):
+            np.testing.assert_array_equal(u, v)
+    finally:
+        fsspec.filesystem("memory").rm(root.split("://")[1], recursive=True)

@@ -14,9 +14,11 @@ The format (framing, payload, index) is defined once, without TensorFlow, in
 `posecontract.shard_format`; `python -m synth.render --shards-out` writes the same shards
 straight from the generation job.
 
-`SHARDS_DIR` may be a local folder or any URL `tf.io.gfile` opens (`gs://...`; `s3://...`
-with tensorflow-io), so a cluster writes it once to shared storage and every worker reads it
-from there instead of holding a copy.
+`SHARDS_DIR` may be a local folder or a URL: through fsspec when its protocol's driver is
+installed (`s3://` with s3fs, `gs://` with gcsfs, `memory://`, ...), else through
+`tf.io.gfile` (`gs://` natively), so a cluster writes it once to shared storage and every
+worker reads it from there instead of holding a copy. (`record_dataset` streams through
+`tf.data`, which reads only what `tf.io.gfile` opens.)
 
 Reading. `ShardSource` is the folder's `SynthSource` over shards: the same sequence refs (from
 the manifest inside `shards.json`), the same items (record file names), so `WindowSampler`
@@ -48,8 +50,9 @@ from typing import Dict, Optional, Sequence as Seq
 import numpy as np
 import tensorflow as tf
 
-from posecontract.dataset_format import (RecordError, Split, UnknownSplitError, list_splits,
-                                         load_record, load_split, read_manifest, safe_name)
+from posecontract.dataset_format import (OBJECT_STORE_PROTOCOLS, RecordError, Split,
+                                         UnknownSplitError, list_splits, load_record,
+                                         load_split, read_manifest, safe_name)
 from posecontract.shard_format import (FOOTER as _FOOTER, FORMAT, HEADER as _HEADER,  # noqa: F401
                                        INDEX, TRAINING_PREFIXES, ShardWriter, check_payload,
                                        decode_record, encode_index, encode_record,
@@ -63,11 +66,88 @@ def _join(folder: str, name: str) -> str:
     return posixpath.join(str(folder), name)
 
 
+class _GFileAccess:
+    """File access through `tf.io.gfile`: local paths, and URLs of TensorFlow's file systems
+    (``gs://`` natively; ``s3://``/``hdfs://`` with tensorflow-io)."""
+
+    def exists(self, path): return tf.io.gfile.exists(path)  # noqa: E704
+    def isdir(self, path): return tf.io.gfile.isdir(path)  # noqa: E704
+    def listdir(self, path): return tf.io.gfile.listdir(path)  # noqa: E704
+    def size(self, path): return tf.io.gfile.stat(path).length  # noqa: E704
+    def makedirs(self, path): tf.io.gfile.makedirs(path)  # noqa: E704
+    def remove(self, path): tf.io.gfile.remove(path)  # noqa: E704
+
+    def read(self, path, offset=None, length=None) -> bytes:
+        with tf.io.gfile.GFile(path, "rb") as handle:
+            if offset is None:
+                return handle.read()
+            handle.seek(offset)
+            return handle.read(length)
+
+    def write_atomic(self, path, data: bytes) -> None:
+        tmp = f"{path}.tmp"
+        with tf.io.gfile.GFile(tmp, "wb") as handle:
+            handle.write(data)
+        tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+class _FsspecAccess:
+    """File access through fsspec, for URLs whose protocol fsspec opens (``s3://`` with
+    s3fs, ``gs://`` with gcsfs, ``memory://``, ...): what `synth.render --shards-out URL`
+    writes with. Ranged reads are one request (`cat_file` with start and end)."""
+
+    def __init__(self, fs):
+        self.fs = fs
+
+    def _p(self, url):
+        return self.fs._strip_protocol(url)
+
+    def exists(self, path): return self.fs.exists(self._p(path))  # noqa: E704
+    def isdir(self, path): return self.fs.isdir(self._p(path))  # noqa: E704
+    def size(self, path): return int(self.fs.size(self._p(path)))  # noqa: E704
+    def remove(self, path): self.fs.rm_file(self._p(path))  # noqa: E704
+
+    def listdir(self, path):
+        return [posixpath.basename(n.rstrip("/"))
+                for n in self.fs.ls(self._p(path), detail=False)]
+
+    def makedirs(self, path):
+        self.fs.makedirs(self._p(path), exist_ok=True)
+
+    def read(self, path, offset=None, length=None) -> bytes:
+        if offset is None:
+            return self.fs.cat_file(self._p(path))
+        return self.fs.cat_file(self._p(path), start=offset, end=offset + length)
+
+    def write_atomic(self, path, data: bytes) -> None:
+        # One put on object stores (atomic there); elsewhere a temporary name and a move.
+        path = self._p(path)
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, (tuple, list)) \
+            else (self.fs.protocol,)
+        if set(protocols) & OBJECT_STORE_PROTOCOLS:
+            self.fs.pipe_file(path, data)
+            return
+        tmp = f"{path}.tmp"
+        self.fs.pipe_file(tmp, data)
+        self.fs.mv(tmp, path)
+
+
+def _access(path):
+    """How to reach `path`: fsspec for a URL whose protocol it opens with the drivers
+    installed, else `tf.io.gfile` (local paths; gs:// without gcsfs)."""
+    text = str(path)
+    if "://" in text and not text.startswith("file://"):
+        try:
+            import fsspec
+
+            return _FsspecAccess(fsspec.filesystem(text.split("://", 1)[0]))
+        except (ImportError, ValueError):
+            pass
+    return _GFileAccess()
+
+
 def _write_bytes_atomic(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp"
-    with tf.io.gfile.GFile(tmp, "wb") as handle:
-        handle.write(data)
-    tf.io.gfile.rename(tmp, path, overwrite=True)
+    _access(path).write_atomic(path, data)
 
 
 def write_shards(dataset_dir, out_dir: str, shard_mb: float = 128.0,
@@ -82,9 +162,10 @@ def write_shards(dataset_dir, out_dir: str, shard_mb: float = 128.0,
     """
     select_arrays({}, arrays)  # ValueError for an unknown kind
     manifest = read_manifest(dataset_dir)
-    tf.io.gfile.makedirs(out_dir)
-    if tf.io.gfile.exists(_join(out_dir, INDEX)):  # no reader sees an index of old shards
-        tf.io.gfile.remove(_join(out_dir, INDEX))
+    files = _access(out_dir)
+    files.makedirs(out_dir)
+    if files.exists(_join(out_dir, INDEX)):  # no reader sees an index of old shards
+        files.remove(_join(out_dir, INDEX))
     writer = ShardWriter(lambda name, data: _write_bytes_atomic(_join(out_dir, name), data),
                          shard_mb)
     for entry in manifest["records"]:
@@ -95,38 +176,37 @@ def write_shards(dataset_dir, out_dir: str, shard_mb: float = 128.0,
     for shard in shards if verbose else ():
         print(f"{shard['file']}: {shard['records']} records, {shard['bytes'] / 1e6:.1f} MB")
     splits_out = _join(out_dir, "splits")
-    tf.io.gfile.makedirs(splits_out)
+    files.makedirs(splits_out)
     for split in list_splits(dataset_dir):
         text = json.dumps(load_split(dataset_dir, split).to_dict(), indent=1) + "\n"
         _write_bytes_atomic(_join(splits_out, f"{split}.json"), text.encode())
     index = index_data(manifest, records, shards, arrays)
     _write_bytes_atomic(_join(out_dir, INDEX), encode_index(index))
-    for name in stale_shards(tf.io.gfile.listdir(out_dir), index):
-        tf.io.gfile.remove(_join(out_dir, name))
+    for name in stale_shards(files.listdir(out_dir), index):
+        files.remove(_join(out_dir, name))
     return index
 
 
 def is_shard_dataset(path) -> bool:
-    return tf.io.gfile.exists(_join(str(path), INDEX))
+    return _access(path).exists(_join(str(path), INDEX))
 
 
 def read_index(shards_dir) -> dict:
     """The `shards.json` of `shards_dir`; ValueError when missing or of another format."""
     path = _join(str(shards_dir), INDEX)
-    if not tf.io.gfile.exists(path):
+    files = _access(path)
+    if not files.exists(path):
         raise ValueError(f"{path}: no shard index; write one with python -m "
                          f"vp3dkeras.data.shards DATASET_DIR --out {shards_dir}")
-    with tf.io.gfile.GFile(path, "rb") as handle:
-        return parse_index(handle.read(), path)
+    return parse_index(files.read(path), path)
 
 
 def read_record(shards_dir, location: dict) -> Dict[str, np.ndarray]:
     """One record's arrays by one ranged read of its shard; `location` is its index entry.
     ValueError when the bytes there are not the indexed record."""
     path = _join(str(shards_dir), location["shard"])
-    with tf.io.gfile.GFile(path, "rb") as handle:
-        handle.seek(int(location["offset"]) + _HEADER)
-        payload = handle.read(int(location["length"]))
+    payload = _access(path).read(path, int(location["offset"]) + _HEADER,
+                                 int(location["length"]))
     check_payload(payload, location, path)
     return decode_record(payload, f"{path}: {location['file']}")
 
@@ -149,7 +229,7 @@ class ShardSource(SynthSource):
     checks (so the same batches as on the folder), each record read from its shard on
     demand.
 
-    shards_dir: local folder or `tf.io.gfile` URL holding `shards.json`.
+    shards_dir: local folder or URL (fsspec or `tf.io.gfile`) holding `shards.json`.
     """
 
     def __init__(self, shards_dir, cache_bytes: int = SequenceSource.DEFAULT_CACHE_BYTES,
@@ -162,14 +242,14 @@ class ShardSource(SynthSource):
 
     def split(self, name: str) -> Split:
         path = _join(_join(self.dataset_dir, "splits"), f"{name}.json")
-        if safe_name(name) != name or not tf.io.gfile.exists(path):
+        files = _access(path)
+        if safe_name(name) != name or not files.exists(path):
             folder = _join(self.dataset_dir, "splits")
-            names = sorted(posixpath.splitext(n)[0] for n in tf.io.gfile.listdir(folder)
-                           if n.endswith(".json")) if tf.io.gfile.isdir(folder) else []
+            names = sorted(posixpath.splitext(n)[0] for n in files.listdir(folder)
+                           if n.endswith(".json")) if files.isdir(folder) else []
             raise UnknownSplitError(f"no split {name!r} in {folder}; available: "
                                     f"{', '.join(names) if names else '(none)'}")
-        with tf.io.gfile.GFile(path, "rb") as handle:
-            return Split.from_dict(json.loads(handle.read()))
+        return Split.from_dict(json.loads(files.read(path)))
 
     def _load_item(self, item) -> Dict[int, Sequence]:
         location = self._locations[item]
@@ -191,9 +271,10 @@ class ShardSource(SynthSource):
             sizes[location["shard"]] = max(sizes.get(location["shard"], 0), end)
         for shard, size in sizes.items():
             path = _join(self.dataset_dir, shard)
-            if not tf.io.gfile.exists(path):
+            files = _access(path)
+            if not files.exists(path):
                 raise ValueError(f"{path}: shard missing")
-            length = tf.io.gfile.stat(path).length
+            length = files.size(path)
             if length < size:
                 raise ValueError(f"{path}: shard truncated ({length} bytes, the index needs "
                                  f"{size})")
