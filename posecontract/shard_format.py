@@ -79,6 +79,13 @@ def frame(payload: bytes) -> bytes:
                      struct.pack("<I", masked_crc32c(payload))))
 
 
+def framed_record(file: str, payload: bytes) -> Tuple[str, bytes, int]:
+    """(file, the payload as one TFRecord, the payload's CRC-32 for the index): what
+    `ShardWriter.add_framed` appends; workers frame their records so the writer only
+    concatenates."""
+    return file, frame(payload), zlib.crc32(payload)
+
+
 _CLASSES = None
 
 
@@ -207,12 +214,17 @@ class ShardWriter:
 
     def add(self, file: str, payload: bytes) -> None:
         """Appends the record `file` (its path in the dataset) with payload `payload`."""
-        if self._parts and self._size + len(payload) > self._limit:
+        self.add_framed(*framed_record(file, payload))
+
+    def add_framed(self, file: str, framed: bytes, crc32: int) -> None:
+        """Appends a record framed elsewhere (`framed_record`, e.g. by a worker process)."""
+        length = len(framed) - HEADER - FOOTER
+        if self._parts and self._size + length > self._limit:
             self._close()
-        self._pending.append({"file": file, "offset": self._size, "length": len(payload),
-                              "crc32": zlib.crc32(payload)})
-        self._parts.append(frame(payload))
-        self._size += len(payload) + HEADER + FOOTER
+        self._pending.append({"file": file, "offset": self._size, "length": length,
+                              "crc32": crc32})
+        self._parts.append(framed)
+        self._size += len(framed)
 
     def _close(self) -> None:
         name = SHARD_PATTERN.format(index=len(self.shards))

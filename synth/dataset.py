@@ -225,15 +225,16 @@ def claim_clip_key(dataset, clip_key: str, source: str) -> None:
                                f"one of the two files")
 
 
-def verify_dataset(dataset_dir: pathlib.Path) -> List[str]:
-    """Checksum mismatches and missing files, as messages (empty when all is well)."""
+def verify_dataset(dataset) -> List[str]:
+    """Checksum mismatches and missing files of a dataset (folder, URL or `Store`), as
+    messages (empty when all is well)."""
+    store = open_store(dataset)
     problems = []
-    for entry in read_manifest(dataset_dir)["records"]:
-        path = pathlib.Path(dataset_dir) / entry["file"]
-        if not path.is_file():
-            problems.append(f"{path}: missing")
-        elif sha256_file(path) != entry["sha256"]:
-            problems.append(f"{path}: checksum mismatch")
+    for entry in read_manifest(store.path() if store.is_local else store.url())["records"]:
+        if not store.isfile(entry["file"]):
+            problems.append(f"{store.url(entry['file'])}: missing")
+        elif hashlib.sha256(store.read_bytes(entry["file"])).hexdigest() != entry["sha256"]:
+            problems.append(f"{store.url(entry['file'])}: checksum mismatch")
     return problems
 
 

@@ -3,9 +3,9 @@
 (`python -m vp3dkeras.data.shards`). Same format, same writer (`posecontract.shard_format`),
 no TensorFlow in this process (PLATFORM.md).
 
-Each worker encodes its clip's records (`clip_payloads`, in the worker: the CPU work spreads
-over the cluster) and returns them with its result; the driver (`JobShards`) appends them
-to the current shard as clips finish, in the order of the job's clip list (results that come
+Each worker encodes and frames its clip's records (`clip_payloads`, in the worker: the CPU
+work spreads over the cluster) and returns them with its result; the driver (`JobShards`)
+only appends them to the current shard as clips finish, in the order of the job's clip list (results that come
 early wait for the clips before them), so the shards are the same bytes whatever the engine,
 worker count or finishing order. Clips an earlier run finished and this run only keeps
 (`synth.dataset.keep_finished_clips`) are read back from the dataset and appended last, in
@@ -28,6 +28,7 @@ shards (job order here, manifest order there) and so the shard boundaries may di
 """
 from __future__ import annotations
 
+import concurrent.futures
 import pathlib
 import re
 import struct
@@ -38,26 +39,29 @@ import numpy as np
 
 from posecontract.dataset_format import record_from_bytes
 from posecontract.shard_format import (INDEX, ShardWriter, encode_index, encode_record,
-                                       index_data, parse_index, select_arrays, stale_shards)
+                                       framed_record, index_data, parse_index, select_arrays,
+                                       stale_shards)
 
 from . import storage
 
-Payloads = List[Tuple[str, bytes]]
+#: (record file, the record framed as one TFRecord, its payload's CRC-32) per record
+#: (`posecontract.shard_format.framed_record`).
+Payloads = List[Tuple[str, bytes, int]]
 
 
 def clip_payloads(store: storage.Store, entries: List[dict], arrays: str,
                   records: Optional[Dict[str, Dict[str, np.ndarray]]] = None) -> Payloads:
-    """(record file, shard payload) of each of a clip's manifest `entries`, in their order.
-    records: the records just written, by file; others (a resumed clip's) are read back
-    from `store` and checked against the entry's SHA-256 (`RecordError`)."""
+    """Each of a clip's manifest `entries` encoded and framed for a shard (`Payloads`), in
+    their order. records: the records just written, by file; others (a resumed clip's) are
+    read back from `store` and checked against the entry's SHA-256 (`RecordError`)."""
     payloads = []
     for entry in entries:
         record = (records or {}).get(entry["file"])
         if record is None:
             record = record_from_bytes(store.read_bytes(entry["file"]),
                                        store.url(entry["file"]), sha256=entry.get("sha256"))
-        payloads.append((entry["file"], encode_record(entry["file"],
-                                                      select_arrays(record, arrays))))
+        payloads.append(framed_record(entry["file"], encode_record(
+            entry["file"], select_arrays(record, arrays))))
     return payloads
 
 
@@ -73,6 +77,9 @@ class JobShards:
     #: many bytes, beyond that in local temporary files (a slow early clip on a large
     #: cluster would otherwise hold back gigabytes).
     MEMORY_BYTES = 256 << 20
+    #: Closed shards written at once (threads): an object store's upload bandwidth grows
+    #: with concurrent puts; so does memory (a shard each).
+    UPLOADS = 4
 
     def __init__(self, target, order: Sequence[str], arrays: str = "all",
                  shard_mb: float = 128.0):
@@ -81,7 +88,8 @@ class JobShards:
         self.arrays = arrays
         self.store.makedirs()
         self.store.remove(INDEX)  # from here until `finish`, the shards are invisible
-        self.writer = ShardWriter(self.store.write_bytes, shard_mb)
+        self._uploads = _Uploads(self.store.write_bytes, self.UPLOADS)
+        self.writer = ShardWriter(self._uploads, shard_mb)
         self._position = {name: i for i, name in enumerate(order)}
         self._waiting: Dict[int, object] = {}  # position -> payloads, or a spill file
         self._held = 0
@@ -93,7 +101,7 @@ class JobShards:
         """The payloads of the job's clip `clip` (None or empty for a failed clip)."""
         position = self._position[clip]
         payloads = payloads or []
-        size = sum(len(p) for _, p in payloads)
+        size = sum(len(framed) for _, framed, _ in payloads)
         if position != self._next and self._held + size > self.MEMORY_BYTES:
             self._waiting[position] = self._spill_to_disk(position, payloads)
         else:
@@ -104,13 +112,21 @@ class JobShards:
             if isinstance(waiting, pathlib.Path):
                 waiting = self._read_spilled(waiting)
             else:
-                self._held -= sum(len(p) for _, p in waiting)
-            for file, payload in waiting:
+                self._held -= sum(len(framed) for _, framed, _ in waiting)
+            for file, framed, crc32 in waiting:
                 if file not in self._files:
-                    self.writer.add(file, payload)
+                    self.writer.add_framed(file, framed, crc32)
                     self._files.add(file)
             self._next += 1
         if not self._waiting and self._spill is not None:
+            self._spill.cleanup()
+            self._spill = None
+
+    def abort(self) -> None:
+        """After a failure: waits for the shard writes under way (their errors dropped), so
+        none is left half-done when the caller reports; no index is written."""
+        self._uploads.wait(raise_errors=False)
+        if self._spill is not None:
             self._spill.cleanup()
             self._spill = None
 
@@ -119,11 +135,11 @@ class JobShards:
             self._spill = tempfile.TemporaryDirectory(prefix="synth-shards-")
         path = pathlib.Path(self._spill.name) / f"{position}.bin"
         with open(path, "wb") as handle:
-            for file, payload in payloads:
+            for file, framed, crc32 in payloads:
                 name = file.encode()
-                handle.write(struct.pack("<II", len(name), len(payload)))
+                handle.write(struct.pack("<IQI", len(name), len(framed), crc32))
                 handle.write(name)
-                handle.write(payload)
+                handle.write(framed)
         return path
 
     @staticmethod
@@ -132,11 +148,11 @@ class JobShards:
         path.unlink()
         payloads, offset = [], 0
         while offset < len(data):
-            name_length, length = struct.unpack_from("<II", data, offset)
-            offset += 8
+            name_length, length, crc32 = struct.unpack_from("<IQI", data, offset)
+            offset += struct.calcsize("<IQI")
             name = data[offset:offset + name_length].decode()
             offset += name_length
-            payloads.append((name, data[offset:offset + length]))
+            payloads.append((name, data[offset:offset + length], crc32))
             offset += length
         return payloads
 
@@ -149,10 +165,15 @@ class JobShards:
                                f"clips of the job never reported")
         dataset = storage.open_store(dataset)
         extra = [e for e in manifest["records"] if e["file"] not in self._files]
-        for file, payload in clip_payloads(dataset, extra, self.arrays):
-            self.writer.add(file, payload)
+        for file, framed, crc32 in clip_payloads(dataset, extra, self.arrays):
+            self.writer.add_framed(file, framed, crc32)
             self._files.add(file)
-        records, shards = self.writer.finish()
+        try:
+            records, shards = self.writer.finish()
+        except BaseException:
+            self.abort()
+            raise
+        self._uploads.wait()  # every shard written before the index names it
         index = index_data(manifest, records, shards, self.arrays)
         if splits:
             copy_splits(dataset, self.store)
@@ -160,6 +181,36 @@ class JobShards:
         for name in stale_shards(self.store.listdir(), index):
             self.store.remove(name)
         return index
+
+
+class _Uploads:
+    """`put(name, data)` run in up to `workers` threads; an error of any put is raised by
+    the next call or by `wait` (which waits for all)."""
+
+    def __init__(self, put, workers: int):
+        self._put = put
+        self._pool = concurrent.futures.ThreadPoolExecutor(max(1, workers),
+                                                           thread_name_prefix="shard-put")
+        self._workers = max(1, workers)
+        self._running: List[concurrent.futures.Future] = []
+
+    def __call__(self, name: str, data: bytes) -> None:
+        self._collect(self._workers - 1)
+        self._running.append(self._pool.submit(self._put, name, data))
+
+    def _collect(self, keep: int) -> None:
+        while len(self._running) > keep:
+            self._running.pop(0).result()
+        for future in [f for f in self._running if f.done()]:
+            self._running.remove(future)
+            future.result()
+
+    def wait(self, raise_errors: bool = True) -> None:
+        try:
+            if raise_errors:
+                self._collect(0)
+        finally:
+            self._pool.shutdown(wait=True)
 
 
 def copy_splits(dataset: storage.Store, store: storage.Store) -> None:

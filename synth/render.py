@@ -483,6 +483,10 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir, settings: RenderSettings,
             if job_shards is not None:
                 job_shards.add(path, payloads)
             bar.update(1)
+    except BaseException:
+        if job_shards is not None:
+            job_shards.abort()
+        raise
     finally:
         bar.close()
         results.close()
@@ -684,8 +688,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ValueError as error:  # other settings in --out; bodies that cannot be built or read
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except OSError as error:
-        print(f"error: {args.out}: {error.strerror or error}", file=sys.stderr)
+    except OSError as error:  # the dataset's or the shards' storage: name the file
+        print(f"error: {error.filename or args.out}: {error.strerror or error}",
+              file=sys.stderr)
         return EXIT_USAGE
     print(f"{summary['done_clips']} of {summary['clips']} clips done "
           f"({summary['resumed_clips']} already finished before this run; "

@@ -70,6 +70,7 @@ def test_a_run_to_a_url_writes_the_folder_runs_files(corpus, local_dataset, memo
     assert {"manifest.json", "settings.json", "failures.json", "splits/random.json",
             "clips/hdm05_HDM_mm_kickLFront1Reps_023_120__ben.npz"} <= set(files)
     assert not list(tmp_path.iterdir())
+    assert ds.verify_dataset(memory_url) == []
 
 
 def test_a_run_to_a_url_resumes_and_checks_its_settings(corpus, local_dataset, memory_url):

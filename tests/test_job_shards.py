@@ -121,25 +121,25 @@ def test_a_resumed_job_writes_the_shards_of_one_run(corpus, job, tmp_path):
 def test_a_job_that_dies_mid_shards_leaves_no_index(corpus, job, tmp_path, monkeypatch):
     """A job that fails after its first shard: no index (so no reader sees the shards),
     every shard file there whole; the rerun writes the full set."""
-    from posecontract import shard_format
+    from synth import storage
     from synth.render import RenderSettings, render_dataset
 
     shards_dir = tmp_path / "shards"
     shutil.copytree(job[1], shards_dir)  # an earlier run's shards and index
-    close = shard_format.ShardWriter._close
+    write_bytes = storage.LocalStore.write_bytes
 
-    def dies_on_the_second(self):
-        if self.shards:
-            raise OSError(28, "No space left on device", "records-00001.tfrecord")
-        close(self)
-    monkeypatch.setattr(shard_format.ShardWriter, "_close", dies_on_the_second)
+    def dies_on_the_second(self, rel, data):  # a shard write (in its thread) fails
+        if rel == "records-00001.tfrecord":
+            raise OSError(28, "No space left on device", self.url(rel))
+        write_bytes(self, rel, data)
+    monkeypatch.setattr(storage.LocalStore, "write_bytes", dies_on_the_second)
     settings = RenderSettings(fps=25.0, avatars=("ava",), num_cameras=2)
     with pytest.raises(OSError, match="No space left"):
         render_dataset(corpus, tmp_path / "dataset", settings, progress=False,
                        shards_out=shards_dir, shard_mb=0.3)
     assert not (shards_dir / "shards.json").exists()
     assert not [p for p in shards_dir.iterdir() if p.name.startswith(".")]
-    monkeypatch.setattr(shard_format.ShardWriter, "_close", close)
+    monkeypatch.setattr(storage.LocalStore, "write_bytes", write_bytes)
     render_dataset(corpus, tmp_path / "dataset", settings, progress=False,
                    shards_out=shards_dir, shard_mb=0.3)
     assert _files(shards_dir) == _files(job[1])
@@ -181,16 +181,16 @@ def test_clips_finishing_out_of_order_give_the_same_shards(tmp_path, memory_byte
                                                            monkeypatch):
     """Results held back for an earlier clip, in memory or spilled to local files, are
     written in the clip list's order."""
-    from posecontract.shard_format import encode_record
+    from posecontract.shard_format import encode_record, framed_record
     from synth.job_shards import JobShards
 
     monkeypatch.setattr(JobShards, "MEMORY_BYTES", memory_bytes)
     rng = np.random.default_rng(0)
     clips = [f"clip{i}" for i in range(6)]
-    payloads = {c: [(f"clips/{c}__{b}.npz", encode_record(
+    payloads = {c: [framed_record(f"clips/{c}__{b}.npz", encode_record(
         f"clips/{c}__{b}.npz", {"x": rng.normal(size=(50, 17, 2)).astype(np.float32)}))
         for b in ("ava", "ben")] for c in clips}
-    manifest = {"records": [{"file": f} for c in clips for f, _ in payloads[c]]}
+    manifest = {"records": [{"file": f} for c in clips for f, _, _ in payloads[c]]}
     written = []
     for name, finishing in (("ordered", clips), ("shuffled", [clips[i] for i in
                                                              (3, 5, 1, 0, 4, 2)])):
