@@ -60,7 +60,10 @@ def main():
                     check=True, capture_output=True, text=True).stdout)
                 if kind not in best or result["cpu"] < best[kind]["cpu"]:
                     best[kind] = result
-                shutil.rmtree(root)
+                if not (kind == "folder" and repeat == args.repeats - 1):
+                    shutil.rmtree(root)
+        split = shard_work(pathlib.Path(folder) / f"folder{args.repeats - 1}" / "d",
+                           pathlib.Path(folder) / "split")
     frames = best["folder"]["camera_frames"]
     print(f"{len(clips)} clips, {best['folder']['records']} records, {frames} camera frames; "
           f"CPU seconds, best of {args.repeats}")
@@ -71,6 +74,42 @@ def main():
     extra = best["shards"]["cpu"] - best["folder"]["cpu"]
     print(f"shards alone: {extra:.2f} s for {best['shards']['shard_bytes'] / 1e6:.1f} MB "
           f"of shards, {frames / max(extra, 1e-9):,.0f} camera frames/core-s")
+    megabytes = split["bytes"] / 1e6
+    for stage, label in (("encode", "workers: Example encoding"),
+                         ("frame", "workers: TFRecord framing"),
+                         ("append", "driver: append + write")):
+        print(f"{label:<36}{split[stage]:>7.2f} s{megabytes / split[stage]:>10,.0f} MB/core-s"
+              f"{frames / split[stage]:>10,.0f} camera frames/core-s")
+
+
+def shard_work(dataset: pathlib.Path, out: pathlib.Path) -> dict:
+    """CPU seconds of the job shards' stages over a dataset's records, in this process
+    (no rendering here, so no OpenGL beside anything): what each worker does per clip
+    (encode, frame) and what the driver does (append to shards, write them)."""
+    import time
+
+    sys.path.insert(0, str(REPO))
+    from posecontract.dataset_format import load_record
+    from posecontract.shard_format import ShardWriter, encode_record, framed_record
+    from synth.storage import LocalStore
+
+    records = [(p.relative_to(dataset).as_posix(), load_record(p))
+               for p in sorted((dataset / "clips").glob("*.npz"))]
+    encode_record("warm-up", records[0][1])
+    start = time.process_time()
+    payloads = [(f, encode_record(f, r)) for f, r in records]
+    encode = time.process_time() - start
+    start = time.process_time()
+    framed = [framed_record(f, p) for f, p in payloads]
+    frame = time.process_time() - start
+    start = time.process_time()
+    writer = ShardWriter(LocalStore(out).write_bytes)
+    for record in framed:
+        writer.add_framed(*record)
+    writer.finish()
+    append = time.process_time() - start
+    return {"encode": encode, "frame": frame, "append": append,
+            "bytes": sum(len(p) for _, p in payloads)}
 
 
 if __name__ == "__main__":
