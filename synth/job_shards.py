@@ -164,11 +164,11 @@ class JobShards:
             raise RuntimeError(f"{self.store.url()}: {len(self._position) - self._next} "
                                f"clips of the job never reported")
         dataset = storage.open_store(dataset)
-        extra = [e for e in manifest["records"] if e["file"] not in self._files]
-        for file, framed, crc32 in clip_payloads(dataset, extra, self.arrays):
-            self.writer.add_framed(file, framed, crc32)
-            self._files.add(file)
         try:
+            for entry in manifest["records"]:  # one at a time: all may be kept (--limit)
+                if entry["file"] not in self._files:
+                    self.writer.add_framed(*clip_payloads(dataset, [entry], self.arrays)[0])
+                    self._files.add(entry["file"])
             records, shards = self.writer.finish()
         except BaseException:
             self.abort()

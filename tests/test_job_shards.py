@@ -117,6 +117,17 @@ def test_a_resumed_job_writes_the_shards_of_one_run(corpus, job, tmp_path):
     assert "(4 already finished before this run" in result.stdout
     assert _files(shards_dir) == _files(job[1])  # the stale shard is gone, nothing else left
 
+    # A run of 2 clips keeps the 3 others finished before: their records are read back.
+    result = _render(corpus, dataset, "--shards-out", shards_dir, "--limit", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 finished clips of earlier runs kept" in result.stdout
+    from posecontract.shard_format import parse_index
+    kept = parse_index((shards_dir / "shards.json").read_bytes(), "kept")
+    whole = parse_index((job[1] / "shards.json").read_bytes(), "whole")
+    assert kept["manifest"] == whole["manifest"]
+    assert ({r["file"]: (r["length"], r["crc32"]) for r in kept["records"]}
+            == {r["file"]: (r["length"], r["crc32"]) for r in whole["records"]})
+
 
 def test_a_job_that_dies_mid_shards_leaves_no_index(corpus, job, tmp_path, monkeypatch):
     """A job that fails after its first shard: no index (so no reader sees the shards),
