@@ -26,12 +26,9 @@ import numpy as np
 from posecontract.conventions import (BODY_FRAME_TARGETS, REFERENCE_HEIGHT, BonePoint, Joint,
                                       KeypointConvention, get_convention)
 from posecontract.layouts import HUMANEVA_15
-from synth.avatars import get_avatars
 from synth.keypoints import ConventionEvaluator, pelvis_frame
-from synth.mocap_io import load_motion
-from synth.render import canonical_indices
+from synth.render import ClipChain, RenderSettings, clip_key_for, load_clip
 from synth.resample import resample
-from synth.retarget import Retargeter
 
 #: HumanEva-I's 15 names on the canonical joint centres: what datasets held before
 #: conventions, for comparison.
@@ -74,10 +71,12 @@ def synthetic_means(cmu_dir: pathlib.Path, conventions: List[str], calibrate: bo
     with `calibrate`, also '<name>:origins' -> the same for each BonePoint's origin."""
     sums: Dict[str, List[np.ndarray]] = {}
     for subject, trial in WALKS:
-        motion = resample(load_motion(cmu_dir / subject / f"{subject}_{trial}.amc"), 25.0)
-        retargeter = Retargeter(motion, canonical_indices(motion, None))
-        for avatar in get_avatars():
-            evaluator = ConventionEvaluator(retargeter(avatar))
+        settings = RenderSettings(fps=25.0)  # every built-in avatar
+        motion = resample(load_clip(cmu_dir / subject / f"{subject}_{trial}.amc", settings),
+                          settings.fps)
+        chain = ClipChain(motion, clip_key_for(motion), settings)
+        for index, avatar in enumerate(chain.bodies):
+            evaluator = ConventionEvaluator(chain.film(index).clip)
             scale = REFERENCE_HEIGHT / avatar.height
             for name in conventions:
                 convention = get_convention(name)
