@@ -14,8 +14,8 @@ the evaluations (ground-truth or noisy 2D); `real_training` options are added fo
 trained on the real set (smaller: more epochs for a similar number of steps). A synthetic dataset is either given
 (`"dataset": DIR`, or `--synthetic NAME=DIR` on the command line, e.g. one rendered with new
 keypoint conventions or bodies) or rendered here: a subset of ../shared/mocap chosen by the
-config (HDM05 classes, CMU trials whose description matches a pattern) is linked into
-WORK/mocap_<name>/ and rendered with `python -m synth.render` and the config's options
+config (HDM05 classes, CMU trials whose description matches a pattern; or `"mocap": "all"`
+for the whole folder) is linked into WORK/mocap_<name>/ and rendered with `python -m synth.render` and the config's options
 (60 fps: HumanEva-I is 60 Hz) into WORK/<name>/. Synthetic rows train on its `random` split
 (the held-out 20 % only validate).
 
@@ -110,7 +110,9 @@ def prepare_synthetic(name: str, spec: dict, work: pathlib.Path, mocap: pathlib.
     dataset = work / name
     if (dataset / "manifest.json").is_file() and (dataset / "render.done").is_file():
         return dataset
-    if isinstance(spec["mocap"], str):  # the clips of another synthetic set
+    if spec["mocap"] == "all":  # every clip of the mocap folder
+        subset = mocap
+    elif isinstance(spec["mocap"], str):  # the clips of another synthetic set
         subset = work / f"mocap_{spec['mocap']}"
         if not subset.is_dir():
             raise SystemExit(f"{name}: prepare synthetic set {spec['mocap']} first")

@@ -73,7 +73,9 @@ def test_cli_lifts_coco_results_with_missing_frames(coco_run, tmp_path, capsys):
     track = _case("09_coco_results_missing_frames/coco_results_missing_12-14.json")
     assert infer_main([str(coco_run), "--keypoints", str(track), "--width", "640",
                        "--height", "480", "--out", str(out)]) == 0
-    assert "interpolated 3 frames: 12-14" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "interpolated 3 frames: 12-14" in printed
+    assert "640x480 px" in printed and "image size unknown" not in printed  # the size given
     with np.load(out) as result:
         assert result["poses_3d"].shape == (40, 17, 3)
         assert np.isfinite(result["poses_3d"]).all()

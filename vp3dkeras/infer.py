@@ -27,6 +27,7 @@ one line naming the file (exit 2), never NaN poses.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import pathlib
 import sys
@@ -131,9 +132,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except TrackError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(track.report())
     width = args.width or (track.image_size[0] if track.image_size else None)
     height = args.height or (track.image_size[1] if track.image_size else None)
+    if width and height and (args.width or args.height):
+        track = dataclasses.replace(track, image_size=(float(width), float(height)))
+    print(track.report())
     if not width or not height:
         print(f"error: {args.keypoints}: the image size is needed: pass --width and --height",
               file=sys.stderr)

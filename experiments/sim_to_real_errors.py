@@ -1,0 +1,164 @@
+"""Where a lifter's error on a real set comes from: a decomposition of P1 into definition,
+bone-length and pose (bone-direction) parts, plus the in-domain error the run reached.
+
+    .venv/bin/python experiments/sim_to_real_errors.py RUN_DIR [RUN_DIR ...]
+        [--dataset ../shared/real/humaneva] [--vp3d-name humaneva15]
+        [--split 'subjects:train=...;test=...'] [--json OUT.json] [--markdown OUT.md]
+
+For each run (a `vp3dkeras.train` output folder) it predicts every test sequence of the real
+set (ground-truth 2D, flip TTA, the run's keypoint conventions scored on the joints the set
+shares, as `python -m vp3dkeras.evaluate` does) and reports, in mm:
+
+- `P1`, `P2`: MPJPE and Procrustes-aligned MPJPE;
+- `P1 - body-frame bias`: P1 after subtracting each joint's mean error expressed in the
+  target's pelvis frame (x towards the right hip, z towards the thorax): what a fixed
+  re-definition of the keypoints (a constant offset on the body) could at best remove;
+- `P1 with true bone lengths`: the predicted bone directions, each bone rescaled to its true
+  length and chained from the root: what a perfect body-size prior could at best remove;
+- `optimal scale`: mean per-frame scale that best fits the prediction to the target (> 1:
+  the predicted person is too small);
+- `bone direction error`: mean angle between predicted and true bones, degrees, per bone and
+  overall: the pose error that no definition or body fix removes;
+- `in-domain validation`: the run's last `val_loss_mm` (history.json), the error on its own
+  held-out windows: for a synthetic run, how well it learned the synthetic task at all.
+
+Only NumPy around `vp3dkeras.inference`; every number is computed here, from the predictions.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+from typing import Dict, List
+
+import numpy as np
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import vp3dkeras.quiet_tf  # noqa: E402,F401  (TensorFlow without its start-up lines)
+
+from vp3dkeras.data.sources import open_split  # noqa: E402
+from vp3dkeras.evaluate import _read_json, match_joints, run_layout  # noqa: E402
+from vp3dkeras.inference import load_lifter, predict_poses  # noqa: E402
+from vp3dkeras.metrics import procrustes_align  # noqa: E402
+
+HUMANEVA_SPLIT = "subjects:train=Train/S1,Train/S2,Train/S3;test=Validate/S1,Validate/S2,Validate/S3"
+
+
+def pelvis_frames(poses: np.ndarray, names) -> np.ndarray:
+    """(F, 3, 3) rotations whose columns are the pelvis-frame axes in camera space.
+
+    poses: (F, J, 3) root-relative. x: left hip -> right hip; z: root -> thorax made
+    orthogonal to x; y = z cross x (forward)."""
+    x = poses[:, names.index("r_hip")] - poses[:, names.index("l_hip")]
+    x /= np.linalg.norm(x, axis=-1, keepdims=True)
+    z = poses[:, names.index("thorax")] - poses[:, 0]
+    z -= (z * x).sum(-1, keepdims=True) * x
+    z /= np.linalg.norm(z, axis=-1, keepdims=True)
+    return np.stack([x, np.cross(z, x), z], axis=-1)
+
+
+def with_true_bone_lengths(pred: np.ndarray, target: np.ndarray, parents) -> np.ndarray:
+    """(F, J, 3) the predicted bone directions chained from the root with the true lengths."""
+    out = np.zeros_like(pred)
+    for j in range(1, pred.shape[1]):
+        p = parents[j]
+        direction = pred[:, j] - pred[:, p]
+        direction /= np.maximum(np.linalg.norm(direction, axis=-1, keepdims=True), 1e-9)
+        length = np.linalg.norm(target[:, j] - target[:, p], axis=-1, keepdims=True)
+        out[:, j] = out[:, p] + direction * length
+    return out
+
+
+def decompose(pred: np.ndarray, target: np.ndarray, layout) -> Dict[str, object]:
+    """The decomposition (module docstring) of (F, J, 3) predictions against targets, mm."""
+    names, parents = list(layout.names), list(layout.parents)
+    p1 = float(np.linalg.norm(pred - target, axis=-1).mean())
+    p2 = float(np.linalg.norm(procrustes_align(pred, target) - target, axis=-1).mean())
+    frames = pelvis_frames(target, names)
+    bias = np.einsum("fij,fki->kj", frames, pred - target) / len(pred)  # (J, 3) body frame
+    debiased = pred - np.einsum("fij,kj->fki", frames, bias)
+    scale = (pred * target).sum((1, 2)) / np.maximum((pred * pred).sum((1, 2)), 1e-9)
+    directions = {}
+    for j in range(1, len(names)):
+        a, b = pred[:, j] - pred[:, parents[j]], target[:, j] - target[:, parents[j]]
+        cos = (a * b).sum(-1) / np.maximum(
+            np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-9)
+        directions[f"{names[parents[j]]}-{names[j]}"] = float(
+            np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))).mean())
+    return {
+        "P1": p1, "P2": p2,
+        "P1_minus_body_frame_bias": float(np.linalg.norm(debiased - target, axis=-1).mean()),
+        "P1_true_bone_lengths": float(np.linalg.norm(
+            with_true_bone_lengths(pred, target, parents) - target, axis=-1).mean()),
+        "optimal_scale": float(scale.mean()),
+        "bone_direction_error_deg": float(np.mean(list(directions.values()))),
+        "bone_direction_error_per_bone_deg": directions,
+        "body_frame_bias_mm": {n: [round(float(v), 1) for v in b] for n, b in zip(names, bias)},
+    }
+
+
+def run_predictions(run: pathlib.Path, dataset: str, vp3d_name: str, split: str):
+    """((F, J, 3) predictions, (F, J, 3) targets, scored layout), mm."""
+    config, summary = _read_json(run / "config.json"), _read_json(run / "summary.json")
+    _, source = open_split(dataset, split, vp3d_name=vp3d_name, keypoints="gt")
+    source, codec, output_index, _ = match_joints(
+        source, *run_layout(config, summary, source.codec.layout))
+    lifter = load_lifter(run / "model.keras")
+    preds, targets = [], []
+    for index in range(len(source)):
+        seq = source.load(index)
+        pred = predict_poses(lifter, seq.keypoints_2d, codec or source.codec, True)
+        preds.append(pred if output_index is None else pred[:, output_index])
+        targets.append(source.codec.decode_3d(seq.poses_3d))
+    return (np.concatenate(preds) * 1000.0, np.concatenate(targets) * 1000.0,
+            source.codec.layout)
+
+
+def in_domain_validation(run: pathlib.Path):
+    history = _read_json(run / "history.json") or []
+    return float(history[-1]["val_loss_mm"]) if history else None
+
+
+def markdown(rows: List[dict]) -> str:
+    head = ["run", "in-domain val", "P1", "P2", "P1 - body-frame bias",
+            "P1 with true bone lengths", "optimal scale", "bone direction error (deg)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for r in rows:
+        val = "" if r["in_domain_val_mm"] is None else f"{r['in_domain_val_mm']:.1f}"
+        lines.append(f"| {r['run']} | {val} | {r['P1']:.1f} | {r['P2']:.1f} | "
+                     f"{r['P1_minus_body_frame_bias']:.1f} | {r['P1_true_bone_lengths']:.1f} | "
+                     f"{r['optimal_scale']:.3f} | {r['bone_direction_error_deg']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=pathlib.Path)
+    parser.add_argument("--dataset", default=str(REPO.parent / "shared" / "real" / "humaneva"))
+    parser.add_argument("--vp3d-name", default="humaneva15")
+    parser.add_argument("--split", default=HUMANEVA_SPLIT)
+    parser.add_argument("--json", type=pathlib.Path)
+    parser.add_argument("--markdown", type=pathlib.Path)
+    args = parser.parse_args(argv)
+    rows = []
+    for run in args.runs:
+        if not (run / "model.keras").is_file():
+            print(f"{run}: no model.keras (not a finished run)", file=sys.stderr)
+            return 2
+        pred, target, layout = run_predictions(run, args.dataset, args.vp3d_name, args.split)
+        row = {"run": run.name, "in_domain_val_mm": in_domain_validation(run),
+               **decompose(pred, target, layout)}
+        rows.append(row)
+        print(markdown([row]).splitlines()[-1], flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+    if args.markdown:
+        args.markdown.write_text(markdown(rows), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
