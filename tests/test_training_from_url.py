@@ -51,3 +51,14 @@ def test_a_broken_record_at_a_url_is_a_one_line_error(memory_copy):
         load_record(f"{memory_copy}/{entry['file']}", sha256=entry["sha256"])
     with pytest.raises(FileNotFoundError, match="no manifest"):
         read_manifest(f"{memory_copy}/nothing-here")
+
+
+def test_shards_are_written_from_a_dataset_at_a_url(tiny_synth_dataset, memory_copy,
+                                                    tmp_path):
+    from vp3dkeras.data import shards
+
+    from_url = shards.write_shards(memory_copy, f"{memory_copy}-shards", shard_mb=0.3)
+    from_folder = shards.write_shards(tiny_synth_dataset, str(tmp_path / "s"), shard_mb=0.3)
+    assert from_url == from_folder
+    assert shards.ShardSource(f"{memory_copy}-shards").split(SPLIT).test
+    fsspec.filesystem("memory").rm(f"{memory_copy[len('memory://'):]}-shards", recursive=True)

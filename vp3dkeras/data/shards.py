@@ -1,6 +1,6 @@
 """A synth dataset as TFRecord shards, for corpora too large for one folder of npz files.
 
-    python -m vp3dkeras.data.shards DATASET_DIR --out SHARDS_DIR [--shard-mb 128]
+    python -m vp3dkeras.data.shards DATASET_DIR|URL --out SHARDS_DIR|URL [--shard-mb 128]
         [--arrays all|training]
 
 writes
@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import pathlib
 import posixpath
 import sys
 from typing import Dict, Optional, Sequence as Seq
@@ -51,8 +50,8 @@ import numpy as np
 import tensorflow as tf
 
 from posecontract.dataset_format import (OBJECT_STORE_PROTOCOLS, RecordError, Split,
-                                         UnknownSplitError, list_splits, load_record,
-                                         load_split, read_manifest, safe_name)
+                                         UnknownSplitError, dataset_path, list_splits,
+                                         load_record, load_split, read_manifest, safe_name)
 from posecontract.shard_format import (FOOTER as _FOOTER, FORMAT, HEADER as _HEADER,  # noqa: F401
                                        INDEX, TRAINING_PREFIXES, ShardWriter, check_payload,
                                        decode_record, encode_index, encode_record,
@@ -152,8 +151,9 @@ def _write_bytes_atomic(path: str, data: bytes) -> None:
 
 def write_shards(dataset_dir, out_dir: str, shard_mb: float = 128.0,
                  verbose: bool = False, arrays: str = "all") -> dict:
-    """Writes the dataset folder `dataset_dir` as TFRecord shards under `out_dir` (local or
-    a `tf.io.gfile` URL); returns the index (also written as `shards.json`).
+    """Writes the dataset `dataset_dir` (a folder, or a URL fsspec opens) as TFRecord shards
+    under `out_dir` (a folder or URL, see the module docstring); returns the index (also
+    written as `shards.json`).
 
     Records keep the manifest's order; a shard is closed once it holds `shard_mb` MB. Each
     shard is written under a temporary name and renamed; the index is written last, so a
@@ -169,7 +169,7 @@ def write_shards(dataset_dir, out_dir: str, shard_mb: float = 128.0,
     writer = ShardWriter(lambda name, data: _write_bytes_atomic(_join(out_dir, name), data),
                          shard_mb)
     for entry in manifest["records"]:
-        record = load_record(pathlib.Path(dataset_dir) / entry["file"],
+        record = load_record(dataset_path(dataset_dir, entry["file"]),
                              sha256=entry.get("sha256"))
         writer.add(entry["file"], encode_record(entry["file"], select_arrays(record, arrays)))
     records, shards = writer.finish()
@@ -284,7 +284,7 @@ def main(argv: Optional[Seq[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vp3dkeras.data.shards",
                                      description="Write a synth dataset folder as TFRecord "
                                                  "shards (local folder or gs:// URL).")
-    parser.add_argument("dataset", help="synth dataset folder (manifest.json)")
+    parser.add_argument("dataset", help="synth dataset folder or URL (manifest.json)")
     parser.add_argument("--out", required=True, help="shard folder or URL")
     parser.add_argument("--shard-mb", type=float, default=128.0,
                         help="close a shard once it holds this many MB (default 128)")
