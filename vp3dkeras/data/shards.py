@@ -283,7 +283,7 @@ class ShardSource(SynthSource):
 def main(argv: Optional[Seq[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vp3dkeras.data.shards",
                                      description="Write a synth dataset folder as TFRecord "
-                                                 "shards (local folder or gs:// URL).")
+                                                 "shards (local folders or URLs).")
     parser.add_argument("dataset", help="synth dataset folder or URL (manifest.json)")
     parser.add_argument("--out", required=True, help="shard folder or URL")
     parser.add_argument("--shard-mb", type=float, default=128.0,
