@@ -128,3 +128,21 @@ def test_images_are_uploaded_to_a_url_as_a_folder_holds_them(corpus, tmp_path):
     assert any(f.endswith("preview.gif") for f in local)
     assert _url_files(url) == local
     assert sorted(p.name for p in tmp_path.iterdir()) == ["local", "url"]
+
+
+def test_temporary_files_of_killed_writers_at_a_url_are_removed(corpus, tmp_path):
+    """At a file system URL (temporary name, then a move) a killed writer's temporary file
+    is removed: an old one before the run, any after it (every writer has finished)."""
+    import time
+
+    url = (tmp_path / "set").as_uri()
+    settings = RenderSettings(fps=25.0, avatars=("ava",), num_cameras=1)
+    render_dataset(corpus, url, settings, progress=False, limit=1)
+    old = tmp_path / "set" / "clips" / ".x__ava.npz.999999.abcd1234.tmp"
+    fresh = tmp_path / "set" / ".manifest.json.999999.abcd1234.tmp"
+    for path in (old, fresh):
+        path.write_bytes(b"partial")
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    summary = render_dataset(corpus, url, settings, progress=False, limit=1)
+    assert summary["leftovers_removed"] == 1  # before the run: only the old one
+    assert not old.exists() and not fresh.exists()
