@@ -13,7 +13,7 @@
   not at all) each file is one put. On a file system reached through fsspec (``file://``,
   SFTP, ...) each file is put under a temporary name and moved, as locally. Clip keys are
   claimed with fsspec's exclusive create (``open(path, "xb")``: a conditional put,
-  If-None-Match, in s3fs since 2024.12; adlfs; local files); where a driver has none, with
+  If-None-Match, in s3fs, fsspec/s3fs#917; adlfs; local files); where a driver has none, with
   a check before the put (a race between two files of one key that start in the same
   instant is then not caught).
 
@@ -29,14 +29,13 @@ import json
 import os
 import pathlib
 import posixpath
-import re
 import shutil
 import tempfile
 import time
 import uuid
 from typing import List, Union
 
-from posecontract.dataset_format import OBJECT_STORE_PROTOCOLS
+from posecontract.dataset_format import OBJECT_STORE_PROTOCOLS, is_url  # noqa: F401
 
 TMP_SUFFIX = ".tmp"
 #: Leftover temporary files whose writer cannot be identified are removed once this old.
@@ -44,14 +43,6 @@ STALE_TMP_SECONDS = 600.0
 #: fsspec protocols whose stores have atomic single puts and no rename (an object appears
 #: whole or not at all). Others are written under a temporary name and moved.
 OBJECT_STORES = OBJECT_STORE_PROTOCOLS
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
-
-def is_url(target) -> bool:
-    """Whether `target` is a URL (``protocol://...``) rather than a local path."""
-    return isinstance(target, str) and bool(_URL.match(target))
-
-
 def open_store(target: Union[str, os.PathLike, "Store"]) -> "Store":
     """The store at `target`: a `Store` (returned as it is), a URL or a local path.
     ValueError (one line) for a URL whose protocol fsspec does not know or whose driver is
