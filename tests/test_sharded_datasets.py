@@ -103,3 +103,33 @@ def test_a_corrupted_shard_is_a_one_line_error(shard_dir, tmp_path):
     (copy / last).write_bytes((copy / last).read_bytes()[:-10])
     with pytest.raises(ValueError, match=f"{last}: shard truncated"):
         shards.ShardSource(copy).validate()
+
+
+def test_the_tf_free_format_is_tensorflows_byte_for_byte(tiny_synth_dataset, shard_dir,
+                                                         tmp_path):
+    """`posecontract.shard_format` (no TensorFlow: protobuf + google-crc32c) writes what
+    TensorFlow writes: the same TFRecord file for the same payloads, and payloads that are
+    `tf.train.Example`s, serialized as TensorFlow serializes them."""
+    import tensorflow as tf
+
+    from posecontract import shard_format
+
+    index = shards.read_index(shard_dir)
+    location = index["records"][0]
+    record = load_record(tiny_synth_dataset / location["file"])
+    payload = shard_format.encode_record(location["file"], record)
+    example = tf.train.Example.FromString(payload)
+    assert example.SerializeToString(deterministic=True) == payload
+    assert example.features.feature["_file"].bytes_list.value[0] == location["file"].encode()
+    assert list(example.features.feature["keypoints2d/shape"].int64_list.value) == \
+        list(record["keypoints2d"].shape)
+    payloads = [payload, b"", b"x" * 70000]
+    with tf.io.TFRecordWriter(str(tmp_path / "tf.tfrecord")) as writer:
+        for p in payloads:
+            writer.write(p)
+    assert (tmp_path / "tf.tfrecord").read_bytes() == b"".join(
+        shard_format.frame(p) for p in payloads)
+    # The shard on disk holds exactly that framing at the indexed offset.
+    data = (shard_dir / location["shard"]).read_bytes()
+    start = location["offset"]
+    assert data[start:start + len(payload) + 16] == shard_format.frame(payload)
