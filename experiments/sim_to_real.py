@@ -205,6 +205,12 @@ def _f(value, percent=False) -> str:
     return f"{100 * value:.1f}" if percent else f"{value:.1f}"
 
 
+def bone_bias(bones: dict) -> float:
+    """Mean over bones of |mean predicted - mean true length|, mm (`bone_length_report`)."""
+    per_bone = bones["per_bone"].values()
+    return sum(abs(b["pred"] - b["true"]) for b in per_bone) / max(len(per_bone), 1)
+
+
 def write_tables(results: list, config: dict, out: pathlib.Path, skipped=()) -> None:
     """results.json, results.md and bone_lengths.png from the collected rows."""
     out.mkdir(parents=True, exist_ok=True)
@@ -217,8 +223,12 @@ def write_tables(results: list, config: dict, out: pathlib.Path, skipped=()) -> 
                 "the folder's cameras file or the calibration shipped for the set")
              + ". Training options: "
              f"`{' '.join(config['training'])}`. mm; PCK in %; flip TTA.", "",
+             "`bone err`: mean over frames and bones of |predicted - true length|; `bone bias`: "
+             "mean over bones of |mean predicted - mean true length| (the skeleton's size and "
+             "proportions, without the frame-to-frame wobble).", "",
              "| row | 2D at test | train min | P1 | P2 | P3 | MPJVE | PCK150 | bone err | "
-             "P1 / real P1 |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "bone bias | P1 / real P1 |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     real_p1 = {r["evaluation"]: r["result"]["metrics"]["P1"] for r in results
                if r["row"]["train_on"] == "real" and r["row"].get("noise_2d", "off") == "off"}
     for r in results:
@@ -228,6 +238,7 @@ def write_tables(results: list, config: dict, out: pathlib.Path, skipped=()) -> 
                      f"{r['summary'].get('train_seconds', 0) / 60:.1f} | {_f(m['P1'])} | "
                      f"{_f(m['P2'])} | {_f(m['P3'])} | {_f(m.get('MPJVE'))} | "
                      f"{_f(m['PCK150'], True)} | {_f(res['bones']['error'])} | "
+                     f"{_f(bone_bias(res['bones']))} | "
                      f"{'-' if ratio is None else f'{ratio:.2f}'} |")
     notes = sorted({r["result"]["joints"]["note"] for r in results if "joints" in r["result"]})
     notes += sorted({f"{r['row']['name']}: {r['row']['note']}" for r in results
