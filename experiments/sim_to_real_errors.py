@@ -117,6 +117,66 @@ def run_predictions(run: pathlib.Path, dataset: str, vp3d_name: str, split: str)
             source.codec.layout)
 
 
+def bone_directions(poses: np.ndarray, layout) -> np.ndarray:
+    """(F, B*3) unit bone directions in each pose's own pelvis frame (`pelvis_frames`):
+    the pose without the camera's view, the body's size or its proportions."""
+    names, parents = list(layout.names), list(layout.parents)
+    frames = pelvis_frames(poses, names)
+    bones = poses[:, 1:] - poses[:, [parents[j] for j in range(1, len(names))]]
+    bones = np.einsum("fij,fbi->fbj", frames, bones)  # R^T b: into the pelvis frame
+    bones /= np.maximum(np.linalg.norm(bones, axis=-1, keepdims=True), 1e-9)
+    return bones.reshape(len(poses), -1)
+
+
+def nearest_pose_angles(test: np.ndarray, train: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    """(N,) mean bone angle, degrees, from each test pose to its nearest training pose.
+
+    test (N, B*3), train (M, B*3): `bone_directions`. The nearest is the one with the
+    largest summed cosine over bones; its mean per-bone angle is returned."""
+    num_bones = test.shape[1] // 3
+    out = np.empty(len(test))
+    for start in range(0, len(test), chunk):
+        block = test[start:start + chunk]
+        best = np.argmax(block @ train.T, axis=1)
+        cos = (block.reshape(len(block), num_bones, 3)
+               * train[best].reshape(len(block), num_bones, 3)).sum(-1)
+        out[start:start + chunk] = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))).mean(-1)
+    return out
+
+
+def source_poses(source, max_frames: int) -> np.ndarray:
+    """(F, J, 3) root-relative poses of a source's sequences, evenly thinned to about
+    `max_frames` frames."""
+    total = sum(source.load(i).poses_3d.shape[0] for i in range(len(source)))
+    stride = max(1, int(np.ceil(total / max_frames)))
+    return np.concatenate([source.codec.decode_3d(source.load(i).poses_3d)[::stride]
+                           for i in range(len(source))])
+
+
+def pose_coverage(dataset: str, vp3d_name: str, split: str, synthetic: Dict[str, str],
+                  max_frames: int = 60000) -> List[dict]:
+    """How far the real test poses lie from each training set's poses (module docstring).
+
+    synthetic: name -> synth dataset folder (its `random` split's training side, read in the
+    real set's convention). Returns one row per training set (the real set's own training
+    subjects first): frames compared and quartiles of the nearest-pose angle, degrees."""
+    train, test = open_split(dataset, split, vp3d_name=vp3d_name, keypoints="gt")
+    layout = test.codec.layout
+    test_dirs = bone_directions(source_poses(test, 20000), layout)
+    sets = {f"real: {split.split(';')[0]}": train}
+    for name, folder in synthetic.items():
+        sets[f"synthetic: {name}"] = open_split(
+            folder, "random", keypoints_in=layout.name, keypoints_out=layout.name)[0]
+    rows = []
+    for name, source in sets.items():
+        dirs = bone_directions(source_poses(source, max_frames), layout)
+        angles = nearest_pose_angles(test_dirs, dirs)
+        rows.append({"training set": name, "frames": len(dirs), "test frames": len(test_dirs),
+                     "mean": float(angles.mean()),
+                     "quartiles": [float(q) for q in np.percentile(angles, [25, 50, 75])]})
+    return rows
+
+
 def in_domain_validation(run: pathlib.Path):
     history = _read_json(run / "history.json") or []
     return float(history[-1]["val_loss_mm"]) if history else None
@@ -136,13 +196,27 @@ def markdown(rows: List[dict]) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", nargs="+", type=pathlib.Path)
+    parser.add_argument("runs", nargs="*", type=pathlib.Path)
     parser.add_argument("--dataset", default=str(REPO.parent / "shared" / "real" / "humaneva"))
     parser.add_argument("--vp3d-name", default="humaneva15")
     parser.add_argument("--split", default=HUMANEVA_SPLIT)
     parser.add_argument("--json", type=pathlib.Path)
     parser.add_argument("--markdown", type=pathlib.Path)
+    parser.add_argument("--coverage", action="append", default=[], metavar="NAME=DATASET",
+                        help="also report how far the real test poses lie from the poses of "
+                             "this synthetic dataset (and of the real training subjects)")
     args = parser.parse_args(argv)
+    if args.coverage:
+        synthetic = dict(given.partition("=")[::2] for given in args.coverage)
+        coverage = pose_coverage(args.dataset, args.vp3d_name, args.split, synthetic)
+        lines = ["| training set | frames | nearest-pose angle to the real test poses, "
+                 "mean (quartiles), degrees |", "| --- | --- | --- |"]
+        lines += [f"| {r['training set']} | {r['frames']} | {r['mean']:.1f} ("
+                  + ", ".join(f"{q:.1f}" for q in r["quartiles"]) + ") |" for r in coverage]
+        print("\n".join(lines), flush=True)
+        if args.markdown:
+            args.markdown.with_name(args.markdown.stem + "_coverage.md").write_text(
+                "\n".join(lines) + "\n", encoding="utf-8")
     rows = []
     for run in args.runs:
         if not (run / "model.keras").is_file():
