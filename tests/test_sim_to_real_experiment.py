@@ -39,12 +39,28 @@ def test_rows_needing_missing_features_are_skipped(monkeypatch):
     monkeypatch.setitem(sim_to_real.FEATURES, "conventions", lambda: True)
     needs = {name: sim_to_real.missing_feature(row, CONFIG) for name, row in rows.items()}
     assert needs["real-trained (HumanEva-I Train/S1-S3)"] is None
-    assert needs["synthetic: humaneva15 convention, geometry fix, capsule bodies"] is None
-    assert needs["synthetic: humaneva15 convention, geometry fix, Anny bodies"] == "bodies"
-    given = dict(CONFIG, synthetic=dict(CONFIG["synthetic"],
-                                        anny_conventions={"dataset": "/some/dir"}))
-    before = rows["synthetic: humaneva15 convention (before geometry fix), Anny bodies"]
-    assert sim_to_real.missing_feature(before, given) is None
+    assert needs["synthetic: humaneva15 convention, capsule bodies"] is None
+    assert needs["synthetic: humaneva15 convention, Anny bodies"] == "bodies"
+    given = dict(CONFIG, synthetic=dict(CONFIG["synthetic"], anny_all={"dataset": "/some/dir"}))
+    anny = rows["synthetic: humaneva15 convention, Anny bodies"]
+    assert sim_to_real.missing_feature(anny, given) is None
+
+
+def test_a_synthetic_set_of_all_mocap_renders_the_whole_folder(monkeypatch, tmp_path):
+    calls = []
+
+    def render(command, log):  # stands in for the render process: records what it was given
+        calls.append(command)
+        (tmp_path / "every").mkdir()
+
+    monkeypatch.setattr(sim_to_real, "_run", render)
+    spec = {"mocap": "all", "render": ["--cameras", "1"]}
+    dataset = sim_to_real.prepare_synthetic("every", spec, tmp_path, tmp_path / "mocap",
+                                            tmp_path)
+    assert dataset == tmp_path / "every" and (dataset / "render.done").is_file()
+    assert calls[0][3:6] == [tmp_path / "mocap", "--out", dataset]  # the whole folder
+    assert calls[0][-2:] == ["--cameras", "1"]
+    assert not list(tmp_path.glob("mocap_*"))  # no subset linked
 
 
 def _result(p1, bone_scale):
@@ -69,7 +85,8 @@ def test_table_reports_the_ratio_to_the_real_trained_model(tmp_path):
                 "result": _result(60.0, 0.9)}]
     sim_to_real.write_tables(results, CONFIG, tmp_path, ["anny: not run, needs bodies"])
     table = (tmp_path / "results.md").read_text()
-    assert "| synthetic | gt 2D | 2.0 | 60.0 | 48.0 | 54.0 | 4.0 | 90.0 | 48.0 | 1.50 |" in table
+    assert ("| synthetic | gt 2D | 2.0 | 60.0 | 48.0 | 54.0 | 4.0 | 90.0 | 48.0 | 48.0 | 1.50 |"
+            in table)
     assert "| real | gt 2D | 2.0 | 40.0 |" in table and "| 1.00 |" in table
     assert "- synthetic: names only" in table and "- anny: not run, needs bodies" in table
     assert "| synthetic | 432 (480) |" in table
