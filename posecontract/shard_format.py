@@ -264,6 +264,20 @@ def parse_index(data: bytes, where: str) -> dict:
     return index
 
 
+#: Files that mark a synth dataset folder: a shard set written there would mix with it (and
+#: its splits/ be replaced by the shards' copy).
+DATASET_MARKERS = ("manifest.json", "settings.json")
+
+
+def check_shards_folder(names: List[str], where: str) -> None:
+    """ValueError when the listing `names` of the shard folder `where` is a synth dataset's:
+    shards go into a folder of their own."""
+    found = [n for n in DATASET_MARKERS if n in names]
+    if found:
+        raise ValueError(f"{where}: holds a synth dataset ({found[0]}); write the shards to "
+                         f"a folder of their own")
+
+
 def stale_shards(names: List[str], index: Optional[dict]) -> List[str]:
     """Shard files among `names` (a folder's listing) that `index` does not name: left by an
     earlier write with more shards, or by a run killed before its index."""

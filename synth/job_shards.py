@@ -38,9 +38,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from posecontract.dataset_format import record_from_bytes
-from posecontract.shard_format import (INDEX, ShardWriter, encode_index, encode_record,
-                                       framed_record, index_data, parse_index, select_arrays,
-                                       stale_shards)
+from posecontract.shard_format import (INDEX, ShardWriter, check_shards_folder,
+                                       encode_index, encode_record, framed_record, index_data,
+                                       parse_index, select_arrays, stale_shards)
 
 from . import storage
 
@@ -65,6 +65,32 @@ def clip_payloads(store: storage.Store, entries: List[dict], arrays: str,
     return payloads
 
 
+def _same_place(a: storage.Store, b: storage.Store) -> bool:
+    """Whether two stores are one folder (a local path and its ``file://`` URL alike)."""
+    def where(store):
+        if store.is_local:
+            return store.path().resolve()
+        url = store.url().rstrip("/")
+        return pathlib.Path(url[len("file://"):]).resolve() if url.startswith("file://") \
+            else url
+    return where(a) == where(b)
+
+
+def check_target(target, dataset=None) -> storage.Store:
+    """The store of the shard folder `target`, checked before anything is written: ValueError
+    when it is the dataset `dataset` itself, holds a synth dataset, or is a file (and
+    `synth.storage`'s error for a URL that cannot be opened)."""
+    store = storage.open_store(target)
+    if dataset is not None and _same_place(store, storage.open_store(dataset)):
+        raise ValueError(f"{store.url()}: --shards-out is the dataset folder itself; write "
+                         f"the shards to a folder of their own")
+    if store.isfile(""):
+        raise ValueError(f"{store.url()}: a file, not a folder for shards")
+    if store.isdir(""):
+        check_shards_folder(store.listdir(), store.url())
+    return store
+
+
 class JobShards:
     """The shards of one generation job (see the module docstring).
 
@@ -84,7 +110,7 @@ class JobShards:
     def __init__(self, target, order: Sequence[str], arrays: str = "all",
                  shard_mb: float = 128.0):
         select_arrays({}, arrays)  # ValueError for an unknown kind
-        self.store = storage.open_store(target)
+        self.store = check_target(target)
         self.arrays = arrays
         self.store.makedirs()
         self.store.remove(INDEX)  # from here until `finish`, the shards are invisible

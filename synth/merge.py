@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
+import re
 import shutil
 import sys
 import tempfile
@@ -61,6 +62,27 @@ def _same(a: storage.Store, b: storage.Store) -> bool:
     return a.url() == b.url()
 
 
+_SHARD_NAME = re.compile(r"shard-(\d+)-of-(\d+)\.json")
+
+
+def _check_complete(found: dict) -> None:
+    """ValueError unless the shard manifests found are every shard 0..N-1 of one N: a run
+    that did not finish (or never ran) writes none, and merging without it would make an
+    incomplete dataset look whole."""
+    counts = sorted({count for _, count in found})
+    if len(counts) > 1:
+        raise ValueError(f"shard manifests of runs with different N: "
+                         f"{', '.join(sorted(found.values()))}")
+    missing = [k for k in range(counts[0]) if (k, counts[0]) not in found] if counts else []
+    if missing:
+        folders = sorted({url.rsplit("/manifests/", 1)[0] for url in found.values()})
+        raise ValueError(f"no manifests/shard-{missing[0]}-of-{counts[0]}.json in "
+                         f"{', '.join(folders)}: shard {missing[0]}/{counts[0]} has not "
+                         f"finished (run it, then merge)"
+                         + (f"; shards {', '.join(map(str, missing[1:]))} neither"
+                            if len(missing) > 1 else ""))
+
+
 def merge_shards(dataset_dirs: Sequence, out_dir=None, shards_out=None) -> dict:
     """Joins shard manifests and failure reports of `dataset_dirs` (folders or URLs,
     `synth.storage`) into `out_dir` (default the first). shards_out: also join the TFRecord
@@ -70,6 +92,15 @@ def merge_shards(dataset_dirs: Sequence, out_dir=None, shards_out=None) -> dict:
     entries: List[dict] = []
     failures: List[dict] = []
     settings = None
+    found = {}  # (K, N) -> the manifest's URL; checked before any file is moved
+    for folder in stores:
+        names = [n for n in folder.listdir("manifests") if _SHARD_NAME.fullmatch(n)]
+        if not names:
+            raise FileNotFoundError(f"{folder.url()}: no shard manifests under manifests/")
+        for name in names:
+            shard = _SHARD_NAME.fullmatch(name)
+            found[int(shard[1]), int(shard[2])] = folder.url(f"manifests/{name}")
+    _check_complete(found)
     for folder in stores:
         shard_files = [n for n in folder.listdir("manifests")
                        if n.startswith("shard-") and n.endswith(".json")]
@@ -88,9 +119,10 @@ def merge_shards(dataset_dirs: Sequence, out_dir=None, shards_out=None) -> dict:
                     _move(folder, out, entry["file"])
                     if entry.get("images"):  # rendered with --images: its image folder too
                         _move(folder, out, entry["images"]["dir"])
-                    sidecar = ds.sidecar_file(entry["clip_key"])
-                    if folder.isfile(sidecar):
-                        _move(folder, out, sidecar)
+                    for sidecar in (ds.sidecar_file(entry["clip_key"]),
+                                    f"{ds.CLIPS}/{entry['clip_key']}.source"):  # its claim
+                        if folder.isfile(sidecar):
+                            _move(folder, out, sidecar)
                 entries.append(entry)
         for name in shard_files:
             if name.endswith(".failures.json"):
@@ -110,9 +142,11 @@ def merge_shards(dataset_dirs: Sequence, out_dir=None, shards_out=None) -> dict:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m synth.merge", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m synth.merge", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset_dirs", nargs="+", help="dataset folders or URLs")
-    parser.add_argument("--out", default=None)
+    parser.add_argument("--out", default=None, metavar="DATASET_DIR|URL",
+                        help="the merged dataset (default: the first folder)")
     parser.add_argument("--shards-out", default=None, metavar="SHARDS_DIR|URL",
                         help="also join the shard sets the runs wrote with --shards-out "
                              "(SHARDS_DIR/part-K-of-N/) into one index there")

@@ -438,6 +438,9 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir, settings: RenderSettings,
             if where is not None and storage.in_process(where):
                 raise ValueError(f"{where}: an in-process file system; other processes "
                                  f"cannot write there (use --workers 1, engine local)")
+    if shards_out is not None:  # a wrong shard folder stops the run before any write
+        from .job_shards import check_target
+        check_target(shards_out, store)
     store.makedirs()
     ds.check_settings(store, settings.content_json(), force=force)
     leftovers = ds.remove_leftovers(store)
@@ -692,13 +695,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {error.filename or args.out}: {error.strerror or error}",
               file=sys.stderr)
         return EXIT_USAGE
+    failures_file = (f"manifests/shard-{args.shard[0]}-of-{args.shard[1]}.failures.json"
+                     if args.shard else ds.FAILURES)
     print(f"{summary['done_clips']} of {summary['clips']} clips done "
           f"({summary['resumed_clips']} already finished before this run; "
           f"{summary['records']} records, {summary['frames']} frames, "
           f"{summary['camera_frames']} camera frames) in {summary['seconds']:.1f} s; "
           f"{summary['failed']} failed"
-          + (f" (see {storage.join(args.out, ds.FAILURES)})"
-             if summary["failed"] and not args.shard else ""))
+          + (f" (see {storage.join(args.out, failures_file)})" if summary["failed"] else ""))
     if summary["shards"] is not None:
         where = args.shards_out if not args.shard else storage.join(
             args.shards_out, f"part-{args.shard[0]}-of-{args.shard[1]}")
@@ -711,7 +715,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"{len(summary['dropped_leading'])} clips started with frames that break "
               f"continuity (a T-pose), dropped: {', '.join(summary['dropped_leading'][:5])}"
               + (" ..." if len(summary["dropped_leading"]) > 5 else ""))
-    if summary["splits"]:
+    if args.shard:  # splits need every shard's clips: synth.merge writes them
+        print(f"manifest and splits: python -m synth.merge {args.out} once every shard of "
+              f"{args.shard[1]} has finished")
+    elif summary["splits"]:
         print(f"splits: {', '.join(summary['splits'])}")
     elif summary["records"]:
         print("splits: none (a split needs at least two clips on its two sides)")

@@ -241,3 +241,59 @@ def test_a_job_writes_its_shards_to_a_url_that_training_reads(corpus, job, tmp_p
             np.testing.assert_array_equal(u, v)
     finally:
         fsspec.filesystem("memory").rm(root.split("://")[1], recursive=True)
+
+
+def _one_line_error(result, *names):
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for name in names:
+        assert str(name) in lines[0], result.stderr
+    return lines[0]
+
+
+def test_a_wrong_shards_folder_stops_the_run_before_any_write(corpus, job, tmp_path):
+    """`--shards-out` naming the dataset itself, another dataset, a file or a URL nothing
+    opens is one line and exit 2, and neither the new dataset folder nor the other
+    dataset's files (its splits/ would be replaced by the shards' copy) are touched."""
+    dataset = job[0]
+    before = _files(dataset)
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    cases = [(tmp_path / "d1", tmp_path / "d1", "the dataset folder itself"),
+             (f"file://{tmp_path}/d2", tmp_path / "d2", "the dataset folder itself"),
+             (tmp_path / "d3", dataset, "holds a synth dataset"),
+             (tmp_path / "d4", f"file://{dataset}", "holds a synth dataset"),
+             (tmp_path / "d5", a_file, "a file, not a folder"),
+             (tmp_path / "d6", "nosuchprotocol://bucket/x", "Protocol not known")]
+    for out, shards_out, problem in cases:
+        result = _render(corpus, out, "--shards-out", shards_out)
+        _one_line_error(result, shards_out, problem)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+    assert a_file.read_text() == "x" and _files(dataset) == before
+
+
+def test_merge_refuses_a_missing_shard_before_moving_anything(corpus, tmp_path):
+    """A `--shard K/N` run that never finished writes no manifest: merging without it would
+    make an incomplete dataset look whole. Once every shard is there, the clips (and their
+    key claims) of separate folders are moved into the first."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    result = _render(corpus, a, "--shard", "0/2")
+    assert result.returncode == 0
+    assert "splits: none" not in result.stdout and "synth.merge" in result.stdout
+    before = _files(a)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    result = subprocess.run([sys.executable, "-m", "synth.merge", str(a)], cwd=REPO, env=env,
+                            capture_output=True, text=True)
+    _one_line_error(result, "shard-1-of-2.json", "shard 1/2 has not finished")
+    assert _files(a) == before and not (a / "manifest.json").exists()
+
+    assert _render(corpus, b, "--shard", "1/2").returncode == 0
+    merge = [sys.executable, "-m", "synth.merge", str(a), str(b)]
+    result = subprocess.run(merge, cwd=REPO, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    keys = {e["clip_key"] for e in __import__("json").loads(
+        (a / "manifest.json").read_text())["records"]}
+    assert len(keys) == 5
+    assert {p.stem for p in (a / "clips").glob("*.source")} == keys
+    assert not list((b / "clips").iterdir())
