@@ -133,3 +133,73 @@ def test_the_tf_free_format_is_tensorflows_byte_for_byte(tiny_synth_dataset, sha
     data = (shard_dir / location["shard"]).read_bytes()
     start = location["offset"]
     assert data[start:start + len(payload) + 16] == shard_format.frame(payload)
+
+
+def test_a_wrong_shards_out_is_one_line(tiny_synth_dataset, tmp_path, capsys):
+    """`--out` a URL nothing opens, a file, or a dataset folder (its splits/ would be
+    replaced by the shards' copy): one line naming it, exit 2, nothing written."""
+    import shutil
+
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    other = tmp_path / "other_dataset"
+    shutil.copytree(tiny_synth_dataset, other)
+    before = sorted(p.relative_to(other).as_posix() for p in other.rglob("*"))
+    cases = [("nosuchprotocol://bucket/x", "cannot open this URL"),
+             (str(a_file), "a file, not a folder"),
+             (f"file://{a_file}", "a file, not a folder"),
+             (str(other), "holds a synth dataset"),
+             (str(tiny_synth_dataset), "holds a synth dataset")]
+    try:
+        import s3fs  # noqa: F401
+    except ImportError:
+        cases.append(("s3://bucket/x", "Install s3fs"))
+    for out, problem in cases:
+        capsys.readouterr()
+        assert shards.main([str(tiny_synth_dataset), "--out", out, "--quiet"]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: {out}") and problem in lines[0]
+    assert sorted(p.relative_to(other).as_posix() for p in other.rglob("*")) == before
+    assert a_file.read_text() == "x"
+
+
+def test_the_shards_command_and_training_on_bad_shards_say_one_line(tiny_synth_dataset,
+                                                                     shard_dir, tmp_path):
+    """`python -m vp3dkeras.data.shards` prints none of TensorFlow's start-up lines; training
+    on a truncated shard stops before making the run folder, and on a corrupted one (caught
+    only when the record is read, inside tf.data) with one line, not a traceback."""
+    import os
+    import pathlib
+    import shutil
+    import subprocess
+    import sys
+
+    repo = pathlib.Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(repo))
+    result = subprocess.run([sys.executable, "-m", "vp3dkeras.data.shards",
+                             str(tiny_synth_dataset), "--out", str(tmp_path / "s")],
+                            cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+
+    truncated, corrupted = tmp_path / "truncated", tmp_path / "corrupted"
+    shutil.copytree(shard_dir, truncated)
+    last = shards.read_index(truncated)["shards"][-1]["file"]
+    (truncated / last).write_bytes((truncated / last).read_bytes()[:-10])
+    shutil.copytree(shard_dir, corrupted)
+    for location in shards.read_index(corrupted)["records"]:  # every record's payload
+        path = corrupted / location["shard"]
+        data = bytearray(path.read_bytes())
+        data[location["offset"] + 40] ^= 0xFF
+        path.write_bytes(bytes(data))
+    for data, problem in [(truncated, "shard truncated"), (corrupted, "does not match")]:
+        run_dir = tmp_path / f"run_{data.name}"
+        result = subprocess.run(
+            [sys.executable, "-m", "vp3dkeras.train", "--dataset", str(data), "--split",
+             "actor_out_hdm05_mm", "--out", str(run_dir), "--epochs", "1", "--channels", "8",
+             "--filter-widths", "3", "--batch-size", "64", "--quiet"],
+            cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1, result.stderr
+        assert lines[0].startswith(f"error: {data}/") and problem in lines[0], result.stderr
+        if data is truncated:
+            assert not run_dir.exists()

@@ -278,7 +278,6 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
         _write_json(pathlib.Path(run_dir) / SUMMARY, summary)
         return summary
     placement = make_placement(config, cluster)
-    run_dir, state, history, start_epoch = cb.open_run(run_dir, resume)
     verbose = verbose if placement.chief else 0
 
     keras.utils.set_random_seed(config.seed)
@@ -293,13 +292,15 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
     base_codec = getattr(train_source, "base_codec", train_source.codec)
     config.keypoints_in = base_codec.input_layout.name
     config.keypoints_out = base_codec.layout.name
-    if not resume and placement.chief:
-        write_config(config, run_dir / CONFIG)
     num_joints_in = train_source.codec.num_joints_in
     # Every record is read and checked once, here, so a corrupt file or a NaN stops the run
-    # with its name before training instead of deep inside tf.data.
+    # with its name before training instead of deep inside tf.data, and before the run
+    # folder is made: a dataset that cannot be used leaves no half-made run behind.
     train_source.validate()
     test_source.validate()
+    run_dir, state, history, start_epoch = cb.open_run(run_dir, resume)
+    if not resume and placement.chief:
+        write_config(config, run_dir / CONFIG)
     num_joints = train_source.codec.num_joints
     strategy = placement.strategy
     with strategy.scope():

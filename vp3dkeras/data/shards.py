@@ -47,12 +47,16 @@ import sys
 from typing import Dict, Optional, Sequence as Seq
 
 import numpy as np
-import tensorflow as tf
+
+if __name__ == "__main__":  # TensorFlow without its start-up noise (vp3dkeras.quiet_tf)
+    from vp3dkeras import quiet_tf  # noqa: F401
+import tensorflow as tf  # noqa: E402
 
 from posecontract.dataset_format import (OBJECT_STORE_PROTOCOLS, RecordError, Split,
                                          UnknownSplitError, dataset_path, list_splits,
                                          load_record, load_split, read_manifest, safe_name)
 from posecontract.shard_format import (FOOTER as _FOOTER, FORMAT, HEADER as _HEADER,  # noqa: F401
+                                       check_shards_folder,
                                        INDEX, TRAINING_PREFIXES, ShardWriter, check_payload,
                                        decode_record, encode_index, encode_record,
                                        index_data, parse_index, select_arrays, stale_shards,
@@ -67,27 +71,48 @@ def _join(folder: str, name: str) -> str:
 
 class _GFileAccess:
     """File access through `tf.io.gfile`: local paths, and URLs of TensorFlow's file systems
-    (``gs://`` natively; ``s3://``/``hdfs://`` with tensorflow-io)."""
+    (``gs://`` natively; ``s3://``/``hdfs://`` with tensorflow-io). TensorFlow's errors
+    (an unknown scheme, a file where a folder should be) become `OSError` naming the path;
+    `reason` (why fsspec could not open the URL, e.g. a driver to install) is added to them.
+    """
 
-    def exists(self, path): return tf.io.gfile.exists(path)  # noqa: E704
-    def isdir(self, path): return tf.io.gfile.isdir(path)  # noqa: E704
-    def listdir(self, path): return tf.io.gfile.listdir(path)  # noqa: E704
-    def size(self, path): return tf.io.gfile.stat(path).length  # noqa: E704
-    def makedirs(self, path): tf.io.gfile.makedirs(path)  # noqa: E704
-    def remove(self, path): tf.io.gfile.remove(path)  # noqa: E704
+    def __init__(self, reason: str = ""):
+        self.reason = reason
+
+    def _call(self, call, path, *args):
+        try:
+            return call(path, *args)
+        except tf.errors.OpError as error:
+            message = error.message.split(" (file: ")[0]
+            if isinstance(error, tf.errors.UnimplementedError) and self.reason:
+                message = f"cannot open this URL ({self.reason}; tf.io.gfile: {message})"
+            if message.startswith(f"{path} "):
+                message = message[len(str(path)):].strip()
+            raise OSError(f"{path}: {message}") from None
+
+    def exists(self, path): return self._call(tf.io.gfile.exists, path)  # noqa: E704
+    def isdir(self, path): return self._call(tf.io.gfile.isdir, path)  # noqa: E704
+    def listdir(self, path): return self._call(tf.io.gfile.listdir, path)  # noqa: E704
+    def size(self, path): return self._call(tf.io.gfile.stat, path).length  # noqa: E704
+    def makedirs(self, path): self._call(tf.io.gfile.makedirs, path)  # noqa: E704
+    def remove(self, path): self._call(tf.io.gfile.remove, path)  # noqa: E704
 
     def read(self, path, offset=None, length=None) -> bytes:
-        with tf.io.gfile.GFile(path, "rb") as handle:
-            if offset is None:
-                return handle.read()
-            handle.seek(offset)
-            return handle.read(length)
+        def read(path):
+            with tf.io.gfile.GFile(path, "rb") as handle:
+                if offset is None:
+                    return handle.read()
+                handle.seek(offset)
+                return handle.read(length)
+        return self._call(read, path)
 
     def write_atomic(self, path, data: bytes) -> None:
-        tmp = f"{path}.tmp"
-        with tf.io.gfile.GFile(tmp, "wb") as handle:
-            handle.write(data)
-        tf.io.gfile.rename(tmp, path, overwrite=True)
+        def write(path):
+            tmp = f"{path}.tmp"
+            with tf.io.gfile.GFile(tmp, "wb") as handle:
+                handle.write(data)
+            tf.io.gfile.rename(tmp, path, overwrite=True)
+        self._call(write, path)
 
 
 class _FsspecAccess:
@@ -135,14 +160,15 @@ def _access(path):
     """How to reach `path`: fsspec for a URL whose protocol it opens with the drivers
     installed, else `tf.io.gfile` (local paths; gs:// without gcsfs)."""
     text = str(path)
+    reason = ""
     if "://" in text and not text.startswith("file://"):
         try:
             import fsspec
 
             return _FsspecAccess(fsspec.filesystem(text.split("://", 1)[0]))
-        except (ImportError, ValueError):
-            pass
-    return _GFileAccess()
+        except (ImportError, ValueError) as error:
+            reason = str(error)
+    return _GFileAccess(reason)
 
 
 def _write_bytes_atomic(path: str, data: bytes) -> None:
@@ -163,6 +189,10 @@ def write_shards(dataset_dir, out_dir: str, shard_mb: float = 128.0,
     select_arrays({}, arrays)  # ValueError for an unknown kind
     manifest = read_manifest(dataset_dir)
     files = _access(out_dir)
+    if files.exists(out_dir) and not files.isdir(out_dir):
+        raise NotADirectoryError(f"{out_dir}: a file, not a folder for shards")
+    if files.exists(out_dir):
+        check_shards_folder(files.listdir(out_dir), str(out_dir))
     files.makedirs(out_dir)
     if files.exists(_join(out_dir, INDEX)):  # no reader sees an index of old shards
         files.remove(_join(out_dir, INDEX))
@@ -291,13 +321,13 @@ def main(argv: Optional[Seq[str]] = None) -> int:
     parser.add_argument("--arrays", choices=("all", "training"), default="all",
                         help="every array of a record (default), or only what training "
                              "reads")
-    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--quiet", action="store_true", help="no line per shard")
     args = parser.parse_args(argv)
     try:
         index = write_shards(args.dataset, args.out, args.shard_mb, verbose=not args.quiet,
                              arrays=args.arrays)
     except (OSError, ValueError) as error:
-        print(f"shards: {error}", file=sys.stderr)
+        print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"{len(index['records'])} records in {len(index['shards'])} shards: "
           f"{_join(args.out, INDEX)}")
