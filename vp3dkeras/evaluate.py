@@ -164,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      description=__doc__.split("\n\n")[0])
     add = parser.add_argument
     add("run_dir", type=pathlib.Path)
-    add("--dataset", help="synth dataset or VideoPose3D-format folder (default: the run's)")
+    add("--dataset", help="synth dataset or its shards (folder or URL), or a "
+        "VideoPose3D-format folder (default: the run's)")
     add("--split", help="split name, or subjects:TRAIN/TEST or subjects:train=..;test=.. "
         "(default: the run's, when scoring the run's dataset)")
     add("--side", choices=["test", "train"], default="test")

@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     add = parser.add_argument
     add("--config", type=pathlib.Path, help="an experiment: JSON or YAML of settings (keys "
         "as in config.json, `vp3dkeras.config.TrainConfig`); command-line options override it")
-    add("--dataset", help="synth dataset folder or folder of VideoPose3D-format files")
+    add("--dataset", help="synth dataset (folder or URL), its TFRecord shards (folder or URL "
+        "holding shards.json) or a folder of VideoPose3D-format files")
     add("--split", help="split name (synth), or subjects:TRAIN,../TEST,.. (VideoPose3D)")
     add("--vp3d-name", help="VideoPose3D file name part (data_2d_<name>_<keypoints>.npz)")
     add("--keypoints", help="2D keypoint source of VideoPose3D files (default gt)")
