@@ -49,6 +49,35 @@ def run_local(function: Callable, jobs: Sequence[tuple], workers: int = 1) -> It
             yield future.result()
 
 
+def start_ray(address: Optional[str] = None, num_cpus: Optional[int] = None) -> bool:
+    """Joins the Ray cluster at `address`, or starts a local Ray with `num_cpus` CPUs, unless
+    Ray is running in this process already; True when this call started it (its caller shuts
+    it down). ValueError (one line) when Ray is not installed or cannot be started or
+    joined: `synth.render` calls this before it writes anything."""
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("--engine ray needs Ray: pip install ray") from None
+    if ray.is_initialized():
+        return False
+    env = {var: "1" for var in _THREAD_VARS}
+    env["LP_NUM_THREADS"] = "1"
+    if os.environ.get("PYTHONPATH"):  # a checkout run in place: workers import it too
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    options = {"include_dashboard": False, "log_to_driver": False,
+               "runtime_env": {"env_vars": env}}
+    try:
+        if address:
+            ray.init(address=address, **options)
+        else:
+            ray.init(num_cpus=num_cpus, **options)
+    except (ConnectionError, RuntimeError) as error:
+        where = f"--ray-address {address}" if address else "a local Ray"
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ValueError(f"{where}: cannot start or join Ray ({detail})") from None
+    return True
+
+
 def run_ray(function: Callable, jobs: Sequence[tuple], address: Optional[str] = None,
             num_cpus: Optional[int] = None,
             failed: Optional[Callable[[tuple, str], object]] = None) -> Iterator:
@@ -59,27 +88,9 @@ def run_ray(function: Callable, jobs: Sequence[tuple], address: Optional[str] = 
     every attempt was lost with its worker (without it, Ray's error is raised).
     ValueError (one line) when Ray is not installed.
     """
-    try:
-        import ray
-    except ImportError:
-        raise ValueError("--engine ray needs Ray: pip install ray") from None
-    started_here = not ray.is_initialized()
-    if started_here:
-        env = {var: "1" for var in _THREAD_VARS}
-        env["LP_NUM_THREADS"] = "1"
-        if os.environ.get("PYTHONPATH"):  # a checkout run in place: workers import it too
-            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-        options = {"include_dashboard": False, "log_to_driver": False,
-                   "runtime_env": {"env_vars": env}}
-        try:
-            if address:
-                ray.init(address=address, **options)
-            else:
-                ray.init(num_cpus=num_cpus, **options)
-        except (ConnectionError, RuntimeError) as error:
-            where = f"--ray-address {address}" if address else "a local Ray"
-            detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            raise ValueError(f"{where}: cannot start or join Ray ({detail})") from None
+    import ray  # start_ray has said in one line when it is not installed
+
+    started_here = start_ray(address, num_cpus)
     try:
         task = ray.remote(num_cpus=1, max_retries=RAY_MAX_RETRIES)(function)
         job_of = {}

@@ -430,6 +430,22 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir, settings: RenderSettings,
     dataset made with other settings (`force`: delete it first), ValueError for options that
     do not go together. Temporary files of killed runs are removed first.
     """
+    ray_started = False
+    if engine == "ray":  # a Ray that cannot start or be joined stops the run before any write
+        from .engines import start_ray
+        ray_started = start_ray(ray_address, workers if workers > 1 else None)
+    try:
+        return _render_dataset(mocap_dir, out_dir, settings, workers, shard, resume, limit,
+                               progress, force, engine, ray_address, shards_out,
+                               shards_arrays, shard_mb)
+    finally:
+        if ray_started:
+            import ray
+            ray.shutdown()
+
+
+def _render_dataset(mocap_dir, out_dir, settings, workers, shard, resume, limit, progress,
+                    force, engine, ray_address, shards_out, shards_arrays, shard_mb) -> dict:
     started = time.perf_counter()
     store = storage.open_store(out_dir)
     target = out_dir if isinstance(out_dir, (str, pathlib.Path)) else store.url()
@@ -441,6 +457,8 @@ def render_dataset(mocap_dir: pathlib.Path, out_dir, settings: RenderSettings,
     if shards_out is not None:  # a wrong shard folder stops the run before any write
         from .job_shards import check_target
         check_target(shards_out, store)
+    if store.isfile(""):
+        raise ValueError(f"{store.url()}: a file, not a dataset folder")
     store.makedirs()
     ds.check_settings(store, settings.content_json(), force=force)
     leftovers = ds.remove_leftovers(store)

@@ -109,6 +109,15 @@ def test_a_url_fsspec_cannot_open_is_a_one_line_error(corpus, capsys):
     assert "memory://x/set: an in-process file system" in capsys.readouterr().err
 
 
+def test_an_out_that_is_a_file_is_a_one_line_error(corpus, tmp_path, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    for out in (str(a_file), f"file://{a_file}"):
+        assert main([str(corpus), "--out", out, "--quiet", "--avatars", "ava"]) == 2
+        assert capsys.readouterr().err == f"error: {out}: a file, not a dataset folder\n"
+    assert a_file.read_text() == "x"
+
+
 def test_images_are_uploaded_to_a_url_as_a_folder_holds_them(corpus, tmp_path):
     """Images are rendered into a local temporary folder and uploaded through fsspec
     (`file://`), in a process of their own (OpenGL never beside TensorFlow, PLATFORM.md)."""

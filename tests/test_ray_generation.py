@@ -136,3 +136,23 @@ def test_ray_writes_to_a_url_with_the_local_engine_s_shards(corpus, local_datase
         in output
     assert _contents(out) == _contents(local_dataset)
     assert _files(shards) == _files(local_shards)
+
+
+
+def test_a_ray_that_cannot_be_joined_writes_nothing(corpus, tmp_path, monkeypatch):
+    """Ray is started (or joined) before anything is written: when it cannot be, the run
+    stops with start_ray's one-line ValueError and leaves no dataset folder holding only
+    settings.json, nor a shard folder. (Ray's own refusal is simulated: joining a wrong
+    address makes Ray retry for minutes.)"""
+    from synth import engines
+
+    def refuse(address, num_cpus):
+        raise ValueError(f"--ray-address {address}: cannot start or join Ray (refused)")
+
+    monkeypatch.setattr(engines, "start_ray", refuse)
+    with pytest.raises(ValueError, match="cannot start or join Ray"):
+        render_dataset(corpus, tmp_path / "set", RenderSettings(fps=25.0, avatars=("ava",),
+                                                                num_cameras=2),
+                       progress=False, engine="ray", ray_address="10.0.0.1:6379",
+                       shards_out=tmp_path / "shards")
+    assert not list(tmp_path.iterdir())
