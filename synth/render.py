@@ -734,8 +734,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               f"continuity (a T-pose), dropped: {', '.join(summary['dropped_leading'][:5])}"
               + (" ..." if len(summary["dropped_leading"]) > 5 else ""))
     if args.shard:  # splits need every shard's clips: synth.merge writes them
-        print(f"manifest and splits: python -m synth.merge {args.out} once every shard of "
-              f"{args.shard[1]} has finished")
+        join = f" --shards-out {args.shards_out}" if args.shards_out else ""
+        print(f"manifest and splits: python -m synth.merge {args.out}{join} once every shard "
+              f"of {args.shard[1]} has finished")
     elif summary["splits"]:
         print(f"splits: {', '.join(summary['splits'])}")
     elif summary["records"]:

@@ -168,6 +168,8 @@ def test_shard_runs_write_parts_that_merge_joins(corpus, job, tmp_path):
                          "--shard-mb", "0.3")
         assert result.returncode == 0, result.stdout + result.stderr
         assert f"shards: {shards_dir}/part-{k}-of-2/shards.json" in result.stdout
+        assert (f"python -m synth.merge {dataset} --shards-out {shards_dir} once every shard"
+                in result.stdout)
     assert not (shards_dir / "shards.json").exists()
     assert merge_main([str(dataset), "--shards-out", str(shards_dir)]) == 0
     joined, whole = shards.read_index(shards_dir), shards.read_index(job[1])
