@@ -258,15 +258,11 @@ def part_name(shard: Tuple[int, int]) -> str:
 _PART = re.compile(r"part-(\d+)-of-(\d+)")
 
 
-def join_parts(target, manifest: dict, dataset) -> dict:
-    """Joins the shard sets that `--shard K/N --shards-out SHARDS_DIR` runs wrote (one per
-    run, under ``SHARDS_DIR/part-K-of-N/``) into one shard set: an index at `target` naming
-    every part's shards in place (no shard is copied), with the merged `manifest` and the
-    splits of `dataset` (`python -m synth.merge --shards-out`). ValueError naming the
-    problem: no parts, parts of different N, a part without its index (its run did not
-    finish), parts of different arrays, or a manifest record no part holds."""
+def read_parts(target) -> Tuple[List[dict], List[dict], str]:
+    """(records, shards, arrays) of every ``part-K-of-N`` shard set in `target`, with their
+    paths made relative to it; ValueError naming the problem (see `join_parts`).
+    `synth.merge` calls it before it writes anything."""
     store = storage.open_store(target)
-    dataset = storage.open_store(dataset)
     parts = sorted(((int(m[1]), int(m[2]), n) for n in store.listdir()
                     for m in [_PART.fullmatch(n)] if m))
     if not parts:
@@ -286,8 +282,21 @@ def join_parts(target, manifest: dict, dataset) -> dict:
         shards += [dict(s, file=f"{name}/{s['file']}") for s in index["shards"]]
     if len(arrays) > 1:
         raise ValueError(f"{store.url()}: parts written with different --shards-arrays")
+    return records, shards, arrays.pop()
+
+
+def join_parts(target, manifest: dict, dataset) -> dict:
+    """Joins the shard sets that `--shard K/N --shards-out SHARDS_DIR` runs wrote (one per
+    run, under ``SHARDS_DIR/part-K-of-N/``) into one shard set: an index at `target` naming
+    every part's shards in place (no shard is copied), with the merged `manifest` and the
+    splits of `dataset` (`python -m synth.merge --shards-out`). ValueError naming the
+    problem: no parts, parts of different N, a part without its index (its run did not
+    finish), parts of different arrays, or a manifest record no part holds."""
+    store = storage.open_store(target)
+    dataset = storage.open_store(dataset)
+    records, shards, arrays = read_parts(store)
     try:
-        index = index_data(manifest, records, shards, arrays.pop())
+        index = index_data(manifest, records, shards, arrays)
     except ValueError as error:
         raise ValueError(f"{store.url()}: {error}") from None
     copy_splits(dataset, store)

@@ -89,6 +89,9 @@ def merge_shards(dataset_dirs: Sequence, out_dir=None, shards_out=None) -> dict:
     shard sets the runs wrote there (`--shards-out`; `synth.job_shards.join_parts`)."""
     stores = [storage.open_store(d) for d in dataset_dirs]
     out = storage.open_store(out_dir) if out_dir is not None else stores[0]
+    if shards_out is not None:  # the parts are checked before anything is moved or written
+        from .job_shards import read_parts
+        read_parts(shards_out)
     entries: List[dict] = []
     failures: List[dict] = []
     settings = None

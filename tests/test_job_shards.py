@@ -186,7 +186,9 @@ def test_shard_runs_write_parts_that_merge_joins(corpus, job, tmp_path):
     assert sum(1 for _ in shards.record_dataset(shards_dir)) == 5
 
     (shards_dir / "part-1-of-2" / "shards.json").unlink()  # as if task 1 had died
+    (dataset / "manifest.json").unlink()
     assert merge_main([str(dataset), "--shards-out", str(shards_dir)]) == 2
+    assert not (dataset / "manifest.json").exists()  # refused before the dataset is merged
 
 
 @pytest.mark.parametrize("memory_bytes", [0, 1 << 30])
