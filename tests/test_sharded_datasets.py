@@ -203,3 +203,14 @@ def test_the_shards_command_and_training_on_bad_shards_say_one_line(tiny_synth_d
         assert lines[0].startswith(f"error: {data}/") and problem in lines[0], result.stderr
         if data is truncated:
             assert not run_dir.exists()
+
+
+def test_a_rewrite_removes_what_a_killed_write_left(tiny_synth_dataset, tmp_path):
+    out = tmp_path / "shards"
+    out.mkdir()
+    for name in ("records-00007.tfrecord", "records-00000.tfrecord.tmp", "shards.json.tmp"):
+        (out / name).write_bytes(b"half")
+    (out / "notes.tmp").write_bytes(b"someone else's")
+    assert shards.main([str(tiny_synth_dataset), "--out", str(out), "--quiet"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["notes.tmp", "records-00000.tfrecord",
+                                                     "shards.json", "splits"]

@@ -212,7 +212,11 @@ def write_shards(dataset_dir, out_dir: str, shard_mb: float = 128.0,
         _write_bytes_atomic(_join(splits_out, f"{split}.json"), text.encode())
     index = index_data(manifest, records, shards, arrays)
     _write_bytes_atomic(_join(out_dir, INDEX), encode_index(index))
-    for name in stale_shards(files.listdir(out_dir), index):
+    names = files.listdir(out_dir)
+    # Shards no index names, and the temporary files of a write killed before its move.
+    leftovers = [n for n in names if n.endswith(".tmp") and
+                 (n[:-len(".tmp")] == INDEX or stale_shards([n[:-len(".tmp")]], None))]
+    for name in stale_shards(names, index) + leftovers:
         files.remove(_join(out_dir, name))
     return index
 
