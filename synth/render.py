@@ -69,6 +69,7 @@ from .joint_maps import JointMap, choose_joint_map, get_joint_map, joint_indices
 from .mocap_io import find_clips, load_motion
 from .motion import MocapError, Motion
 from posecontract.dataset_format import RecordError
+from posecontract.shard_format import INDEX as SHARD_INDEX
 from .record import build_record, local_rotation_arrays, record_metadata, validate_record
 from .rendering import (RENDERER_ENV, ImageSettings, image_folder, manifest_images_entry,
                         record_arrays, render_clip_images)
@@ -459,6 +460,9 @@ def _render_dataset(mocap_dir, out_dir, settings, workers, shard, resume, limit,
         check_target(shards_out, store)
     if store.isfile(""):
         raise ValueError(f"{store.url()}: a file, not a dataset folder")
+    if store.isfile(SHARD_INDEX):
+        raise ValueError(f"{store.url()}: holds TFRecord shards ({SHARD_INDEX}); a dataset "
+                         f"needs a folder of its own")
     store.makedirs()
     ds.check_settings(store, settings.content_json(), force=force)
     leftovers = ds.remove_leftovers(store)

@@ -275,6 +275,9 @@ def test_a_wrong_shards_folder_stops_the_run_before_any_write(corpus, job, tmp_p
         _one_line_error(result, shards_out, problem)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
     assert a_file.read_text() == "x" and _files(dataset) == before
+    shards_before = _files(job[1])
+    _one_line_error(_render(corpus, job[1]), job[1], "holds TFRecord shards")
+    assert _files(job[1]) == shards_before
 
 
 def test_merge_refuses_a_missing_shard_before_moving_anything(corpus, tmp_path):
