@@ -604,7 +604,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cameras", type=int, default=4, help="cameras per clip and avatar")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1,
-                        help="worker processes (local engine), CPUs of a local Ray (ray)")
+                        help="worker processes (local engine), CPUs of a local Ray (ray; the "
+                             "default 1 lets a local Ray take every CPU)")
     parser.add_argument("--engine", choices=ENGINES, default="local",
                         help="local: this machine's processes (default); ray: one Ray task "
                              "per clip (synth.engines)")
