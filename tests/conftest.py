@@ -47,6 +47,40 @@ TINY_CLIPS = {"bd": ("HDM_bd_hopBothLegs1hops_001_120",
               "mm": ("HDM_mm_kickLFront1Reps_023_120", "HDM_mm_hopBothLegs1hops_031_120")}
 
 
+def copy_hdm05_clips(hdm05_dir: pathlib.Path, folder: pathlib.Path, clips) -> pathlib.Path:
+    """Copies HDM05 clips ({actor: (clip name, ...)}) and their actors' skeletons into
+    `folder`, a mocap folder for a small render; returns `folder`."""
+    import shutil
+
+    for actor, names in clips.items():
+        shutil.copy(hdm05_dir / f"HDM_{actor}.asf", folder)
+        for clip in names:
+            shutil.copy(hdm05_dir / f"{clip}.amc", folder)
+    return folder
+
+
+def assert_same_batches(first, second, windows_seed: int = 3) -> None:
+    """Two sequence sources give identical training batches: every array of window batches
+    0, 1 and one past an epoch (`WindowSampler`, 27-frame windows, seeded) and of a whole-
+    sequence batch (`SequenceBatcher`)."""
+    import numpy as np
+
+    from vp3dkeras.data.windows import SequenceBatcher, WindowSampler
+
+    a = WindowSampler(first, (13, 13), batch_size=64, seed=windows_seed)
+    b = WindowSampler(second, (13, 13), batch_size=64, seed=windows_seed)
+    assert a.steps_per_epoch == b.steps_per_epoch
+    for number in (0, 1, a.steps_per_epoch + 1):
+        for x, y in zip(a.batch(number), b.batch(number)):
+            np.testing.assert_array_equal(x, y)
+    (inputs_a, *rest_a) = SequenceBatcher(first, 2, seed=1, max_frames=40).batch(1)
+    (inputs_b, *rest_b) = SequenceBatcher(second, 2, seed=1, max_frames=40).batch(1)
+    for key in ("keypoints", "mask"):
+        np.testing.assert_array_equal(inputs_a[key], inputs_b[key])
+    for x, y in zip(rest_a, rest_b):  # targets, sample weights
+        np.testing.assert_array_equal(x, y)
+
+
 @pytest.fixture(scope="session")
 def tiny_synth_dataset(tmp_path_factory, hdm05_dir) -> pathlib.Path:
     """Five real HDM05 clips of actors bd and mm on one avatar, two cameras, 25 fps (about
@@ -54,15 +88,10 @@ def tiny_synth_dataset(tmp_path_factory, hdm05_dir) -> pathlib.Path:
 
     Rendered by the command line in a subprocess: rendering and TensorFlow must not share a
     process (PLATFORM.md)."""
-    import shutil
     import subprocess
     import sys
 
-    mocap = tmp_path_factory.mktemp("tiny_mocap")
-    for actor, clips in TINY_CLIPS.items():
-        shutil.copy(hdm05_dir / f"HDM_{actor}.asf", mocap)
-        for clip in clips:
-            shutil.copy(hdm05_dir / f"{clip}.amc", mocap)
+    mocap = copy_hdm05_clips(hdm05_dir, tmp_path_factory.mktemp("tiny_mocap"), TINY_CLIPS)
     out = tmp_path_factory.mktemp("tiny_dataset")
     subprocess.run([sys.executable, "-m", "synth.render", str(mocap), "--out", str(out),
                     "--avatars", "ava", "--cameras", "2", "--fps", "25", "--quiet"],

@@ -4,7 +4,6 @@ there as it does in a folder."""
 import hashlib
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
 import uuid
@@ -15,6 +14,7 @@ import pytest
 from synth import dataset as ds
 from synth.merge import merge_shards
 from synth.render import RenderSettings, main, render_dataset
+from conftest import copy_hdm05_clips
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CLIPS = {"bd": ("HDM_bd_hopBothLegs1hops_001_120", "HDM_bd_grabHighR_001_120"),
@@ -24,12 +24,7 @@ SETTINGS = RenderSettings(fps=25.0, avatars=("ava", "ben"), num_cameras=2)
 
 @pytest.fixture(scope="module")
 def corpus(hdm05_dir, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("url_mocap")
-    for actor, clips in CLIPS.items():
-        shutil.copy(hdm05_dir / f"HDM_{actor}.asf", folder)
-        for clip in clips:
-            shutil.copy(hdm05_dir / f"{clip}.amc", folder)
-    return folder
+    return copy_hdm05_clips(hdm05_dir, tmp_path_factory.mktemp("url_mocap"), CLIPS)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import TINY_CLIPS
+from conftest import TINY_CLIPS, assert_same_batches, copy_hdm05_clips
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 ARGS = ["--avatars", "ava", "--cameras", "2", "--fps", "25", "--quiet"]
@@ -20,12 +20,7 @@ ARGS = ["--avatars", "ava", "--cameras", "2", "--fps", "25", "--quiet"]
 
 @pytest.fixture(scope="module")
 def corpus(hdm05_dir, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("job_shards_mocap")
-    for actor, clips in TINY_CLIPS.items():
-        shutil.copy(hdm05_dir / f"HDM_{actor}.asf", folder)
-        for clip in clips:
-            shutil.copy(hdm05_dir / f"{clip}.amc", folder)
-    return folder
+    return copy_hdm05_clips(hdm05_dir, tmp_path_factory.mktemp("job_shards_mocap"), TINY_CLIPS)
 
 
 def _render(corpus, out, *extra):
@@ -61,7 +56,7 @@ def test_the_generation_side_never_imports_tensorflow():
 
 
 def test_job_shards_read_back_as_the_folders_shards(job, tmp_path):
-    from vp3dkeras.data import SequenceBatcher, WindowSampler, open_split, shards
+    from vp3dkeras.data import open_split, shards
 
     dataset, job_shards = job
     folder_shards = tmp_path / "from_folder"
@@ -86,15 +81,7 @@ def test_job_shards_read_back_as_the_folders_shards(job, tmp_path):
     split = "actor_out_hdm05_mm"
     job_train, _ = open_split(job_shards, split)
     folder_train, _ = open_split(folder_shards, split)
-    x = WindowSampler(job_train, (13, 13), batch_size=64, seed=3)
-    y = WindowSampler(folder_train, (13, 13), batch_size=64, seed=3)
-    assert x.steps_per_epoch == y.steps_per_epoch
-    for number in (0, 1, x.steps_per_epoch + 1):
-        for u, v in zip(x.batch(number), y.batch(number)):
-            np.testing.assert_array_equal(u, v)
-    seq_x = SequenceBatcher(job_train, 2, seed=1, max_frames=40).batch(0)
-    seq_y = SequenceBatcher(folder_train, 2, seed=1, max_frames=40).batch(0)
-    np.testing.assert_array_equal(seq_x[0]["keypoints"], seq_y[0]["keypoints"])
+    assert_same_batches(job_train, folder_train)
     # And tf.data's own reader accepts the job's framing (CRC32C checked).
     assert sum(1 for _ in shards.record_dataset(job_shards)) == 5
 

@@ -6,7 +6,6 @@ import importlib.util
 import json
 import os
 import pathlib
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import time
 import pytest
 
 from synth.render import RenderSettings, render_dataset
+from conftest import copy_hdm05_clips
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 CLIPS = {"bd": ("HDM_bd_hopBothLegs1hops_001_120", "HDM_bd_grabHighR_001_120",
@@ -28,12 +28,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
 
 @pytest.fixture(scope="module")
 def corpus(hdm05_dir, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("ray_mocap")
-    for actor, clips in CLIPS.items():
-        shutil.copy(hdm05_dir / f"HDM_{actor}.asf", folder)
-        for clip in clips:
-            shutil.copy(hdm05_dir / f"{clip}.amc", folder)
-    return folder
+    return copy_hdm05_clips(hdm05_dir, tmp_path_factory.mktemp("ray_mocap"), CLIPS)
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,11 @@ training side the folder's sources, splits and batches."""
 import uuid
 
 import fsspec
-import numpy as np
 import pytest
 
 from posecontract.dataset_format import RecordError, list_splits, load_record, read_manifest
-from vp3dkeras.data import SequenceBatcher, WindowSampler, open_split
+from conftest import assert_same_batches
+from vp3dkeras.data import open_split
 
 SPLIT = "actor_out_hdm05_mm"
 
@@ -31,15 +31,8 @@ def test_a_dataset_at_a_url_gives_the_folders_batches(tiny_synth_dataset, memory
     url_train, url_test = open_split(url, SPLIT)
     assert type(url_train).__name__ == "SynthSource"
     assert [r.key for r in url_test.refs] == [r.key for r in folder_test.refs]
-    a = WindowSampler(folder_train, (13, 13), batch_size=64, seed=3)
-    b = WindowSampler(url_train, (13, 13), batch_size=64, seed=3)
-    assert a.steps_per_epoch == b.steps_per_epoch
-    for number in (0, a.steps_per_epoch + 1):
-        for x, y in zip(a.batch(number), b.batch(number)):
-            np.testing.assert_array_equal(x, y)
-    seq_a = SequenceBatcher(folder_test, 2, seed=1, max_frames=40).batch(0)
-    seq_b = SequenceBatcher(url_test, 2, seed=1, max_frames=40).batch(0)
-    np.testing.assert_array_equal(seq_a[0]["keypoints"], seq_b[0]["keypoints"])
+    assert_same_batches(folder_train, url_train)
+    assert_same_batches(folder_test, url_test)
 
 
 def test_a_broken_record_at_a_url_is_a_one_line_error(memory_copy):
