@@ -343,7 +343,18 @@ def write_index(results_dir: pathlib.Path) -> None:
               "per clip, 25 fps; h36m17 keypoints, ground-truth 2D) into "
               "`runs/studies/` by the study script when missing. Older tables in this folder "
               "(`hdm05_actor_out.md`, `semi_supervised_hdm05.md`) were made before the keypoint "
-              "conventions change, on 2 avatars x 2 cameras at 50 fps.", ""]
+              "conventions change, on 2 avatars x 2 cameras at 50 fps.", "",
+              "Other results in this folder, each written by its own script: "
+              "[sim_to_real/](sim_to_real/results.md) (synthetic-only against real-trained "
+              "lifters on HumanEva-I, same and unseen subjects, with the error decomposition "
+              "and pose coverage in `sim_to_real/errors.md`; `experiments/sim_to_real.py`, "
+              "`experiments/sim_to_real_errors.py`), "
+              "[sim_to_real/geometry.md](sim_to_real/geometry.md) (keypoint conventions "
+              "against real joint geometry; `experiments/convention_bone_lengths.py`), "
+              "[streaming_benchmark.md](streaming_benchmark.md) "
+              "(`experiments/benchmark_streaming.py`) and the scale-out measurements "
+              "behind `docs/SCALING.md` (`experiments/benchmark_scaleout.py`, "
+              "`experiments/benchmark_outputs.py`).", ""]
     tmp = results_dir / ".README.md.tmp"
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     tmp.replace(results_dir / "README.md")
