@@ -35,7 +35,10 @@ cat "$RUN/eval_random_test.md"
 
 echo "== 5. export as a SavedModel and run it with TensorFlow alone"
 $PY -m vp3dkeras.export "$RUN" --out "$OUT/saved_model"
-$PY - "$OUT/saved_model" "$OUT/dataset" "$OUT/track.npz" <<'PYEOF'
+# TensorFlow alone, without our package: its C++ start-up lines (absl preamble, oneDNN and CUDA
+# probes) are dropped from stderr here, as vp3dkeras.quiet_tf does for our commands.
+$PY - "$OUT/saved_model" "$OUT/dataset" "$OUT/track.npz" \
+  2> >(grep -Ev 'All log messages before absl|cudart_stub\.cc|port\.cc:[0-9]+\] oneDNN|failed call to cuInit' >&2) <<'PYEOF'
 import json
 import pathlib
 import sys
