@@ -661,6 +661,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args.mocap_dir.is_dir():
         print(f"error: {args.mocap_dir} is not a folder", file=sys.stderr)
         return EXIT_USAGE
+    for where in (args.out, args.shards_out):
+        if where is not None and storage.in_process(str(where)):
+            # The library takes memory:// (tests, notebooks); a command's would vanish at exit.
+            print(f"error: {where}: an in-process file system, gone when this command exits; "
+                  f"write to a folder or a URL other processes reach", file=sys.stderr)
+            return EXIT_USAGE
     bodies = args.bodies or ("capsule" if args.avatars else "anny")
     try:  # a broken map or a missing body model is one error now, not one per clip later
         for spec in args.joint_map:

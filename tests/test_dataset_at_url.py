@@ -92,16 +92,23 @@ def test_shards_of_a_run_merge_at_a_url(corpus, local_dataset, memory_url):
     assert merged == ds.read_json(local_dataset / "manifest.json")
 
 
-def test_a_url_fsspec_cannot_open_is_a_one_line_error(corpus, capsys):
+def test_a_url_fsspec_cannot_open_is_a_one_line_error(corpus, capsys, tmp_path):
     assert main([str(corpus), "--out", "nosuchprotocol://bucket/set", "--quiet",
                  "--avatars", "ava"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: nosuchprotocol://bucket/set: cannot open this URL") \
         and err.count("\n") == 1
-    # Worker processes cannot share this process's memory file system.
-    assert main([str(corpus), "--out", "memory://x/set", "--workers", "2", "--quiet",
-                 "--avatars", "ava"]) == 2
-    assert "memory://x/set: an in-process file system" in capsys.readouterr().err
+    # A command's memory file system would vanish when it exits (the library takes one).
+    for where in (["--out", "memory://x/set"],
+                  ["--out", str(tmp_path / "y"), "--shards-out", "memory://x/s"]):
+        assert main([str(corpus), *where, "--quiet", "--avatars", "ava"]) == 2
+        err = capsys.readouterr().err
+        assert "an in-process file system, gone when this command exits" in err
+        assert err.count("\n") == 1
+    assert not (tmp_path / "y").exists()
+    # Nor can worker processes of the library write into this process's memory.
+    with pytest.raises(ValueError, match="memory://x/set: an in-process file system"):
+        render_dataset(corpus, "memory://x/set", SETTINGS, workers=2, progress=False)
 
 
 def test_an_out_that_is_a_file_is_a_one_line_error(corpus, tmp_path, capsys):
