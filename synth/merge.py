@@ -104,35 +104,42 @@ def merge_shards(dataset_dirs: Sequence, out_dir=None, shards_out=None) -> dict:
             shard = _SHARD_NAME.fullmatch(name)
             found[int(shard[1]), int(shard[2])] = folder.url(f"manifests/{name}")
     _check_complete(found)
+    # Every manifest is read and checked before the first file moves: a merge that stops
+    # half-way would leave clips in two folders.
+    plan = []  # (folder, its records)
     for folder in stores:
         shard_files = [n for n in folder.listdir("manifests")
                        if n.startswith("shard-") and n.endswith(".json")]
         manifests = [n for n in shard_files if not n.endswith(".failures.json")]
         if not manifests:
             raise FileNotFoundError(f"{folder.url()}: no shard manifests under manifests/")
-        same = _same(folder, out)
         for name in manifests:
             manifest = folder.read_json(f"manifests/{name}")
             if settings is not None and manifest["settings"] != settings:
                 raise ValueError(f"{folder.url(f'manifests/{name}')}: rendered with different "
                                  f"settings than the other shards; they cannot be merged")
             settings = manifest["settings"]
-            for entry in manifest["records"]:
-                if not same:
-                    _move(folder, out, entry["file"])
-                    if entry.get("images"):  # rendered with --images: its image folder too
-                        _move(folder, out, entry["images"]["dir"])
-                    for sidecar in (ds.sidecar_file(entry["clip_key"]),
-                                    f"{ds.CLIPS}/{entry['clip_key']}.source"):  # its claim
-                        if folder.isfile(sidecar):
-                            _move(folder, out, sidecar)
-                entries.append(entry)
+            plan.append((folder, manifest["records"]))
+            entries.extend(manifest["records"])
         for name in shard_files:
             if name.endswith(".failures.json"):
                 failures.extend(folder.read_json(f"manifests/{name}"))
     keys = [(e["clip_key"], e["avatar"]) for e in entries]
     if len(keys) != len(set(keys)):
         raise ValueError("the same clip appears in more than one shard")
+    if out.isfile(""):
+        raise ValueError(f"{out.url()}: a file, not a dataset folder")
+    for folder, records in plan:
+        if _same(folder, out):
+            continue
+        for entry in records:
+            _move(folder, out, entry["file"])
+            if entry.get("images"):  # rendered with --images: its image folder too
+                _move(folder, out, entry["images"]["dir"])
+            for sidecar in (ds.sidecar_file(entry["clip_key"]),
+                            f"{ds.CLIPS}/{entry['clip_key']}.source"):  # its claim
+                if folder.isfile(sidecar):
+                    _move(folder, out, sidecar)
     ds.write_manifest(out, entries, settings)
     out.write_json(ds.FAILURES, sorted(failures, key=lambda f: f["path"]))
     splits = ds.replace_splits(out, make_splits(entries, seed=settings.get("seed", 0)))

@@ -291,3 +291,18 @@ def test_merge_refuses_a_missing_shard_before_moving_anything(corpus, tmp_path):
     assert len(keys) == 5
     assert {p.stem for p in (a / "clips").glob("*.source")} == keys
     assert not list((b / "clips").iterdir())
+
+
+def test_merge_of_folders_with_different_settings_moves_nothing(corpus, tmp_path):
+    """The second folder's shard was rendered with other settings: merge says so in one
+    line before the first clip moves, so no folder is left half-merged."""
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    assert _render(corpus, a, "--shard", "0/2").returncode == 0
+    assert _render(corpus, b, "--shard", "1/2", "--seed", "7").returncode == 0
+    before_a, before_b = _files(a), _files(b)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    result = subprocess.run([sys.executable, "-m", "synth.merge", str(a), str(b), "--out",
+                             str(c)], cwd=REPO, env=env, capture_output=True, text=True)
+    _one_line_error(result, "shard-1-of-2.json", "rendered with different settings")
+    assert _files(a) == before_a and _files(b) == before_b
+    assert not c.exists() or not list(c.rglob("*.npz"))
