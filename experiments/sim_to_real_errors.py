@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO))
 
 import vp3dkeras.quiet_tf  # noqa: E402,F401  (TensorFlow without its start-up lines)
 
+from posecontract.conventions import pelvis_axes  # noqa: E402
 from vp3dkeras.data.sources import open_split  # noqa: E402
 from vp3dkeras.evaluate import _read_json, match_joints, run_layout  # noqa: E402
 from vp3dkeras.inference import load_lifter, predict_poses  # noqa: E402
@@ -48,16 +49,11 @@ HUMANEVA_SPLIT = "subjects:train=Train/S1,Train/S2,Train/S3;test=Validate/S1,Val
 
 
 def pelvis_frames(poses: np.ndarray, names) -> np.ndarray:
-    """(F, 3, 3) rotations whose columns are the pelvis-frame axes in camera space.
-
-    poses: (F, J, 3) root-relative. x: left hip -> right hip; z: root -> thorax made
-    orthogonal to x; y = z cross x (forward)."""
-    x = poses[:, names.index("r_hip")] - poses[:, names.index("l_hip")]
-    x /= np.linalg.norm(x, axis=-1, keepdims=True)
-    z = poses[:, names.index("thorax")] - poses[:, 0]
-    z -= (z * x).sum(-1, keepdims=True) * x
-    z /= np.linalg.norm(z, axis=-1, keepdims=True)
-    return np.stack([x, np.cross(z, x), z], axis=-1)
+    """(F, 3, 3) rotations whose columns are the pelvis-frame axes in camera space
+    (`posecontract.conventions.pelvis_axes`, transposed), for root-relative (F, J, 3) poses."""
+    axes = pelvis_axes(poses, 0, names.index("r_hip"), names.index("l_hip"),
+                       names.index("thorax"))
+    return np.swapaxes(axes, -1, -2)
 
 
 def with_true_bone_lengths(pred: np.ndarray, target: np.ndarray, parents) -> np.ndarray:

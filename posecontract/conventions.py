@@ -238,6 +238,21 @@ def body_to_rest(vectors: np.ndarray) -> np.ndarray:
     return np.asarray(vectors, dtype=np.float64) * np.array([-1.0, -1.0, 1.0])
 
 
+def pelvis_axes(positions: np.ndarray, root: int, right_hip: int, left_hip: int,
+                top: int) -> np.ndarray:
+    """(..., K, 3) positions -> (..., 3, 3) rotations whose *rows* are a convention's own
+    pelvis-frame axes in the positions' frame: x from the left to the right hip, z from
+    `root` towards `top` (the thorax) made orthogonal to x, y = z x x (forward). The body
+    frame of `BODY_FRAME_TARGETS`; ``axes @ (p - p_root)`` gives body-frame coordinates."""
+    positions = np.asarray(positions, dtype=np.float64)
+    x = positions[..., right_hip, :] - positions[..., left_hip, :]
+    x /= np.linalg.norm(x, axis=-1, keepdims=True)
+    z = positions[..., top, :] - positions[..., root, :]
+    z -= (z * x).sum(-1, keepdims=True) * x
+    z /= np.linalg.norm(z, axis=-1, keepdims=True)
+    return np.stack([x, np.cross(z, x), z], axis=-2)
+
+
 # --- Today's joints: the Acclaim skeleton's joint centres, kept for comparison. ---
 ACCLAIM17 = KeypointConvention(
     "acclaim17", ACCLAIM_17, tuple(Joint(n) for n in ACCLAIM_17.names),

@@ -30,7 +30,7 @@ import numpy as np
 
 from posecontract.conventions import (BONES, CANONICAL_JOINTS, LANDMARKS, BonePoint, Joint,
                                       KeypointConvention, Landmark, body_to_rest,
-                                      get_convention)
+                                      get_convention, pelvis_axes)
 
 from .kinematics import quat_rotate
 from .retarget import RetargetedClip
@@ -148,12 +148,6 @@ def pelvis_frame(positions: np.ndarray, root: int, right_hip: int, left_hip: int
     """(T, K, 3) positions -> the convention's own pelvis frame (x towards the right hip,
     y forward, z up towards `top`, origin at `root`), the frame of
     `posecontract.conventions.BODY_FRAME_TARGETS`."""
+    rotation = pelvis_axes(positions, root, right_hip, left_hip, top)
     origin = positions[:, root]
-    x = positions[:, right_hip] - positions[:, left_hip]
-    x /= np.linalg.norm(x, axis=-1, keepdims=True)
-    z = positions[:, top] - origin
-    z -= (z * x).sum(-1, keepdims=True) * x
-    z /= np.linalg.norm(z, axis=-1, keepdims=True)
-    y = np.cross(z, x)
-    rotation = np.stack([x, y, z], axis=-2)
     return np.einsum("tij,tkj->tki", rotation, positions - origin[:, None])
