@@ -22,6 +22,16 @@ shares, as `python -m vp3dkeras.evaluate` does) and reports, in mm:
 - `in-domain validation`: the run's last `val_loss_mm` (history.json), the error on its own
   held-out windows: for a synthetic run, how well it learned the synthetic task at all.
 
+With `--coverage NAME=DATASET` it also reports how far the real test poses lie from each
+training set's poses, and how each set stands: knee flexion (hip-knee-ankle angle; its 1st
+and 5th percentiles are the straightest knees the set holds) and the thighs' mean flexion
+against the trunk axis (root -> thorax), per set and over all frames.
+
+With `--cross-domain DATASET` it scores every run on that synthetic dataset's held-out clips
+(`random` split, the real set's convention) per motion class, beside its P1 per real action:
+where a synthetic-trained run fails on real walks it learned on synthetic ones, or a
+real-trained run fails on synthetic walks, the two corpora disagree on how people move.
+
 Only NumPy around `vp3dkeras.inference`; every number is computed here, from the predictions.
 """
 from __future__ import annotations
@@ -158,19 +168,77 @@ def pose_coverage(dataset: str, vp3d_name: str, split: str, synthetic: Dict[str,
     subjects first): frames compared and quartiles of the nearest-pose angle, degrees."""
     train, test = open_split(dataset, split, vp3d_name=vp3d_name, keypoints="gt")
     layout = test.codec.layout
-    test_dirs = bone_directions(source_poses(test, 20000), layout)
     sets = {f"real: {split.split(';')[0]}": train}
     for name, folder in synthetic.items():
         sets[f"synthetic: {name}"] = open_split(
             folder, "random", keypoints_in=layout.name, keypoints_out=layout.name)[0]
     rows = []
+    test_poses = source_poses(test, 20000)
+    test_dirs = bone_directions(test_poses, layout)
+    rows = [{"training set": f"real test: {split.split(';')[-1]}", "frames": len(test_dirs),
+             **posture(test_poses, layout)}]
     for name, source in sets.items():
-        dirs = bone_directions(source_poses(source, max_frames), layout)
+        poses = source_poses(source, max_frames)
+        dirs = bone_directions(poses, layout)
         angles = nearest_pose_angles(test_dirs, dirs)
         rows.append({"training set": name, "frames": len(dirs), "test frames": len(test_dirs),
                      "mean": float(angles.mean()),
-                     "quartiles": [float(q) for q in np.percentile(angles, [25, 50, 75])]})
+                     "quartiles": [float(q) for q in np.percentile(angles, [25, 50, 75])],
+                     **posture(poses, layout)})
     return rows
+
+
+def knee_flexion(poses: np.ndarray, layout) -> np.ndarray:
+    """(F, 2) left and right knee flexion, degrees: the angle between hip->knee and
+    knee->ankle of (F, J, 3) poses (0: a straight leg)."""
+    names = list(layout.names)
+    out = []
+    for side in "lr":
+        hip, knee, ankle = (poses[:, names.index(f"{side}_{n}")] for n in ("hip", "knee", "ankle"))
+        thigh, shank = knee - hip, ankle - knee
+        cos = (thigh * shank).sum(-1) / np.maximum(
+            np.linalg.norm(thigh, axis=-1) * np.linalg.norm(shank, axis=-1), 1e-12)
+        out.append(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+    return np.stack(out, axis=-1)
+
+
+def thigh_flexion(poses: np.ndarray, layout) -> np.ndarray:
+    """(F, 2) left and right thigh flexion against the trunk axis, degrees: the hip->knee
+    direction's forward angle in the pose's own pelvis frame (`pelvis_frames`), 0 when the
+    thigh hangs along the trunk axis, positive forward."""
+    names = list(layout.names)
+    frames = pelvis_frames(poses, names)
+    out = []
+    for side in "lr":
+        thigh = poses[:, names.index(f"{side}_knee")] - poses[:, names.index(f"{side}_hip")]
+        body = np.einsum("fij,fi->fj", frames, thigh)  # R^T v: into the pelvis frame
+        out.append(np.degrees(np.arctan2(body[:, 1], -body[:, 2])))
+    return np.stack(out, axis=-1)
+
+
+def posture(poses: np.ndarray, layout) -> dict:
+    """Knee and thigh statistics of (F, J, 3) poses (module docstring), degrees."""
+    knees, thighs = knee_flexion(poses, layout), thigh_flexion(poses, layout)
+    return {"knee_p1": float(np.percentile(knees, 1)), "knee_p5": float(np.percentile(knees, 5)),
+            "knee_median": float(np.median(knees)), "thigh_mean": float(thighs.mean())}
+
+
+def cross_domain(run: pathlib.Path, synthetic: str, layout_name: str) -> Dict[str, float]:
+    """Motion class -> P1 (mm, flip TTA) of `run` on the held-out clips of a synthetic
+    dataset (its `random` split, read in `layout_name`), and "all" over every frame."""
+    _, test = open_split(synthetic, "random", keypoints_in=layout_name,
+                         keypoints_out=layout_name)
+    lifter = load_lifter(run / "model.keras")
+    sums: Dict[str, List[float]] = {}
+    for index in range(len(test)):
+        seq = test.load(index)
+        pred = predict_poses(lifter, seq.keypoints_2d, test.codec, True)
+        error = np.linalg.norm(pred - test.codec.decode_3d(seq.poses_3d), axis=-1).mean(-1)
+        for key in (seq.ref.motion_class, "all"):
+            total = sums.setdefault(key, [0.0, 0])
+            total[0] += float(error.sum()) * 1000.0
+            total[1] += len(error)
+    return {key: total / count for key, (total, count) in sums.items()}
 
 
 def in_domain_validation(run: pathlib.Path):
@@ -190,6 +258,29 @@ def markdown(rows: List[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def cross_domain_markdown(args, rows: List[dict]) -> str:
+    """The `--cross-domain` table: each run's P1 per synthetic motion class (held-out clips)
+    and per real action, mm. Also stores it in each row under "cross_domain"."""
+    real_actions: Dict[str, Dict[str, float]] = {}
+    for row, run in zip(rows, args.runs):  # synthetic keypoints in the real set's convention
+        row["cross_domain"] = cross_domain(run, args.cross_domain, args.vp3d_name)
+        result = _read_json(run / "eval_real_gt-2d.json") or {}
+        real_actions[row["run"]] = {k: v["P1"] for k, v in result.get("per_class", {}).items()}
+    classes = sorted({k for r in rows for k in r["cross_domain"] if k != "all"})
+    actions = sorted({k for v in real_actions.values() for k in v})
+    head = (["run", "synthetic: all"] + [f"synthetic: {c}" for c in classes]
+            + [f"real: {a}" for a in actions])
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for row in rows:
+        cells = [row["run"], f"{row['cross_domain']['all']:.1f}"]
+        cells += [f"{row['cross_domain'][c]:.1f}" if c in row["cross_domain"] else "-"
+                  for c in classes]
+        cells += [f"{real_actions[row['run']][a]:.1f}" if a in real_actions[row["run"]] else "-"
+                  for a in actions]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="*", type=pathlib.Path)
@@ -200,15 +291,24 @@ def main(argv=None) -> int:
     parser.add_argument("--markdown", type=pathlib.Path)
     parser.add_argument("--coverage", action="append", default=[], metavar="NAME=DATASET",
                         help="also report how far the real test poses lie from the poses of "
-                             "this synthetic dataset (and of the real training subjects)")
+                             "this synthetic dataset (and of the real training subjects), and "
+                             "each set's knee and thigh posture")
+    parser.add_argument("--cross-domain", metavar="DATASET",
+                        help="also score every run on this synthetic dataset's held-out clips "
+                             "per motion class")
     args = parser.parse_args(argv)
     if args.coverage:
         synthetic = dict(given.partition("=")[::2] for given in args.coverage)
         coverage = pose_coverage(args.dataset, args.vp3d_name, args.split, synthetic)
-        lines = ["| training set | frames | nearest-pose angle to the real test poses, "
-                 "mean (quartiles), degrees |", "| --- | --- | --- |"]
-        lines += [f"| {r['training set']} | {r['frames']} | {r['mean']:.1f} ("
-                  + ", ".join(f"{q:.1f}" for q in r["quartiles"]) + ") |" for r in coverage]
+        lines = ["| set | frames | nearest-pose angle to the real test poses, mean (quartiles), "
+                 "degrees | knee flexion p1 / p5 / median, degrees | thigh flexion against "
+                 "the trunk, mean, degrees |", "| --- | --- | --- | --- | --- |"]
+        for r in coverage:
+            near = ("-" if "mean" not in r else f"{r['mean']:.1f} ("
+                    + ", ".join(f"{q:.1f}" for q in r["quartiles"]) + ")")
+            lines.append(f"| {r['training set']} | {r['frames']} | {near} | "
+                         f"{r['knee_p1']:.1f} / {r['knee_p5']:.1f} / {r['knee_median']:.1f} | "
+                         f"{r['thigh_mean']:.1f} |")
         print("\n".join(lines), flush=True)
         if args.markdown:
             args.markdown.with_name(args.markdown.stem + "_coverage.md").write_text(
@@ -223,6 +323,12 @@ def main(argv=None) -> int:
                **decompose(pred, target, layout)}
         rows.append(row)
         print(markdown([row]).splitlines()[-1], flush=True)
+    if args.cross_domain and rows:
+        lines = cross_domain_markdown(args, rows)
+        print(lines, flush=True)
+        if args.markdown:
+            args.markdown.with_name(args.markdown.stem + "_cross_domain.md").write_text(
+                lines, encoding="utf-8")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
     if args.markdown:

@@ -167,6 +167,17 @@ def test_run_scored_on_humaneva_on_the_joints_it_shares(tiny_synth_dataset, tiny
     assert set(clean["metrics"]["per_group"]) == set(HUMANEVA_15.groups)
     assert len(clean["bones"]["per_bone"]) == 14 and clean["bones"]["error"] > 0
     assert "joints" not in clean  # the run's joints are the data's: nothing to say
+    # HumanEva-I's S3 walk has its head below the thorax in 209 of 267 frames: named, scored.
+    bad = clean["implausible_targets"]
+    assert bad["frames"] == 3 * 209 and not bad["excluded"]
+    assert all(key.startswith("Validate/S3/Walking 1 chunk4") for key in bad["sequences"])
+    assert "(a data defect)" in capsys.readouterr().err
+    assert evaluate_main([str(run), "--dataset", str(humaneva_dir), "--split", HUMANEVA_SPLIT,
+                          *HUMANEVA_OPTIONS, "--exclude-implausible"]) == 0
+    kept = json.loads((run / "eval_humaneva_subjects_Train_S1_Train_S2_Train_S3_Validate_S1_"
+                             "Validate_S2_Validate_S3_test_plausible.json").read_text())
+    assert kept["num_frames"] == 14544 - 3 * 209 and kept["implausible_targets"]["excluded"]
+    assert kept["per_class"]["Walking"]["frames"] == clean["per_class"]["Walking"]["frames"] - 627
     assert evaluate_main([str(run), "--dataset", str(humaneva_dir), "--split", HUMANEVA_SPLIT,
                           *HUMANEVA_OPTIONS, "--noise-2d", "on",
                           "--name", "noisy"]) == 0

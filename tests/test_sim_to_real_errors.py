@@ -72,3 +72,25 @@ def test_nearest_pose_angle_is_zero_for_seen_poses_and_grows_with_novelty():
     assert np.allclose(seen, 0.0, atol=1e-3)
     novel = errors.nearest_pose_angles(errors.bone_directions(poses[100:], HUMANEVA_15), train)
     assert novel.mean() > 1.0
+
+
+def test_knee_and_thigh_angles_of_known_legs():
+    """Straight legs hanging along the trunk give 0 and 0; a leg bent at the knee by 30
+    degrees with the thigh swung 20 degrees forward gives 30 and 20, whatever the heading."""
+    poses = _poses(n=8)
+    names = HUMANEVA_15.names
+    frames = errors.pelvis_frames(poses, list(names))
+    for side in "lr":
+        hip = poses[:, names.index(f"{side}_hip")]
+        down = -frames[:, :, 2]  # minus the body's z (towards the thorax), camera space
+        forward = frames[:, :, 1]
+        a, b = np.radians(20), np.radians(20 + 30)
+        knee = hip + 400 * (np.cos(a) * down + np.sin(a) * forward)
+        ankle = knee + 400 * (np.cos(b) * down + np.sin(b) * forward)
+        poses[:, names.index(f"{side}_knee")] = knee
+        poses[:, names.index(f"{side}_ankle")] = ankle
+    # Moving knees and ankles leaves the pelvis frame (hips, thorax) as it was.
+    np.testing.assert_allclose(errors.knee_flexion(poses, HUMANEVA_15), 30.0, atol=1e-6)
+    np.testing.assert_allclose(errors.thigh_flexion(poses, HUMANEVA_15), 20.0, atol=1e-6)
+    stats = errors.posture(poses, HUMANEVA_15)
+    assert abs(stats["knee_p1"] - 30) < 1e-6 and abs(stats["thigh_mean"] - 20) < 1e-6

@@ -3,7 +3,7 @@
     python -m vp3dkeras.evaluate RUN_DIR [--dataset DIR] [--split NAME] [--side test]
         [--vp3d-name NAME] [--keypoints gt] [--layout NAME] [--image-size WxH]
         [--estimate-cameras] [--noise-2d off|on] [--noise-2d-level 1] [--noise-seed 0]
-        [--model FILE] [--no-flip-tta] [--name NAME]
+        [--model FILE] [--no-flip-tta] [--exclude-implausible] [--name NAME]
 
 Dataset, split and data options, and the keypoint conventions of the 2D input and 3D output
 (`keypoints_in` / `keypoints_out`), default to the run's config.json; with another `--dataset`
@@ -19,7 +19,9 @@ computed over all frames, in mm, on root-relative camera-space poses: P1 (MPJPE)
 (Procrustes), P3 (scale-normalised), MPJVE (mm per frame, within sequences), 3DPCK at 150 and
 200 mm and AUC (fractions), MPJPE per joint group, predicted against true bone lengths, and
 the same per motion class (plus the mean over classes, VideoPose3D's per-action average).
-Results go to
+Ground-truth frames no body can take (the head more than 100 degrees off the trunk axis,
+`vp3dkeras.data.target_checks`: HumanEva-I's S3 walks) are named in one warning line and
+scored as given, or left out with `--exclude-implausible`. Results go to
 `RUN_DIR/eval_<name>.json` and `RUN_DIR/eval_<name>.md` (name: `<split>_<side>`, the split
 made file-name safe, with `_noflip` without TTA).
 """
@@ -46,6 +48,7 @@ from vp3dkeras.data.codec import PoseCodec, load_layout
 from vp3dkeras.data.detector_noise import DetectorNoise, noise_from_config
 from vp3dkeras.data.joint_subset import JointSubsetSource, subset_layout
 from vp3dkeras.data.synth_source import is_synth_dataset
+from vp3dkeras.data.target_checks import MAX_HEAD_ANGLE_DEG, implausible_frames
 from vp3dkeras.inference import Lifter, load_lifter, predict_poses
 from vp3dkeras.metrics import bone_length_report, evaluate_poses, mpjve
 from vp3dkeras.train_config import parse_image_size
@@ -73,10 +76,17 @@ def _metrics(preds, targets, layout) -> Dict[str, object]:
     return result
 
 
+def _valid_runs(mask: np.ndarray) -> List[slice]:
+    """Slices of the contiguous True runs of a (T,) bool mask."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return [slice(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
+
+
 def evaluate_source(lifter: Lifter, source: SequenceSource, flip_tta: bool = True,
                     progress: bool = False, noise: Optional[DetectorNoise] = None,
                     noise_seed: int = 0, run_codec: Optional[PoseCodec] = None,
-                    output_index=None) -> Dict[str, object]:
+                    output_index=None, exclude_implausible: bool = False
+                    ) -> Dict[str, object]:
     """All metrics of `lifter` on every sequence of `source` (which needs 3D targets).
 
     noise: detector-like noise applied to each sequence's 2D input, seeded by
@@ -84,23 +94,34 @@ def evaluate_source(lifter: Lifter, source: SequenceSource, flip_tta: bool = Tru
     run_codec, output_index: when the run's joints differ from the source's (`match_joints`):
     the run's codec (its flip pairs for the flip TTA) and which of its output joints are the
     source's.
+    Ground-truth frames no body can take (`vp3dkeras.data.target_checks`) are counted per
+    sequence under "implausible_targets"; `exclude_implausible` leaves them out of every
+    metric (sequences are cut around them, so MPJVE never spans a gap).
     Returns {"metrics": {...}, "per_class": {class: {...}}, "class_mean": {...},
-    "bones": {"error", "per_bone"}, "num_sequences", "num_frames"}; lengths in mm, PCK/AUC
-    as fractions.
+    "bones": {"error", "per_bone"}, "implausible_targets": {...}, "num_sequences",
+    "num_frames"}; lengths in mm, PCK/AUC as fractions.
     """
     if not source.has_3d:
         raise ValueError(f"{source.name}: evaluation needs 3D targets (a VideoPose3D folder "
                          f"without cameras: pass --estimate-cameras or add a cameras file)")
     preds, targets, classes = [], [], []
+    implausible: Dict[str, List[int]] = {}
     for index in range(len(source)):
         seq = source.load(index)
         keypoints = seq.keypoints_2d
         if noise is not None:
             keypoints = noise.apply(keypoints, np.random.default_rng([noise_seed, index]))
         pred = predict_poses(lifter, keypoints, run_codec or source.codec, flip_tta)
-        preds.append(pred if output_index is None else pred[:, output_index])
-        targets.append(source.codec.decode_3d(seq.poses_3d))
-        classes.append(seq.ref.motion_class or "(none)")
+        pred = pred if output_index is None else pred[:, output_index]
+        target = source.codec.decode_3d(seq.poses_3d)
+        bad = implausible_frames(target, source.codec.layout)
+        if bad.any():
+            implausible[seq.ref.key] = [int(bad.sum()), len(bad)]
+        pieces = _valid_runs(~bad) if exclude_implausible else [slice(None)]
+        for piece in pieces:
+            preds.append(pred[piece])
+            targets.append(target[piece])
+            classes.append(seq.ref.motion_class or "(none)")
         if progress and (index + 1) % 100 == 0:
             print(f"  {index + 1}/{len(source)} sequences", flush=True)
     layout = source.codec.layout
@@ -113,8 +134,13 @@ def evaluate_source(lifter: Lifter, source: SequenceSource, flip_tta: bool = Tru
                   for key in _SCALARS if all(key in m for m in per_class.values())}
     bones = bone_length_report(np.concatenate(preds), np.concatenate(targets), layout)
     return {"metrics": _metrics(preds, targets, layout), "per_class": per_class,
-            "class_mean": class_mean, "bones": bones, "num_sequences": len(source),
-            "num_frames": int(sum(len(p) for p in preds))}
+            "class_mean": class_mean, "bones": bones,
+            "implausible_targets": {"check": f"head more than {MAX_HEAD_ANGLE_DEG:g} deg off "
+                                             f"the trunk axis",
+                                    "frames": int(sum(n for n, _ in implausible.values())),
+                                    "sequences": implausible,
+                                    "excluded": bool(exclude_implausible)},
+            "num_sequences": len(source), "num_frames": int(sum(len(p) for p in preds))}
 
 
 def _cell(key, value) -> str:
@@ -147,6 +173,13 @@ def markdown_report(result: Dict[str, object], title: str) -> str:
         lines.append("")
     if "joints" in result:
         lines += [result["joints"]["note"], ""]
+    bad = result.get("implausible_targets") or {}
+    if bad.get("frames"):
+        lines += [f"Ground truth: {bad['frames']} frames in {len(bad['sequences'])} sequences "
+                  f"have the {bad['check']} (a data defect; "
+                  + ("left out of every metric" if bad["excluded"] else "scored as given")
+                  + "): " + ", ".join(f"{k} ({n} of {t})"
+                                      for k, (n, t) in bad["sequences"].items()) + ".", ""]
     columns = [k for k in ("P1", "P2", "P3", "MPJVE", "PCK150") if k in metrics]
     lines += ["Per class:", "", "| class | frames | " + " | ".join(columns) + " |",
               "| --- | --- |" + " --- |" * len(columns)]
@@ -182,6 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--model", type=pathlib.Path,
         help="model file or SavedModel (default RUN_DIR/model.keras)")
     add("--no-flip-tta", dest="flip_tta", action="store_false")
+    add("--exclude-implausible", action="store_true",
+        help="leave out ground-truth frames no body can take (head more than "
+             f"{MAX_HEAD_ANGLE_DEG:g} degrees off the trunk: a data defect; they are "
+             "reported either way)")
     add("--name", help="result file suffix (default [<dataset>_]<split>_<side>)")
     return parser
 
@@ -293,7 +330,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     lifter = load_lifter(args.model or args.run_dir / "model.keras")
     result = evaluate_source(lifter, source, flip_tta=args.flip_tta, noise=noise,
                              noise_seed=args.noise_seed, run_codec=run_codec,
-                             output_index=output_index)
+                             output_index=output_index,
+                             exclude_implausible=args.exclude_implausible)
+    bad = result["implausible_targets"]
+    if bad["frames"]:
+        listed = ", ".join(f"{key} ({n} of {total})"
+                           for key, (n, total) in list(bad["sequences"].items())[:3])
+        more = len(bad["sequences"]) - 3
+        print(f"warning: {bad['frames']} ground-truth frames in {len(bad['sequences'])} "
+              f"sequences have the {bad['check']} (a data defect): {listed}"
+              + (f" and {more} more" if more > 0 else "")
+              + ("; left out (--exclude-implausible)" if bad["excluded"] else
+                 "; scored as given (--exclude-implausible leaves them out)"), file=sys.stderr)
     result.update({"dataset": str(dataset), "split": split, "side": args.side,
                    "flip_tta": args.flip_tta, "noise_2d": args.noise_2d,
                    "noise_2d_level": args.noise_2d_level if noise else 0.0,
@@ -304,6 +352,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     prefix = "" if own else safe_name(pathlib.Path(dataset).name) + "_"
     name = args.name or (prefix + f"{safe_name(split)}_{args.side}"
                          + (f"_noise{args.noise_2d_level:g}" if noise else "")
+                         + ("_plausible" if args.exclude_implausible else "")
                          + ("" if args.flip_tta else "_noflip"))
     json_path = args.run_dir / f"eval_{name}.json"
     _write_atomic(json_path, json.dumps(result, indent=1) + "\n")
