@@ -28,7 +28,7 @@ and 5th percentiles are the straightest knees the set holds) and the thighs' mea
 against the trunk axis (root -> thorax), per set and over all frames.
 
 With `--cross-domain DATASET` it scores every run on that synthetic dataset's held-out clips
-(`random` split, the real set's convention) per motion class, beside its P1 per real action:
+(`random` split, the real set's convention, each clip's first camera) per motion class, beside its P1 per real action:
 where a synthetic-trained run fails on real walks it learned on synthetic ones, or a
 real-trained run fails on synthetic walks, the two corpora disagree on how people move.
 
@@ -223,11 +223,14 @@ def posture(poses: np.ndarray, layout) -> dict:
             "knee_median": float(np.median(knees)), "thigh_mean": float(thighs.mean())}
 
 
-def cross_domain(run: pathlib.Path, synthetic: str, layout_name: str) -> Dict[str, float]:
+def cross_domain(run: pathlib.Path, synthetic: str, layout_name: str, camera: int = 0
+                 ) -> Dict[str, float]:
     """Motion class -> P1 (mm, flip TTA) of `run` on the held-out clips of a synthetic
-    dataset (its `random` split, read in `layout_name`), and "all" over every frame."""
+    dataset (its `random` split, read in `layout_name`, the sequences filmed by `camera`, one
+    of each clip's seeded cameras), and "all" over every frame."""
     _, test = open_split(synthetic, "random", keypoints_in=layout_name,
                          keypoints_out=layout_name)
+    test = test.where(lambda ref: ref.camera == camera)
     lifter = load_lifter(run / "model.keras")
     sums: Dict[str, List[float]] = {}
     for index in range(len(test)):

@@ -303,6 +303,11 @@ def _h36m_definitions() -> Dict[str, Definition]:
     }
 
 
+#: How far in front of the femoral heads (mm at 1.75 m) HumanEva-I's hip points lie: the
+#: thighs' angle to its trunk axis (`_humaneva_definitions`).
+HUMANEVA_HIPS_FORWARD_MM = 70.0
+
+
 def _humaneva_definitions() -> Dict[str, Definition]:
     # HumanEva-I: mean positions of its 15 joints in its pelvis frame (x towards the right
     # hip, z up towards the thorax), measured on the Train/ chunks of
@@ -310,8 +315,18 @@ def _humaneva_definitions() -> Dict[str, Definition]:
     # checking, experiments/convention_geometry.py): hips (+-47, 50, -4) mm, thorax
     # (6, 0, 480), head (28, 20, 721), shoulders (-155, -41, 474) and (190, -28, 448).
     # Relative to the anatomy next to each point:
-    # - hips 94 mm apart (narrower than the femoral heads), level with the hip joint centres;
-    #   the pelvis 50 mm behind their midpoint and 4 mm above;
+    # - hips 94 mm apart (narrower than the femoral heads), level with the hip joint centres
+    #   and `HUMANEVA_HIPS_FORWARD_MM` in front of them; the pelvis 50 mm behind the hips'
+    #   midpoint and 4 mm above. Where the hips sit front to back is set by the thighs, which
+    #   the pelvis-frame means above cannot see: with HumanEva-I's hips at the femoral heads,
+    #   real CMU walks retargeted onto our bodies hold their thighs 20 degrees forward of the
+    #   trunk axis (pelvis -> thorax) on average, HumanEva-I's Train/ walks 4 (S1 9, S2 1,
+    #   S3 1); and HumanEva-I's actors standing still with straight knees (< 12 degrees) hold
+    #   their thighs 4-11 degrees *behind* the vertical, where anatomical thighs stand within
+    #   a few degrees of it. Both say its hip points lie in front of the femoral heads; 70 mm
+    #   brings the walks' mean thigh angle to HumanEva-I's (experiments/sim_to_real_errors.py
+    #   --coverage, `thigh flexion`). A synthetic-trained lifter's P1 on Validate/ went from
+    #   74.3 to 65.2 mm with 60 mm (experiments/results/sim_to_real/errors.md);
     # - shoulders at the glenohumeral centres (their height above the hips, 461 mm, is the
     #   anthropometric one: Drillis & Contini acromion 0.818 H minus trochanter 0.530 H, less
     #   about 40 mm from acromion to joint centre, is 464 mm at 1.75 m);
@@ -326,15 +341,15 @@ def _humaneva_definitions() -> Dict[str, Definition]:
     #   pelvis-frame position (0, 20, 241) averages differently leaning trunks and is
     #   shorter, and fitting it gave a 219-260 mm head bone. Rest-pose offset from the
     #   thorax (0, 57, 312) mm, turning with the head, so (0, 92, 331) from mid_shoulder.
-    pelvis = "pelvis_centre"
+    pelvis, forward = "pelvis_centre", HUMANEVA_HIPS_FORWARD_MM
     return {
-        "hip": BonePoint("pelvis", _mm(0, -50, 4), pelvis),
+        "hip": BonePoint("pelvis", _mm(0, forward - 50, 4), pelvis),
         "thorax": BonePoint("chest", _mm(0, 35, 19), "mid_shoulder"),
         "l_shoulder": Joint("l_shoulder"), "r_shoulder": Joint("r_shoulder"),
         "l_elbow": Joint("l_elbow"), "r_elbow": Joint("r_elbow"),
         "l_wrist": Joint("l_wrist"), "r_wrist": Joint("r_wrist"),
-        "l_hip": BonePoint("pelvis", _mm(-47, 0, 0), pelvis),
-        "r_hip": BonePoint("pelvis", _mm(47, 0, 0), pelvis),
+        "l_hip": BonePoint("pelvis", _mm(-47, forward, 0), pelvis),
+        "r_hip": BonePoint("pelvis", _mm(47, forward, 0), pelvis),
         "l_knee": Joint("l_knee"), "r_knee": Joint("r_knee"),
         "l_ankle": Joint("l_ankle"), "r_ankle": Joint("r_ankle"),
         "head": BonePoint("head", _mm(0, 92, 331), "mid_shoulder"),
