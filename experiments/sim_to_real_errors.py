@@ -4,6 +4,7 @@ bone-length and pose (bone-direction) parts, plus the in-domain error the run re
     .venv/bin/python experiments/sim_to_real_errors.py RUN_DIR [RUN_DIR ...]
         [--dataset ../shared/real/humaneva] [--vp3d-name humaneva15]
         [--split 'subjects:train=...;test=...'] [--json OUT.json] [--markdown OUT.md]
+        [--coverage NAME=SYNTH_DATASET ...] [--cross-domain SYNTH_DATASET]
 
 For each run (a `vp3dkeras.train` output folder) it predicts every test sequence of the real
 set (ground-truth 2D, flip TTA, the run's keypoint conventions scored on the joints the set
