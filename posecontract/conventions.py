@@ -325,8 +325,9 @@ def _humaneva_definitions() -> Dict[str, Definition]:
     #   their thighs 4-11 degrees *behind* the vertical, where anatomical thighs stand within
     #   a few degrees of it. Both say its hip points lie in front of the femoral heads; 70 mm
     #   brings the walks' mean thigh angle to HumanEva-I's (experiments/sim_to_real_errors.py
-    #   --coverage, `thigh flexion`). A synthetic-trained lifter's P1 on Validate/ went from
-    #   74.3 to 65.2 mm with 60 mm (experiments/results/sim_to_real/errors.md);
+    #   --coverage, `thigh flexion`; tests/test_keypoint_conventions.py: 3 degrees against 4).
+    #   A synthetic-trained lifter's P1 on Validate/ went from 74.3 to 65.3 mm
+    #   (experiments/results/sim_to_real/results.md, hips_at_femoral_heads/);
     # - shoulders at the glenohumeral centres (their height above the hips, 461 mm, is the
     #   anthropometric one: Drillis & Contini acromion 0.818 H minus trochanter 0.530 H, less
     #   about 40 mm from acromion to joint centre, is 464 mm at 1.75 m);
