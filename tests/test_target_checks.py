@@ -44,3 +44,43 @@ def test_layouts_without_a_head_and_thorax_are_not_checked():
     poses = np.random.default_rng(0).normal(size=(5, COCO_17.num_joints, 3))
     assert head_angles(poses, COCO_17) is None
     assert not implausible_frames(poses, COCO_17).any()
+
+
+def test_scoring_without_implausible_frames_cuts_sequences_and_refuses_nothing_left(
+        monkeypatch):
+    """evaluate_source leaves flagged frames out (cutting the sequence around them) and, when
+    nothing is left, says so in one line instead of failing on an empty array. The lifter is
+    replaced by one that predicts zeros: only the bookkeeping is under test."""
+    import pytest
+
+    import vp3dkeras.evaluate as evaluate
+    from vp3dkeras.data.codec import PoseCodec
+    from vp3dkeras.data.sequences import Sequence, SequenceRef, SequenceSource
+
+    codec = PoseCodec(HUMANEVA_15)
+    poses = np.concatenate([_upright(HUMANEVA_15, a) for a in (0, 10, 150, 160, 5, 0)])
+    poses[:, HUMANEVA_15.index("l_hip")] = (-0.1, 0.0, 0.0)
+    poses[:, HUMANEVA_15.index("r_hip")] = (0.1, 0.0, 0.0)
+    poses = poses + np.array([0.0, 0.0, 4.0])  # in front of the camera
+
+    class Source(SequenceSource):
+        def __init__(self, frames):
+            self.frames = frames
+            ref = SequenceRef("s/cam0", "s", "S", "walk", "walk", 0, "s", len(frames), 50.0)
+            super().__init__(codec, [ref], name="toy")
+
+        def _load_item(self, item):
+            poses_3d, trajectory = codec.encode_3d(self.frames)
+            keypoints = (self.frames[..., :2] / self.frames[..., 2:]).astype(np.float32)
+            return {0: Sequence(self.refs[0], keypoints, poses_3d, trajectory, None,
+                                np.array([1000, 1000]))}
+
+    monkeypatch.setattr(evaluate, "predict_poses", lambda lifter, keypoints, codec, tta:
+                        np.zeros((len(keypoints), HUMANEVA_15.num_joints, 3), np.float32))
+    kept = evaluate.evaluate_source(None, Source(poses), exclude_implausible=True)
+    assert kept["num_frames"] == 4 and kept["implausible_targets"]["frames"] == 2
+    assert kept["implausible_targets"]["sequences"] == {"s/cam0": [2, 6]}
+    scored = evaluate.evaluate_source(None, Source(poses))
+    assert scored["num_frames"] == 6 and not scored["implausible_targets"]["excluded"]
+    with pytest.raises(ValueError, match="nothing left to score"):
+        evaluate.evaluate_source(None, Source(poses[2:4]), exclude_implausible=True)

@@ -124,6 +124,10 @@ def evaluate_source(lifter: Lifter, source: SequenceSource, flip_tta: bool = Tru
             classes.append(seq.ref.motion_class or "(none)")
         if progress and (index + 1) % 100 == 0:
             print(f"  {index + 1}/{len(source)} sequences", flush=True)
+    if not preds:
+        raise ValueError(f"{source.name}: every ground-truth frame is implausible "
+                         f"(head more than {MAX_HEAD_ANGLE_DEG:g} deg off the trunk axis): "
+                         f"nothing left to score without them")
     layout = source.codec.layout
     by_class = defaultdict(list)
     for i, name in enumerate(classes):
