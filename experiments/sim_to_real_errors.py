@@ -29,9 +29,10 @@ and 5th percentiles are the straightest knees the set holds) and the thighs' mea
 against the trunk axis (root -> thorax), per set and over all frames.
 
 With `--cross-domain DATASET` it scores every run on that synthetic dataset's held-out clips
-(`random` split, the real set's convention, each clip's first camera) per motion class, beside its P1 per real action:
-where a synthetic-trained run fails on real walks it learned on synthetic ones, or a
-real-trained run fails on synthetic walks, the two corpora disagree on how people move.
+(`random` split, the real set's convention, each clip's first camera) per motion class,
+beside its P1 per real action (from the `eval_real_gt-2d.json` that `sim_to_real.py` writes
+in the run): where a synthetic-trained run fails on real walks it learned on synthetic ones,
+or a real-trained run fails on synthetic walks, the two corpora disagree on how people move.
 
 Only NumPy around `vp3dkeras.inference`; every number is computed here, from the predictions.
 """
@@ -79,6 +80,13 @@ def with_true_bone_lengths(pred: np.ndarray, target: np.ndarray, parents) -> np.
     return out
 
 
+def angles_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(...,) angle in degrees between (..., 3) vectors a and b."""
+    cos = (a * b).sum(-1) / np.maximum(
+        np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-12)
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
 def decompose(pred: np.ndarray, target: np.ndarray, layout) -> Dict[str, object]:
     """The decomposition (module docstring) of (F, J, 3) predictions against targets, mm."""
     names, parents = list(layout.names), list(layout.parents)
@@ -90,11 +98,8 @@ def decompose(pred: np.ndarray, target: np.ndarray, layout) -> Dict[str, object]
     scale = (pred * target).sum((1, 2)) / np.maximum((pred * pred).sum((1, 2)), 1e-9)
     directions = {}
     for j in range(1, len(names)):
-        a, b = pred[:, j] - pred[:, parents[j]], target[:, j] - target[:, parents[j]]
-        cos = (a * b).sum(-1) / np.maximum(
-            np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-9)
-        directions[f"{names[parents[j]]}-{names[j]}"] = float(
-            np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))).mean())
+        directions[f"{names[parents[j]]}-{names[j]}"] = float(angles_deg(
+            pred[:, j] - pred[:, parents[j]], target[:, j] - target[:, parents[j]]).mean())
     return {
         "P1": p1, "P2": p2,
         "P1_minus_body_frame_bias": float(np.linalg.norm(debiased - target, axis=-1).mean()),
@@ -173,7 +178,6 @@ def pose_coverage(dataset: str, vp3d_name: str, split: str, synthetic: Dict[str,
     for name, folder in synthetic.items():
         sets[f"synthetic: {name}"] = open_split(
             folder, "random", keypoints_in=layout.name, keypoints_out=layout.name)[0]
-    rows = []
     test_poses = source_poses(test, 20000)
     test_dirs = bone_directions(test_poses, layout)
     rows = [{"training set": f"real test: {split.split(';')[-1]}", "frames": len(test_dirs),
@@ -196,10 +200,7 @@ def knee_flexion(poses: np.ndarray, layout) -> np.ndarray:
     out = []
     for side in "lr":
         hip, knee, ankle = (poses[:, names.index(f"{side}_{n}")] for n in ("hip", "knee", "ankle"))
-        thigh, shank = knee - hip, ankle - knee
-        cos = (thigh * shank).sum(-1) / np.maximum(
-            np.linalg.norm(thigh, axis=-1) * np.linalg.norm(shank, axis=-1), 1e-12)
-        out.append(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+        out.append(angles_deg(knee - hip, ankle - knee))
     return np.stack(out, axis=-1)
 
 
