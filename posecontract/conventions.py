@@ -307,6 +307,15 @@ def _h36m_definitions() -> Dict[str, Definition]:
 #: thighs' angle to its trunk axis (`_humaneva_definitions`).
 HUMANEVA_HIPS_FORWARD_MM = 70.0
 
+#: How far in front of the ankle joint centre (mm at 1.75 m, fixed in the shank) HumanEva-I's
+#: ankle points lie: the shanks' angle to its trunk axis (`_humaneva_definitions`).
+HUMANEVA_ANKLES_FORWARD_MM = 80.0
+
+#: How far lateral of the knee and ankle joint centres (mm at 1.75 m, fixed in the thigh and
+#: the shank) HumanEva-I's knee and ankle points lie (`_humaneva_definitions`).
+HUMANEVA_KNEES_LATERAL_MM = 25.0
+HUMANEVA_ANKLES_LATERAL_MM = 30.0
+
 
 def _humaneva_definitions() -> Dict[str, Definition]:
     # HumanEva-I: mean positions of its 15 joints in its pelvis frame (x towards the right
@@ -327,7 +336,31 @@ def _humaneva_definitions() -> Dict[str, Definition]:
     #   brings the walks' mean thigh angle to HumanEva-I's (experiments/sim_to_real_errors.py
     #   --coverage, `thigh flexion`; tests/test_keypoint_conventions.py: 3 degrees against 4).
     #   A synthetic-trained lifter's P1 on Validate/ went from 74.3 to 65.3 mm
-    #   (experiments/results/sim_to_real/results.md, hips_at_femoral_heads/);
+    #   (experiments/results/sim_to_real/results.md, hips_at_femoral_heads/). HumanEva-I's
+    #   own thighs agree on the direction, less on the amount: its hip-knee distance is
+    #   15 mm shorter with the thigh 25 degrees in front of the trunk axis than 12 behind,
+    #   as a point about 25 mm in front of the thigh's centre of rotation makes it; the
+    #   rest of the thighs' lean may be how its actors hold their pelvis (tests/
+    #   test_keypoint_conventions.py, `..._in_front_of_the_thighs_centre_of_rotation`);
+    # - knees `HUMANEVA_KNEES_LATERAL_MM` lateral of the knee joint centres, fixed in the
+    #   thigh, and on its axis: the knee-ankle distance changes by 2 mm from a straight to a
+    #   40-degree knee, where a point in front of or behind the axis would move with the
+    #   flexion;
+    # - ankles `HUMANEVA_ANKLES_LATERAL_MM` lateral of and `HUMANEVA_ANKLES_FORWARD_MM` in
+    #   front of the ankle joint centres, fixed in the shank. Walking, HumanEva-I's shanks
+    #   lean 10 degrees back from its trunk axis on average (Train/: S1 10, S2 12, S3 9) and
+    #   its knees reach 11 degrees of apparent hyperextension (5th percentile); real CMU walks
+    #   on our bodies with the ankles at the joint centres lean 20 back and reach 1 degree of
+    #   flexion, and standing still with straight knees their shanks lean 15-18 degrees back
+    #   from the vertical against HumanEva-I's 5-10. 80 mm forward brings both to HumanEva-I's
+    #   (walking -10 against -10, standing -5 to -11). Side to side, HumanEva-I walks with
+    #   its knees 195 mm and ankles 170 mm apart (Train/, pelvis frame; chunks 182-216 and
+    #   118-216 mm); the 37 CMU walks of ../shared/mocap on our bodies, with joint centres,
+    #   147 and 113. 25 and 30 mm to each side bring them to 195 and 171, the lateral
+    #   epicondyle and malleolus side of the joints where markers sit. A synthetic-trained
+    #   lifter's bias on Validate/ said the same before: knees 23 mm and ankles 27 mm too
+    #   close to the midline, ankles 42-54 mm too far back (experiments/sim_to_real_errors.py);
+    #   P1 65.3 -> 63.0 mm with both (experiments/results/sim_to_real/results.md);
     # - shoulders at the glenohumeral centres (their height above the hips, 461 mm, is the
     #   anthropometric one: Drillis & Contini acromion 0.818 H minus trochanter 0.530 H, less
     #   about 40 mm from acromion to joint centre, is 464 mm at 1.75 m);
@@ -343,6 +376,8 @@ def _humaneva_definitions() -> Dict[str, Definition]:
     #   shorter, and fitting it gave a 219-260 mm head bone. Rest-pose offset from the
     #   thorax (0, 57, 312) mm, turning with the head, so (0, 92, 331) from mid_shoulder.
     pelvis, forward = "pelvis_centre", HUMANEVA_HIPS_FORWARD_MM
+    knee_out, ankle_out = HUMANEVA_KNEES_LATERAL_MM, HUMANEVA_ANKLES_LATERAL_MM
+    ankle_forward = HUMANEVA_ANKLES_FORWARD_MM
     return {
         "hip": BonePoint("pelvis", _mm(0, forward - 50, 4), pelvis),
         "thorax": BonePoint("chest", _mm(0, 35, 19), "mid_shoulder"),
@@ -351,8 +386,10 @@ def _humaneva_definitions() -> Dict[str, Definition]:
         "l_wrist": Joint("l_wrist"), "r_wrist": Joint("r_wrist"),
         "l_hip": BonePoint("pelvis", _mm(-47, forward, 0), pelvis),
         "r_hip": BonePoint("pelvis", _mm(47, forward, 0), pelvis),
-        "l_knee": Joint("l_knee"), "r_knee": Joint("r_knee"),
-        "l_ankle": Joint("l_ankle"), "r_ankle": Joint("r_ankle"),
+        "l_knee": BonePoint("l_thigh", _mm(-knee_out, 0, 0), "l_knee"),
+        "r_knee": BonePoint("r_thigh", _mm(knee_out, 0, 0), "r_knee"),
+        "l_ankle": BonePoint("l_shank", _mm(-ankle_out, ankle_forward, 0), "l_ankle"),
+        "r_ankle": BonePoint("r_shank", _mm(ankle_out, ankle_forward, 0), "r_ankle"),
         "head": BonePoint("head", _mm(0, 92, 331), "mid_shoulder"),
     }
 
