@@ -128,8 +128,10 @@ class ConventionEvaluator:
                 columns.append(self.attached(LANDMARKS[d.name].bone, point))
             elif isinstance(d, BonePoint):
                 scale = self.body.height if d.measure == "height" else 1.0
+                start, end = (CANONICAL_JOINTS.index(j) for j in BONES[d.bone])
                 point = (self._rest_point(convention.name, keypoint, d.origin_name())
-                         + body_to_rest(d.offset) * scale)
+                         + body_to_rest(d.offset) * scale
+                         + d.along * (self.body_rest[end] - self.body_rest[start]))
                 columns.append(self.attached(d.bone, point))
             else:  # KeypointConvention validated its definitions
                 raise TypeError(d)

@@ -167,6 +167,24 @@ def test_points_move_rigidly_with_their_bones(walk_evaluators):
     assert np.ptp(d) < 1e-6
 
 
+def test_a_point_along_a_bone_stays_on_it_at_its_fraction(walk_evaluators):
+    """`BonePoint.along` places a point at a fraction of its bone, beyond the end joint for
+    along > 0 from it: on every body and in every frame it lies on the elbow -> wrist line,
+    that fraction of the forearm past the wrist."""
+    forearm = (CANONICAL_JOINTS.index("l_elbow"), CANONICAL_JOINTS.index("l_wrist"))
+    names = H36M_17.names
+    definitions = tuple(BonePoint("l_forearm", origin="l_wrist", along=0.25)
+                        if n == "l_wrist" else Joint(n) for n in names)
+    convention = KeypointConvention("wrist_beyond", H36M_17, definitions)
+    for evaluator in walk_evaluators[::3]:
+        elbow, wrist = (evaluator.clip.canonical_positions[:, j] for j in forearm)
+        point = evaluator.positions(convention)[:, names.index("l_wrist")]
+        np.testing.assert_allclose(point, wrist + 0.25 * (wrist - elbow), atol=1e-6)
+    with pytest.raises(ValueError, match="along nan"):
+        KeypointConvention("bad", H36M_17, (BonePoint("pelvis", along=float("nan")),)
+                           + (Joint("hip"),) * 16)
+
+
 def test_acclaim17_is_the_canonical_joint_centres(walk_evaluators):
     evaluator = walk_evaluators[0]
     np.testing.assert_array_equal(evaluator.positions("acclaim17"),
@@ -287,14 +305,15 @@ def _segment_angle_deg(body_frame_poses, layout, start, end):
     return float(np.mean(angles))
 
 
-def _humaneva_train(action_prefix=""):
+def _humaneva_train(action_prefix="", subject=""):
     """(T, 15, 3) float64 world poses, metres, of HumanEva-I's Train/ chunks whose action
-    starts with `action_prefix`, one array per chunk."""
+    starts with `action_prefix` (of subject Train/`subject` when given), one array per
+    chunk."""
     from conftest import shared_dir
     from vp3dkeras.data.vp3d_format import restricted_load_npz
     data = restricted_load_npz(shared_dir() / "real" / "humaneva" / "data_3d_humaneva15.npz")
-    return [np.asarray(poses, np.float64) for subject, actions in data["positions_3d"].items()
-            if subject.startswith("Train/")
+    return [np.asarray(poses, np.float64) for name, actions in data["positions_3d"].items()
+            if name.startswith("Train/" + subject)
             for action, poses in actions.items() if action.startswith(action_prefix)]
 
 
@@ -391,6 +410,37 @@ def test_humaneva_knees_and_ankles_sit_lateral_of_the_joints_as_its_stance_says(
     before = np.mean([separations(e.positions(at_joints), at_joints)
                       for e in walk_evaluators], axis=0)
     assert np.all(real - before > 60.0), (before, real)
+
+
+def test_humaneva_limb_proportions_match_its_subjects(walk_evaluators):
+    """HumanEva-I's shanks are 0.95 of its thighs and its forearms 0.95 of its upper arms
+    (Train/ S1-S3: 0.93-1.00 and 0.93-0.98), where joint centres give about 1.0 and 0.85
+    (anthropometric tables: shank/thigh 1.0, forearm/upper arm 0.79, Drillis & Contini 1966).
+    Its knee points lie below the knee joint, in the shank (HUMANEVA_KNEES_DOWN_SHANK), and
+    its wrist points past the wrist joint (HUMANEVA_WRISTS_PAST_FOREARM); on our bodies the
+    ratios then match its subjects', where joint centres miss them by 0.05 or more."""
+    layout = get_convention("humaneva15").layout
+
+    def ratios(poses):
+        def length(a, b):
+            return sum(np.linalg.norm(poses[:, layout.index(f"{s}_{b}")]
+                                      - poses[:, layout.index(f"{s}_{a}")], axis=-1).mean()
+                       for s in "lr")
+        return np.array([length("knee", "ankle") / length("hip", "knee"),
+                         length("elbow", "wrist") / length("shoulder", "elbow")])
+
+    subjects = [ratios(np.concatenate(_humaneva_train(subject=s))) for s in ("S1", "S2", "S3")]
+    assert all(0.90 < r[0] < 1.02 and 0.92 < r[1] < 0.99 for r in subjects), subjects
+    real = np.mean(subjects, axis=0)
+    ours = np.mean([ratios(e.positions("humaneva15")) for e in walk_evaluators], axis=0)
+    assert np.all(np.abs(ours - real) < 0.03), (ours, real)
+    base = get_convention("humaneva15")
+    centres = dataclasses.replace(
+        base, name="humaneva15_limbs_at_joints",
+        definitions=tuple(Joint(n) if n.endswith(("_knee", "_ankle", "_wrist")) else d
+                          for n, d in zip(layout.names, base.definitions)))
+    before = np.mean([ratios(e.positions(centres)) for e in walk_evaluators], axis=0)
+    assert np.all(np.abs(before - real) > 0.05), (before, real)
 
 
 def test_humaneva_hips_sit_in_front_of_the_femoral_heads_as_its_thighs_say(walk_evaluators):
