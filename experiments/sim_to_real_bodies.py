@@ -83,7 +83,8 @@ def build(kind: str, real: dict, out: pathlib.Path, replicas: int,
     positions = restricted_load_npz(src / f"data_3d_{name}.npz")["positions_3d"]
     data_2d = restricted_load_npz(src / f"data_2d_{name}_gt.npz")
     cameras = cameras_from_calibration(load_calibration(name))
-    test = set(real["split"].split("test=")[1].split(","))
+    train_subjects, test = (set(part.split("=", 1)[1].split(","))
+                            for part in real["split"].split(":", 1)[1].split(";"))
     bodies = sorted(body_dir.glob("clips/*.npz")) if body_dir else []
     mirror = mirror_index(layout.names)
     rng = np.random.default_rng(SEEDS[kind])
@@ -93,13 +94,17 @@ def build(kind: str, real: dict, out: pathlib.Path, replicas: int,
             out3[subject], out2[subject] = actions, data_2d["positions_2d"][subject]
             outc[subject] = cameras[subject]
             continue
-        if subject not in real["split"]:
+        if subject not in train_subjects:
             continue
         own = mean_lengths(np.concatenate([np.asarray(v, float) for v in actions.values()]),
                            layout.parents)
         for r in range(replicas):
             if kind == "bodies":
-                with np.load(bodies[rng.integers(len(bodies))]) as record:
+                path = bodies[rng.integers(len(bodies))]
+                with np.load(path) as record:
+                    if f"joints3d_world__{name}" not in record:
+                        raise SystemExit(f"{path}: no {name} keypoints; render the dataset "
+                                         f"with --keypoints {name}")
                     lengths = mean_lengths(record[f"joints3d_world__{name}"].astype(float),
                                            layout.parents)
             elif kind == "jitter":
