@@ -371,8 +371,8 @@ def _humaneva_definitions() -> Dict[str, Definition]:
     #   Body proportions are the largest part of the sim-to-real gap that is left:
     #   HumanEva-I's own Train/ motion, filmed by our camera sampler, scores P1 35 mm on
     #   Validate/ with its subjects' bone lengths, 39 with those lengths jittered (stature
-    #   +-10 %, each bone +-4 %), 54 with our capsule bodies' lengths and 70 with Anny's
-    #   (experiments/results/sim_to_real/results.md);
+    #   +-10 %, each bone +-4 %), 53 with our capsule bodies' lengths and 66 with Anny's
+    #   (experiments/results/sim_to_real/bodies.md);
     # - ankles `HUMANEVA_ANKLES_LATERAL_MM` lateral of and `HUMANEVA_ANKLES_FORWARD_MM` in
     #   front of the ankle joint centres, fixed in the shank. Walking, HumanEva-I's shanks
     #   lean 10 degrees back from its trunk axis on average (Train/: S1 10, S2 12, S3 9) and
