@@ -41,7 +41,10 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "experiments"))
 
 from posecontract.layouts import get_layout  # noqa: E402
-from sim_to_real import DEFAULT_CONFIG, _run, _slug, bone_bias  # noqa: E402
+from sim_to_real import DEFAULT_CONFIG, _run, _slug, bone_bias, evaluate_row  # noqa: E402
+
+#: The evaluation every row gets: ground-truth 2D (`sim_to_real.evaluate_row`).
+GT_2D = {"name": "gt 2D", "noise_2d": "off"}
 
 #: Seed and replica-name suffix of each kind of row (as the first runs of this study used).
 SEEDS = {"own": 0, "bodies": 1, "jitter": 2}
@@ -65,13 +68,6 @@ def mean_lengths(poses: np.ndarray, parents) -> np.ndarray:
     return np.r_[0.0, np.linalg.norm(poses[:, 1:] - poses[:, p[1:]], axis=-1).mean(0)]
 
 
-def mirror_index(names) -> List[int]:
-    """Index of each keypoint's left/right counterpart (itself when unpaired)."""
-    swap = {"l_": "r_", "r_": "l_"}
-    return [names.index(swap[n[:2]] + n[2:]) if n[:2] in swap else k
-            for k, n in enumerate(names)]
-
-
 def build(kind: str, real: dict, out: pathlib.Path, replicas: int,
           body_dir: Optional[pathlib.Path] = None) -> str:
     """Writes the row's folder `out`; returns its training subjects, comma-separated."""
@@ -86,7 +82,7 @@ def build(kind: str, real: dict, out: pathlib.Path, replicas: int,
     train_subjects, test = (set(part.split("=", 1)[1].split(","))
                             for part in real["split"].split(":", 1)[1].split(";"))
     bodies = sorted(body_dir.glob("clips/*.npz")) if body_dir else []
-    mirror = mirror_index(layout.names)
+    mirror = layout.flip_permutation()
     rng = np.random.default_rng(SEEDS[kind])
     out3, out2, outc, train = {}, {}, {}, []
     for subject, actions in positions.items():
@@ -134,16 +130,6 @@ def build(kind: str, real: dict, out: pathlib.Path, replicas: int,
     (tmp / "train_subjects.txt").write_text(",".join(train), encoding="utf-8")
     tmp.replace(out)
     return ",".join(train)
-
-
-def row_result(run: pathlib.Path, real: dict, logs: pathlib.Path) -> dict:
-    """The run's evaluation on the real test subjects (gt 2D), computed once."""
-    path = run / "eval_real_gt-2d.json"
-    if not path.is_file():
-        _run([sys.executable, "-m", "vp3dkeras.evaluate", run, "--dataset", real["dataset"],
-              "--split", real["split"], "--vp3d-name", real["vp3d_name"], "--keypoints", "gt",
-              "--name", "real_gt-2d"], logs / f"eval_{run.name}.log")
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def table(rows: List[Dict], reference: Optional[dict]) -> str:
@@ -198,7 +184,7 @@ def main(argv=None) -> int:
         if (run / "summary.json").is_file():
             rows.append({"name": f"real motion, our cameras, {label}", "run": str(run),
                          "bodies_from": str(body_dir) if body_dir else "the real subjects",
-                         "result": row_result(run, real, logs)})
+                         "result": evaluate_row(run, GT_2D, config, logs)})
     reference_path = (REPO / "runs" / "sim_to_real" / _slug(config["rows"][0]["name"])
                       / "eval_real_gt-2d.json")
     reference = (json.loads(reference_path.read_text(encoding="utf-8"))

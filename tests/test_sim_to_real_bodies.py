@@ -27,8 +27,6 @@ def test_repose_keeps_directions_and_root_and_sets_every_length():
         a, b = poses[:, k] - poses[:, parent], moved[:, k] - moved[:, parent]
         cos = (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
         np.testing.assert_allclose(cos, 1.0, atol=1e-9)
-    assert [HUMANEVA_15.names[i] for i in bodies.mirror_index(HUMANEVA_15.names)][:5] == [
-        "hip", "thorax", "r_shoulder", "r_elbow", "r_wrist"]
 
 
 def test_a_jittered_set_keeps_the_test_subjects_and_films_new_bodies(tmp_path):
