@@ -25,9 +25,16 @@ fi
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
+# No pip cache: the wheels (TensorFlow, torch, jaxlib, warp, ray) would otherwise sit on disk
+# twice, and CI machines can be short of space.
+export PIP_NO_CACHE_DIR=1
 PIP="$VENV/bin/python -m pip"
 stamp="$VENV/.installed-$(cat setup.py scripts/setup_env.sh | sha1sum | cut -c1-12)${1:-}"
 if [ ! -f "$stamp" ]; then
+  free_mb=$(df -Pm "$VENV" | awk 'NR==2 {print $4}')
+  if [ -n "$free_mb" ] && [ "$free_mb" -lt 6000 ]; then
+    echo "setup: warning: $free_mb MB free under $VENV; the environment needs about 5 GB" >&2
+  fi
   $PIP install -q --upgrade pip
   # torch (CPU) runs Anny, the body model of synth.bodies, and checks VideoPose3D weight
   # conversion; jax checks the JAX backend. The exact torch pin takes the CPU build (an
