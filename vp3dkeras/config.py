@@ -57,6 +57,9 @@ class TrainConfig:
         ground-truth 2D. joints: train on this layout's joints, picked by name from the data.
       noise_2d ("off"/"on"), noise_2d_level: detector-like 2D noise on the training input
         (`vp3dkeras.data.detector_noise`) and its scale.
+      bone_jitter: standard deviation of the per-example log bone-length factor (0: off;
+        e.g. 0.06): every training example re-proportioned and its 2D re-projected
+        (`vp3dkeras.data.bone_jitter`; temporal model, 2D input in the 3D output's layout).
       keypoints_in, keypoints_out: a synth dataset's keypoint conventions of the 2D input and
         the 3D output (`posecontract.conventions`; None: h36m17 when the dataset has it, else
         acclaim17; a run stores the resolved names). Semi-supervised runs use one for both.
@@ -105,6 +108,7 @@ class TrainConfig:
     joints: Optional[str] = None
     noise_2d: str = "off"
     noise_2d_level: float = 1.0
+    bone_jitter: float = 0.0
     # model
     model: str = "temporal"
     filter_widths: List[int] = dataclasses.field(default_factory=lambda: [3, 3, 3])
@@ -157,6 +161,10 @@ class TrainConfig:
         _choice("noise_2d", self.noise_2d, NOISE)
         if self.noise_2d_level < 0:
             raise ConfigError(f"noise_2d_level must be >= 0, got {self.noise_2d_level}")
+        if not (0 <= self.bone_jitter < 1):
+            raise ConfigError(f"bone_jitter must be in [0, 1), got {self.bone_jitter}")
+        if self.bone_jitter and (self.model != "temporal" or self.supervision != "supervised"):
+            raise ConfigError("bone_jitter needs the temporal model with supervised training")
         if not self.filter_widths or any(w < 1 for w in self.filter_widths):
             raise ConfigError(f"filter_widths must be positive integers, got "
                               f"{self.filter_widths}")
@@ -250,6 +258,8 @@ class TrainConfig:
                                .replace("class_out", "classout")))
         if self.noise_2d == "on":
             parts.append(f"noise{self.noise_2d_level:g}")
+        if self.bone_jitter:
+            parts.append(f"bones{self.bone_jitter:g}")
         if self.training_mode == "chunked" and self.model == "temporal":
             parts.append(f"chunk{self.chunk_length}")
         if not self.flip_augment:

@@ -84,6 +84,7 @@ import tensorflow as tf  # noqa: E402
 from vp3dkeras import callbacks as cb
 from vp3dkeras import distributed
 from vp3dkeras.data import SequenceBatcher, WindowSampler, open_split
+from vp3dkeras.data.bone_jitter import bone_jitter_from_config
 from vp3dkeras.data.detector_noise import noise_from_config
 from vp3dkeras.data.tf_dataset import (array_dataset, sequence_dataset, sequence_eval_dataset,
                                        window_dataset)
@@ -224,9 +225,12 @@ def make_data(config: TrainConfig, inference_model, train_source, test_source,
         return train, sampler.steps_per_epoch, val, sampler
     chunk = 1 if config.training_mode == "single-frame" else config.chunk_length
     pad = model_padding(inference_model)
+    bones = bone_jitter_from_config(train_source.codec.layout, train_source.codec.input_layout,
+                                    config.bone_jitter, train_source.lens_model)
     sampler = WindowSampler(train_source, pad, config.batch_size, chunk=chunk,
                             seed=config.seed, augment=config.flip_augment,
-                            max_windows_per_epoch=config.max_windows_per_epoch, noise=noise)
+                            max_windows_per_epoch=config.max_windows_per_epoch, noise=noise,
+                            bones=bones)
     batch_size = config.batch_size
     if placement.rows is not None:
         sampler.full_batches, sampler.rows = True, placement.rows

@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--joints", help="train on this layout's joints, picked by name from the data")
     add("--noise-2d", choices=["off", "on"], help="detector-like 2D noise (default off)")
     add("--noise-2d-level", type=float, help="scale of the 2D noise (default 1)")
+    add("--bone-jitter", type=float, metavar="SD",
+        help="per-example bone-length jitter, sd of the log factor (default 0: off; e.g. "
+        "0.06); the 2D is re-projected through each sequence's camera")
     add("--model", choices=["temporal", "refiner"])
     add("--filter-widths", type=_widths, help="e.g. 3,3,3 (27 frames), 3,3,3,3,3 (243)")
     add("--channels", type=int)

@@ -14,6 +14,9 @@ run resumes with exactly the batches it would have seen:
 Horizontal-flip augmentation (each example flipped with probability 1/2) is on by default.
 Detector-like 2D noise (`vp3dkeras.data.detector_noise`, `noise=`) is off by default; when on,
 every training batch's 2D input gets it (before the flip), seeded by (seed, batch number).
+Bone-length jitter (`vp3dkeras.data.bone_jitter`, `bones=`, `WindowSampler` only) is off by
+default; when on, every training example gets its own bone lengths and the 2D re-projected
+through its camera, before the noise and the flip.
 
 Memory: only an index (sequence, frame) is kept. Sequences are loaded through the source's
 LRU cache; when the data exceed the cache budget, an epoch visits the data in blocks of items
@@ -27,6 +30,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from vp3dkeras.data.bone_jitter import BoneJitter
 from vp3dkeras.data.detector_noise import DetectorNoise
 from vp3dkeras.data.sequences import SequenceSource
 
@@ -111,6 +115,7 @@ class _Sampler:
         examples_per_epoch), so every batch is full. With `rows` (a slice), only those rows
         of the batch are cut: one worker's part of a global batch (`vp3dkeras.distributed`)."""
         noise_rng = np.random.default_rng([self.seed, 3, int(number)])
+        bone_rng = np.random.default_rng([self.seed, 4, int(number)])
         if not self.full_batches:
             epoch, step = divmod(int(number), self.steps_per_epoch)
             chosen = slice(step * self.batch_size, (step + 1) * self.batch_size)
@@ -124,7 +129,7 @@ class _Sampler:
                      for i in range(3)]
         if self.rows is not None:
             parts = [part[self.rows] for part in parts]
-        return self._make_batch(*parts, noise_rng=noise_rng)
+        return self._make_batch(*parts, noise_rng=noise_rng, bone_rng=bone_rng)
 
     def batches(self, start: int = 0) -> Iterator:
         """Endless stream of batches from batch number `start` (resume: epoch * steps)."""
@@ -144,6 +149,10 @@ class WindowSampler(_Sampler):
     max_windows_per_epoch: an epoch uses this many examples of the (shuffled) full set.
     noise:      a `DetectorNoise` applied to the 2D of training batches (`batch`), or None;
                 `windows` / `fixed_subset` (validation) stay clean.
+    bones:      a `BoneJitter` for training batches (`batch`), or None: each example's 3D
+                re-proportioned over its whole window and its 2D input re-projected through
+                the sequence's camera (needs intrinsics and trajectories; the base class
+                only, whose single field is the targets).
 
     A batch is (inputs (B, left + chunk + right, J, 2), targets (B, chunk, J, 3)), float32.
 
@@ -157,7 +166,7 @@ class WindowSampler(_Sampler):
     def __init__(self, source: SequenceSource, pad: Tuple[int, int], batch_size: int = 1024,
                  chunk: int = 1, seed: int = 0, augment: bool = True,
                  max_windows_per_epoch: Optional[int] = None,
-                 noise: Optional[DetectorNoise] = None):
+                 noise: Optional[DetectorNoise] = None, bones: Optional[BoneJitter] = None):
         super().__init__(source, batch_size, seed, augment, noise)
         if self.needs_3d and not source.has_3d:
             raise ValueError(f"{source.name}: windows for training need 3D targets")
@@ -176,6 +185,9 @@ class WindowSampler(_Sampler):
         self.window_sequence = np.concatenate(seqs)
         self.window_start = np.concatenate(starts)
         self.max_windows_per_epoch = max_windows_per_epoch
+        if bones is not None and set(self._fields()) != {"targets"}:
+            raise ValueError(f"{type(self).__name__} cannot jitter bone lengths")
+        self.bones = bones
 
     @property
     def window_length(self) -> int:
@@ -215,8 +227,9 @@ class WindowSampler(_Sampler):
     def _pack(self, inputs, fields):
         return inputs, fields["targets"]
 
-    def _make_batch(self, indices, flips, uniforms=None, noise_rng=None):
+    def _make_batch(self, indices, flips, uniforms=None, noise_rng=None, bone_rng=None):
         fields = self._fields()
+        jitter = self.bones if bone_rng is not None else None
         inputs = np.empty((len(indices), self.window_length, self.codec.num_joints_in, 2),
                           np.float32)
         out = {name: np.zeros((len(indices),) + shape, np.float32)
@@ -232,6 +245,8 @@ class WindowSampler(_Sampler):
             for name, (_, cut, _) in fields.items():
                 if cut is not None:
                     out[name][rows] = cut(seq, starts)
+            if jitter is not None:
+                inputs[rows], out["targets"][rows] = self._rebody(seq, frames, jitter, bone_rng)
         if self.noise is not None and noise_rng is not None:
             inputs = self.noise.apply(inputs, noise_rng)
         if flips.any():
@@ -240,6 +255,18 @@ class WindowSampler(_Sampler):
                 if cut is not None:
                     out[name][flips] = mirror(out[name][flips])
         return self._pack(inputs, out)
+
+    def _rebody(self, seq, frames, jitter: BoneJitter, rng):
+        """(2D inputs, targets) of windows `frames` (n, window_length) of `seq` on bodies of
+        their own (`BoneJitter.apply`)."""
+        if seq.intrinsics is None or seq.trajectory is None:
+            raise ValueError(f"{seq.ref.key}: bone-length jitter needs the sequence's camera "
+                             f"intrinsics and root trajectory")
+        clipped = np.clip(frames, 0, len(seq.poses_3d) - 1)
+        intrinsics = np.broadcast_to(seq.normalized_intrinsics(), (len(frames), 9))
+        poses, keypoints = jitter.apply(seq.poses_3d[clipped], seq.trajectory[clipped],
+                                        intrinsics, rng)
+        return keypoints, poses[:, self.pad_left:self.pad_left + self.chunk]
 
     def fixed_subset(self, max_windows: Optional[int]):
         """Unflipped (inputs, targets) of evenly spread windows, e.g. for validation."""
@@ -286,7 +313,8 @@ class SequenceBatcher(_Sampler):
         return self._make_batch(indices, np.zeros(len(indices), bool), np.zeros(len(indices)),
                                 max_frames=None)
 
-    def _make_batch(self, indices, flips, uniforms, max_frames=-1, noise_rng=None):
+    def _make_batch(self, indices, flips, uniforms, max_frames=-1, noise_rng=None,
+                    bone_rng=None):
         max_frames = self.max_frames if max_frames == -1 else max_frames
         crops: List[Tuple[int, int]] = []
         for index, u in zip(indices, uniforms):
