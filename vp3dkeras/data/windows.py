@@ -235,6 +235,7 @@ class WindowSampler(_Sampler):
         out = {name: np.zeros((len(indices),) + shape, np.float32)
                for name, (shape, _, _) in fields.items()}
         sequences = self.window_sequence[indices]
+        bodies = []  # bone-length jitter: (rows, 3D, trajectory, intrinsics) per sequence
         for seq_index in np.unique(sequences):
             rows = np.flatnonzero(sequences == seq_index)
             seq = self.source.load(int(seq_index))
@@ -246,7 +247,11 @@ class WindowSampler(_Sampler):
                 if cut is not None:
                     out[name][rows] = cut(seq, starts)
             if jitter is not None:
-                inputs[rows], out["targets"][rows] = self._rebody(seq, frames, jitter, bone_rng)
+                bodies.append((rows, *self._window_3d(seq, frames)))
+        if bodies:
+            rows, poses, trajectory, intrinsics = (np.concatenate(a) for a in zip(*bodies))
+            poses, inputs[rows] = jitter.apply(poses, trajectory, intrinsics, bone_rng)
+            out["targets"][rows] = poses[:, self.pad_left:self.pad_left + self.chunk]
         if self.noise is not None and noise_rng is not None:
             inputs = self.noise.apply(inputs, noise_rng)
         if flips.any():
@@ -256,17 +261,15 @@ class WindowSampler(_Sampler):
                     out[name][flips] = mirror(out[name][flips])
         return self._pack(inputs, out)
 
-    def _rebody(self, seq, frames, jitter: BoneJitter, rng):
-        """(2D inputs, targets) of windows `frames` (n, window_length) of `seq` on bodies of
-        their own (`BoneJitter.apply`)."""
+    def _window_3d(self, seq, frames):
+        """(poses (n, W, J, 3), trajectory (n, W, 3), normalised intrinsics (n, 9)) of windows
+        `frames` (n, W) of `seq`, edges replicated: what `BoneJitter.apply` needs."""
         if seq.intrinsics is None or seq.trajectory is None:
             raise ValueError(f"{seq.ref.key}: bone-length jitter needs the sequence's camera "
                              f"intrinsics and root trajectory")
         clipped = np.clip(frames, 0, len(seq.poses_3d) - 1)
-        intrinsics = np.broadcast_to(seq.normalized_intrinsics(), (len(frames), 9))
-        poses, keypoints = jitter.apply(seq.poses_3d[clipped], seq.trajectory[clipped],
-                                        intrinsics, rng)
-        return keypoints, poses[:, self.pad_left:self.pad_left + self.chunk]
+        return (seq.poses_3d[clipped], seq.trajectory[clipped],
+                np.broadcast_to(seq.normalized_intrinsics(), (len(frames), 9)))
 
     def fixed_subset(self, max_windows: Optional[int]):
         """Unflipped (inputs, targets) of evenly spread windows, e.g. for validation."""
