@@ -5,7 +5,7 @@ sim-to-real rows (`experiments/sim_to_real.py`).
     .venv/bin/python experiments/sim_to_real_bodies.py [--config CONFIG.json]
         [--synthetic NAME=DATASET_DIR ...] [--replicas 10] [--work datasets/sim_to_real_bodies]
         [--runs runs/sim_to_real_bodies] [--out experiments/results/sim_to_real] [--table-only]
-        [--note TEXT]
+        [--bone-jitter SD] [--note TEXT]
 
 Each row is a VideoPose3D-format folder: the real set's test subjects as they are (their
 cameras and 2D), and `--replicas` copies of every training subject, each filmed by 3 cameras
@@ -18,6 +18,8 @@ degree field of view, lens distortion) with the 2D projected through them:
 - `NAME's bodies` (one per `--synthetic NAME=DIR`): each replica takes the mean bone lengths,
   in the real set's convention, of a random record of that synthetic dataset; every frame
   keeps the real bone directions and root position.
+- `NAME's bodies, bone-length jitter SD` (with `--bone-jitter SD`): the same data, trained
+  with `vp3dkeras.train --bone-jitter SD` (every window re-proportioned around those bodies).
 
 Training uses the config's shared options (as the synthetic rows), evaluation ground-truth 2D
 with flip TTA. The table (OUT/bodies.md, OUT/bodies.json) puts P1, P2, P3, the per-frame bone
@@ -53,13 +55,13 @@ SUFFIX = {"own": "r", "bodies": "b", "jitter": "j"}
 
 def repose(poses: np.ndarray, parents, lengths: np.ndarray) -> np.ndarray:
     """(T, K, 3) poses with every bone (joint k -> parents[k]) rescaled to `lengths[k]`
-    (metres; the root's entry unused), directions and root kept."""
-    out = poses.copy()
-    for k in range(1, len(parents)):
-        direction = poses[:, k] - poses[:, parents[k]]
-        direction /= np.linalg.norm(direction, axis=-1, keepdims=True)
-        out[:, k] = out[:, parents[k]] + direction * lengths[k]
-    return out
+    (metres; the root's entry unused), directions and root kept
+    (`vp3dkeras.data.bone_jitter.rescale_bones` with per-frame factors)."""
+    from vp3dkeras.data.bone_jitter import rescale_bones
+    p = np.asarray(parents)
+    factors = np.ones(poses.shape[:2])
+    factors[:, 1:] = lengths[1:] / np.linalg.norm(poses[:, 1:] - poses[:, p[1:]], axis=-1)
+    return rescale_bones(poses, p, factors)
 
 
 def mean_lengths(poses: np.ndarray, parents) -> np.ndarray:
@@ -154,21 +156,31 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=pathlib.Path,
                         default=REPO / "experiments" / "results" / "sim_to_real")
     parser.add_argument("--table-only", action="store_true")
+    parser.add_argument("--bone-jitter", type=float, default=0.0, metavar="SD",
+                        help="also train each synthetic bodies row with --bone-jitter SD "
+                        "(vp3dkeras.data.bone_jitter), on the same data")
     parser.add_argument("--note", default="", help="a paragraph written under the table "
                         "(e.g. which code rendered the synthetic datasets)")
     args = parser.parse_args(argv)
     config = json.loads(args.config.read_text(encoding="utf-8"))
     real = config["real"]
-    specs = [("own bodies", "own", None), ("own bodies, jittered", "jitter", None)]
+    # (row label, kind, synthetic dataset, data folder's label, extra training options)
+    specs = [("own bodies", "own", None, "own bodies", []),
+             ("own bodies, jittered", "jitter", None, "own bodies, jittered", [])]
     for given in args.synthetic:
         label, _, folder = given.partition("=")
-        specs.append((f"{label}'s bodies", "bodies", pathlib.Path(folder)))
+        specs.append((f"{label}'s bodies", "bodies", pathlib.Path(folder), f"{label}'s bodies",
+                      []))
+        if args.bone_jitter:
+            specs.append((f"{label}'s bodies, bone-length jitter {args.bone_jitter:g}", "bodies",
+                          pathlib.Path(folder), f"{label}'s bodies",
+                          ["--bone-jitter", f"{args.bone_jitter:g}"]))
     logs = args.runs / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     rows = []
-    for label, kind, body_dir in specs:
+    for label, kind, body_dir, data_label, extra in specs:
         slug = _slug(label)
-        folder, run = args.work / slug, args.runs / slug
+        folder, run = args.work / _slug(data_label), args.runs / slug
         if not args.table_only:
             if not (folder / "train_subjects.txt").is_file():
                 build(kind, real, folder, args.replicas, body_dir)
@@ -179,7 +191,7 @@ def main(argv=None) -> int:
                       "--vp3d-name", real["vp3d_name"], "--keypoints-in", real["vp3d_name"],
                       "--keypoints-out", real["vp3d_name"],
                       "--split", f"subjects:train={subjects};test={test}",
-                      *config["training"], "--out", run, "--quiet"],
+                      *config["training"], *extra, "--out", run, "--quiet"],
                      logs / f"train_{slug}.log")
         if (run / "summary.json").is_file():
             rows.append({"name": f"real motion, our cameras, {label}", "run": str(run),
