@@ -6,8 +6,9 @@ import pytest
 from posecontract.layouts import COCO_17, H36M_17, HUMANEVA_15
 from vp3dkeras.camera import project_to_2d_np
 from vp3dkeras.config import ConfigError
-from vp3dkeras.data import WindowSampler, open_split
+from vp3dkeras.data import PoseCodec, SequenceRef, SequenceSource, WindowSampler, open_split
 from vp3dkeras.data.bone_jitter import BoneJitter, bone_jitter_from_config, rescale_bones
+from vp3dkeras.data.sequences import make_sequence
 from vp3dkeras.train_config import TrainConfig
 
 
@@ -99,3 +100,25 @@ def test_bone_jitter_options_refuse_what_they_cannot_do():
         TrainConfig(dataset="d", split="s", bone_jitter=0.06, model="refiner")
     with pytest.raises(ConfigError, match=r"\[0, 1\)"):
         TrainConfig(dataset="d", split="s", bone_jitter=-0.1)
+
+
+class NoCameraSource(SequenceSource):
+    """2D and 3D without intrinsics, as a VideoPose3D folder without a cameras file."""
+
+    def __init__(self):
+        refs = [SequenceRef(key="c0/cam0", clip_key="c0", subject="s", action="a",
+                            motion_class="m", camera=0, item=0, num_frames=30)]
+        super().__init__(PoseCodec(HUMANEVA_15), refs, "no-camera")
+
+    def _load_item(self, item):
+        rng = np.random.default_rng(0)
+        return {0: make_sequence(self.codec, self.refs[0], rng.uniform(100, 500, (30, 15, 2)),
+                                 (640, 480), rng.normal(size=(30, 15, 3)) + [0, 0, 4])}
+
+
+def test_a_sequence_without_a_camera_is_refused_up_front():
+    with pytest.raises(ValueError, match="c0/cam0: bone-length jitter needs the sequence's "
+                                         "camera intrinsics"):
+        WindowSampler(NoCameraSource(), (1, 1), batch_size=4,
+                      bones=BoneJitter(HUMANEVA_15, 0.1))
+    WindowSampler(NoCameraSource(), (1, 1), batch_size=4)  # fine without jitter

@@ -20,10 +20,10 @@ The root stays where it was, so the camera still sees the person from the same p
 stature changes with the leg and trunk factors, as it does between people. This is the
 bone-length part of PoseAug's augmentation (Gong et al., CVPR 2021, "PoseAug: A
 Differentiable Pose Augmentation Framework for 3D Human Pose Estimation"), with random
-factors instead of learned ones. The per-bone spread of adult segment lengths is about 4-6 %
-of their mean once stature is accounted for (de Leva 1996's tables and HumanEva-I's three
-subjects, whose upper arms are 260-320 mm; README, "Sim-to-real"), which is why the default
-`sd` of the `--bone-jitter` option's examples is 0.06.
+factors instead of learned ones. Adult segment lengths spread by about 4-6 % of their mean
+once stature is accounted for, and HumanEva-I's three subjects' upper arms alone span
+260-320 mm. Of the levels tried on HumanEva-I (0.06, 0.10, 0.15; README, "Sim-to-real
+study"), 0.10 did best.
 
 Only for data whose 2D input is the projection of its 3D target in the same layout: the
 sampler refuses a codec whose input keypoints differ from its output joints and a sequence

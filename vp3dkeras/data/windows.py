@@ -187,6 +187,8 @@ class WindowSampler(_Sampler):
         self.max_windows_per_epoch = max_windows_per_epoch
         if bones is not None and set(self._fields()) != {"targets"}:
             raise ValueError(f"{type(self).__name__} cannot jitter bone lengths")
+        if bones is not None:
+            self._window_3d(source.load(int(self.window_sequence[0])), np.zeros((1, 1), int))
         self.bones = bones
 
     @property
