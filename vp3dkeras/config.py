@@ -58,7 +58,7 @@ class TrainConfig:
       noise_2d ("off"/"on"), noise_2d_level: detector-like 2D noise on the training input
         (`vp3dkeras.data.detector_noise`) and its scale.
       bone_jitter: standard deviation of the per-example log bone-length factor (0: off;
-        e.g. 0.06): every training example re-proportioned and its 2D re-projected
+        e.g. 0.10): every training example re-proportioned and its 2D re-projected
         (`vp3dkeras.data.bone_jitter`; temporal model, 2D input in the 3D output's layout).
       keypoints_in, keypoints_out: a synth dataset's keypoint conventions of the 2D input and
         the 3D output (`posecontract.conventions`; None: h36m17 when the dataset has it, else

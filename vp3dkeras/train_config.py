@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--noise-2d-level", type=float, help="scale of the 2D noise (default 1)")
     add("--bone-jitter", type=float, metavar="SD",
         help="per-example bone-length jitter, sd of the log factor (default 0: off; e.g. "
-        "0.06); the 2D is re-projected through each sequence's camera")
+        "0.10); the 2D is re-projected through each sequence's camera")
     add("--model", choices=["temporal", "refiner"])
     add("--filter-widths", type=_widths, help="e.g. 3,3,3 (27 frames), 3,3,3,3,3 (243)")
     add("--channels", type=int)
