@@ -69,15 +69,14 @@ def pelvis_frames(poses: np.ndarray, names) -> np.ndarray:
 
 
 def with_true_bone_lengths(pred: np.ndarray, target: np.ndarray, parents) -> np.ndarray:
-    """(F, J, 3) the predicted bone directions chained from the root with the true lengths."""
-    out = np.zeros_like(pred)
-    for j in range(1, pred.shape[1]):
-        p = parents[j]
-        direction = pred[:, j] - pred[:, p]
-        direction /= np.maximum(np.linalg.norm(direction, axis=-1, keepdims=True), 1e-9)
-        length = np.linalg.norm(target[:, j] - target[:, p], axis=-1, keepdims=True)
-        out[:, j] = out[:, p] + direction * length
-    return out
+    """(F, J, 3) the predicted bone directions chained from the root (placed at 0) with the
+    true lengths (`vp3dkeras.data.bone_jitter.rescale_bones` with per-frame factors)."""
+    from vp3dkeras.data.bone_jitter import rescale_bones
+    p = np.asarray(parents)
+    factors = np.ones(pred.shape[:2])
+    factors[:, 1:] = (np.linalg.norm(target[:, 1:] - target[:, p[1:]], axis=-1)
+                      / np.maximum(np.linalg.norm(pred[:, 1:] - pred[:, p[1:]], axis=-1), 1e-9))
+    return rescale_bones(pred - pred[:, :1], p, factors)
 
 
 def angles_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
