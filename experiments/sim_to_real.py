@@ -9,7 +9,9 @@ subjects, both scored on the real set's test subjects.
 The config (JSON) names the real set (a VideoPose3D-format folder, its subject split, image
 size), the synthetic datasets, the training options shared by every row, the rows (what each
 trains on: "real" or a synthetic dataset's name; `joints`, `noise_2d`, `noise_2d_level`,
-`training`: options added to the shared ones, e.g. more epochs for a smaller set) and
+`training`: options added to the shared ones, e.g. more epochs for a smaller set;
+`skeletons`: "real_train" re-proportions the synthetic motion to the real set's training
+subjects' measured bone lengths, `real_skeletons`) and
 the evaluations (ground-truth or noisy 2D); `real_training` options are added for rows
 trained on the real set (smaller: more epochs for a similar number of steps). A synthetic dataset is either given
 (`"dataset": DIR`, or `--synthetic NAME=DIR` on the command line, e.g. one rendered with new
@@ -156,8 +158,21 @@ def _real_options(real: dict) -> list:
     return options
 
 
+def real_skeletons(config: dict, work: pathlib.Path, logs: pathlib.Path) -> pathlib.Path:
+    """The real set's training subjects' bone lengths (`python -m vp3dkeras.skeletons`),
+    measured once into WORK/skeletons_<config name>_train.json: what a row with
+    `"skeletons": "real_train"` trains its synthetic motion towards."""
+    path = work / f"skeletons_{_slug(config['name'])}_train.json"
+    if not path.is_file():
+        real = config["real"]
+        _run([sys.executable, "-m", "vp3dkeras.skeletons", real["dataset"], "--split",
+              real["split"], "--side", "train", *_real_options(real), "--out", path],
+             logs / f"skeletons_{_slug(config['name'])}.log")
+    return path
+
+
 def train_row(row: dict, config: dict, datasets: dict, run_dir: pathlib.Path,
-              logs: pathlib.Path) -> None:
+              logs: pathlib.Path, work: pathlib.Path) -> None:
     summary = run_dir / "summary.json"
     if summary.is_file() and json.loads(summary.read_text())["finished"]:
         return
@@ -173,6 +188,11 @@ def train_row(row: dict, config: dict, datasets: dict, run_dir: pathlib.Path,
             data += ["--joints", row["joints"]]
         if row.get("noise_2d", "off") == "on":
             data += ["--noise-2d", "on", "--noise-2d-level", str(row.get("noise_2d_level", 1))]
+        if row.get("skeletons") == "real_train":
+            data += ["--skeletons", real_skeletons(config, work, logs)]
+        elif row.get("skeletons"):
+            raise SystemExit(f"row {row['name']!r}: skeletons {row['skeletons']!r} unknown "
+                             f"(only \"real_train\")")
         # Later options win: the shared ones, then the real set's, then the row's own.
         shared = config["training"]
         if row["train_on"] == "real":
@@ -353,7 +373,7 @@ def main(argv=None) -> int:
             continue
         run_dir = args.runs / _slug(row["name"])
         if not args.table_only and (wanted is None or index in wanted):
-            train_row(row, config, datasets, run_dir, logs)
+            train_row(row, config, datasets, run_dir, logs, args.work)
         for evaluation in config["evaluations"]:
             if args.table_only or (wanted is not None and index not in wanted):
                 path = run_dir / f"eval_real_{_slug(evaluation['name'])}.json"

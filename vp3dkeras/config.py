@@ -60,6 +60,9 @@ class TrainConfig:
       bone_jitter: standard deviation of the per-example log bone-length factor (0: off;
         e.g. 0.10): every training example re-proportioned and its 2D re-projected
         (`vp3dkeras.data.bone_jitter`; temporal model, 2D input in the 3D output's layout).
+      skeletons: a skeletons file (`python -m vp3dkeras.skeletons`, JSON, metres) or None:
+        every training window set to one of its subjects' bone lengths (jittered by
+        bone_jitter when that is > 0) and re-projected; same conditions as bone_jitter.
       keypoints_in, keypoints_out: a synth dataset's keypoint conventions of the 2D input and
         the 3D output (`posecontract.conventions`; None: h36m17 when the dataset has it, else
         acclaim17; a run stores the resolved names). Semi-supervised runs use one for both.
@@ -109,6 +112,7 @@ class TrainConfig:
     noise_2d: str = "off"
     noise_2d_level: float = 1.0
     bone_jitter: float = 0.0
+    skeletons: Optional[str] = None
     # model
     model: str = "temporal"
     filter_widths: List[int] = dataclasses.field(default_factory=lambda: [3, 3, 3])
@@ -163,8 +167,10 @@ class TrainConfig:
             raise ConfigError(f"noise_2d_level must be >= 0, got {self.noise_2d_level}")
         if not (0 <= self.bone_jitter < 1):
             raise ConfigError(f"bone_jitter must be in [0, 1), got {self.bone_jitter}")
-        if self.bone_jitter and (self.model != "temporal" or self.supervision != "supervised"):
-            raise ConfigError("bone_jitter needs the temporal model with supervised training")
+        for key in ("bone_jitter", "skeletons"):
+            if getattr(self, key) and (self.model != "temporal"
+                                       or self.supervision != "supervised"):
+                raise ConfigError(f"{key} needs the temporal model with supervised training")
         if not self.filter_widths or any(w < 1 for w in self.filter_widths):
             raise ConfigError(f"filter_widths must be positive integers, got "
                               f"{self.filter_widths}")
@@ -260,6 +266,8 @@ class TrainConfig:
             parts.append(f"noise{self.noise_2d_level:g}")
         if self.bone_jitter:
             parts.append(f"bones{self.bone_jitter:g}")
+        if self.skeletons:
+            parts.append(f"skel-{_slug(pathlib.Path(self.skeletons).stem)}")
         if self.training_mode == "chunked" and self.model == "temporal":
             parts.append(f"chunk{self.chunk_length}")
         if not self.flip_augment:

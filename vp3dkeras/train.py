@@ -226,7 +226,8 @@ def make_data(config: TrainConfig, inference_model, train_source, test_source,
     chunk = 1 if config.training_mode == "single-frame" else config.chunk_length
     pad = model_padding(inference_model)
     bones = bone_jitter_from_config(train_source.codec.layout, train_source.codec.input_layout,
-                                    config.bone_jitter, train_source.lens_model)
+                                    config.bone_jitter, train_source.lens_model,
+                                    config.skeletons)
     sampler = WindowSampler(train_source, pad, config.batch_size, chunk=chunk,
                             seed=config.seed, augment=config.flip_augment,
                             max_windows_per_epoch=config.max_windows_per_epoch, noise=noise,

@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--bone-jitter", type=float, metavar="SD",
         help="per-example bone-length jitter, sd of the log factor (default 0: off; e.g. "
         "0.10); the 2D is re-projected through each sequence's camera")
+    add("--skeletons", metavar="FILE", help="train on these people's bone lengths (JSON from "
+        "python -m vp3dkeras.skeletons): every window re-proportioned to one of them")
     add("--model", choices=["temporal", "refiner"])
     add("--filter-widths", type=_widths, help="e.g. 3,3,3 (27 frames), 3,3,3,3,3 (243)")
     add("--channels", type=int)

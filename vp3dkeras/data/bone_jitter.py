@@ -25,13 +25,19 @@ once stature is accounted for, and HumanEva-I's three subjects' upper arms alone
 260-320 mm. Of the levels tried on HumanEva-I (0.06, 0.10, 0.15; README, "Sim-to-real
 study"), 0.10 did best.
 
+Target skeletons (`skeletons=`, `--skeletons FILE`, `vp3dkeras.data.skeletons`): when the
+people the lifter will see are known, every window is instead set, frame by frame, to the
+bone lengths of one of them (picked at random per window), optionally jittered around them
+by `sd`: synthetic motion on the real people's bodies, with nothing but their lengths taken
+from them.
+
 Only for data whose 2D input is the projection of its 3D target in the same layout: the
 sampler refuses a codec whose input keypoints differ from its output joints and a sequence
 without intrinsics, each with a one-line error.
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -76,14 +82,25 @@ class BoneJitter:
     """Random per-example bone lengths for one output layout (see the module docstring).
 
     layout: the 3D output layout (its parents and left/right pairs); sd: standard deviation
-    of the log factor (0.06: about 6 %); lens_model: the sequences' lens model.
+    of the log factor (0.06: about 6 %; 0 only with `skeletons`); lens_model: the sequences'
+    lens model; skeletons: (S, J) bone lengths in metres (`vp3dkeras.data.skeletons`, root
+    column unused) or None. With skeletons, every window takes one of them, uniformly at
+    random, rigidly: each frame's bones are set to its lengths (then times the jitter
+    factors when sd > 0), so the window's own body no longer matters.
     """
 
-    def __init__(self, layout: JointLayout, sd: float, lens_model: str = "opencv"):
+    def __init__(self, layout: JointLayout, sd: float, lens_model: str = "opencv",
+                 skeletons: Optional[np.ndarray] = None):
         sd = float(sd)
-        if not np.isfinite(sd) or sd <= 0:
+        if skeletons is not None:
+            skeletons = np.asarray(skeletons, np.float64)
+            if skeletons.ndim != 2 or skeletons.shape[1] != layout.num_joints:
+                raise ValueError(f"skeletons must be (S, {layout.num_joints}) for "
+                                 f"{layout.name}, got {skeletons.shape}")
+        if not np.isfinite(sd) or sd < 0 or (sd == 0 and skeletons is None):
             raise ValueError(f"bone jitter sd must be a positive number, got {sd}")
         self.layout, self.sd, self.lens_model = layout, sd, lens_model
+        self.skeletons = skeletons
         self.parents = np.asarray(layout.parents)
         # Each joint's bone shares the factor of its mirror image's bone.
         self.partner = np.minimum(np.arange(layout.num_joints), layout.flip_permutation())
@@ -93,6 +110,25 @@ class BoneJitter:
         logs = np.clip(rng.normal(0.0, self.sd, (count, self.layout.num_joints)),
                        -3 * self.sd, 3 * self.sd)
         return np.exp(logs[:, self.partner])
+
+    def _window_factors(self, poses: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """(N, T, J) factors for (N, T, J, 3) poses: jitter, towards a skeleton if given."""
+        n, t, j = poses.shape[:3]
+        # The skeletons are drawn first: a window's skeleton does not depend on sd.
+        chosen = (None if self.skeletons is None
+                  else self.skeletons[rng.integers(len(self.skeletons), size=n)])  # (N, J)
+        jitter = self.factors(n, rng) if self.sd > 0 else np.ones((n, j))
+        factors = np.broadcast_to(jitter[:, None, :], (n, t, j))
+        if chosen is None:
+            return factors
+        child = np.flatnonzero(self.parents >= 0)
+        lengths = np.linalg.norm(poses[:, :, child] - poses[:, :, self.parents[child]],
+                                 axis=-1)
+        towards = np.ones((n, t, j))
+        # A vanishing bone keeps its (zero) length: it has no direction to scale along.
+        towards[:, :, child] = np.where(lengths > 1e-6, chosen[:, None, child]
+                                        / np.maximum(lengths, 1e-6), 1.0)
+        return factors * towards
 
     def apply(self, poses: np.ndarray, trajectory: np.ndarray, intrinsics: np.ndarray,
               rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
@@ -104,8 +140,11 @@ class BoneJitter:
         2) normalised screen coordinates), float32.
         """
         from vp3dkeras.camera import project_to_2d_np
-        new = rescale_bones(np.asarray(poses, np.float64), self.parents,
-                            self.factors(len(poses), rng))
+        poses = np.asarray(poses, np.float64)
+        n, t, j = poses.shape[:3]
+        factors = self._window_factors(poses, rng)
+        new = rescale_bones(poses.reshape(n * t, j, 3), self.parents,
+                            factors.reshape(n * t, j)).reshape(poses.shape)
         camera_space = new + np.asarray(trajectory, np.float64)[:, :, None, :]
         keypoints = project_to_2d_np(camera_space, np.asarray(intrinsics, np.float64),
                                      self.lens_model)
@@ -113,12 +152,18 @@ class BoneJitter:
 
 
 def bone_jitter_from_config(layout: JointLayout, input_layout: JointLayout, sd: float,
-                            lens_model: str):
-    """The `--bone-jitter SD` option as a `BoneJitter` (None when SD is 0); ValueError when
-    the 2D input's keypoints are not the 3D output's joints."""
-    if not sd:
+                            lens_model: str, skeletons=None):
+    """The `--bone-jitter SD` and `--skeletons FILE` options as a `BoneJitter` (None when
+    both are off); ValueError when the 2D input's keypoints are not the 3D output's joints,
+    or (one line naming the file) when the skeletons file cannot be used."""
+    if not sd and not skeletons:
         return None
+    option = "--bone-jitter" if sd else "--skeletons"
     if tuple(input_layout.names) != tuple(layout.names):
-        raise ValueError(f"--bone-jitter needs the 2D input in the 3D output's layout, got "
+        raise ValueError(f"{option} needs the 2D input in the 3D output's layout, got "
                          f"{input_layout.name} in and {layout.name} out")
-    return BoneJitter(layout, sd, lens_model)
+    table = None
+    if skeletons:
+        from vp3dkeras.data.skeletons import load_skeletons
+        table = load_skeletons(skeletons, layout)[1]
+    return BoneJitter(layout, sd, lens_model, skeletons=table)
