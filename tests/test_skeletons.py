@@ -68,6 +68,9 @@ def test_humaneva_training_subjects_measure_as_their_raw_3d_says(tmp_path):
      "'hip-thorax' is nan"),
     (lambda d: {**d, "skeletons": {"S1": [480.0] + d["skeletons"]["S1"][1:]}},
      "'hip-thorax' is 480.0"),
+    (lambda d: {**d, "skeletons": {"S1": [True] + d["skeletons"]["S1"][1:]}},
+     "'hip-thorax' is True"),
+    (lambda d: json.dumps(d).replace("0.3", "1" + "0" * 400, 1), "is 1000"),
 ])
 def test_a_broken_skeletons_file_is_refused_in_one_line(tmp_path, edit, message):
     good = tmp_path / "good.json"
@@ -134,7 +137,7 @@ def test_skeleton_options_are_checked():
     config = TrainConfig(dataset="d", split="s", skeletons="work/he_train.json")
     assert "skel-he-train" in config.run_name()
     assert TrainConfig.from_json(config.to_json()).skeletons == "work/he_train.json"
-    with pytest.raises(ConfigError, match="skeletons needs the temporal model"):
+    with pytest.raises(ConfigError, match=r"skeletons \(--skeletons\) needs the temporal"):
         TrainConfig(dataset="d", split="s", skeletons="x.json", model="refiner")
     assert bone_names(HUMANEVA_15)[0] == "hip-thorax"
 
@@ -148,7 +151,7 @@ def test_the_command_measures_a_dataset_and_refuses_a_bad_one(tiny_synth_dataset
     assert done.returncode == 0, done.stderr
     subjects, table = load_skeletons(out, H36M_17)
     assert subjects == ["hdm05_mm"] and np.all(table[0, 1:] > 0.05)
-    assert "1 skeletons (h36m17, metres)" in done.stdout
+    assert "1 skeletons (h36m17; above in mm, written in metres)" in done.stdout
     empty = tmp_path / "empty"
     empty.mkdir()
     bad = subprocess.run([sys.executable, "-m", "vp3dkeras.skeletons", str(empty),
@@ -157,3 +160,33 @@ def test_the_command_measures_a_dataset_and_refuses_a_bad_one(tiny_synth_dataset
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1].startswith(f"error: {empty}")
     assert not (tmp_path / "x.json").exists()
+
+
+def test_a_run_keeps_its_skeletons_and_resumes_on_them_exactly(tiny_synth_dataset, tmp_path):
+    """The run copies its skeletons file: resumed from elsewhere after the original is gone,
+    it repeats the uninterrupted run; a bad file stops training before a run folder exists."""
+    from vp3dkeras.train import main
+
+    train, _ = open_split(tiny_synth_dataset, "actor_out_hdm05_mm")
+    own = np.mean(list(measure_skeletons(train).values()), axis=0)
+    original = tmp_path / "people.json"
+    save_skeletons(original, train.codec.layout, {"a": own * 0.9, "b": own * 1.1}, "test")
+    args = ["--dataset", str(tiny_synth_dataset), "--split", "actor_out_hdm05_mm",
+            "--filter-widths", "3,3", "--channels", "8", "--epochs", "2", "--lr", "1e-2",
+            "--max-windows-per-epoch", "32", "--val-windows", "16", "--quiet",
+            "--skeletons", str(original)]
+    assert main([*args, "--out", str(tmp_path / "whole")]) == 0
+    assert main([*args, "--out", str(tmp_path / "cut"), "--stop-after-epochs", "1"]) == 0
+    assert (tmp_path / "cut" / "skeletons.json").read_text() == original.read_text()
+    original.unlink()
+    assert main(["--resume", str(tmp_path / "cut"), "--quiet"]) == 0
+    whole, cut = (json.loads((tmp_path / r / "history.json").read_text())
+                  for r in ("whole", "cut"))
+    assert [h["loss"] for h in cut] == pytest.approx([h["loss"] for h in whole], rel=1e-4)
+
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    bad = [*args[:-1], str(broken), "--out", str(tmp_path / "bad")]
+    with pytest.raises(ValueError, match="broken.json: not a readable JSON skeletons file"):
+        main(bad)
+    assert not (tmp_path / "bad").exists()

@@ -170,7 +170,8 @@ class TrainConfig:
         for key in ("bone_jitter", "skeletons"):
             if getattr(self, key) and (self.model != "temporal"
                                        or self.supervision != "supervised"):
-                raise ConfigError(f"{key} needs the temporal model with supervised training")
+                raise ConfigError(f"{key} (--{key.replace('_', '-')}) needs the temporal model "
+                                  f"with supervised training")
         if not self.filter_widths or any(w < 1 for w in self.filter_widths):
             raise ConfigError(f"filter_widths must be positive integers, got "
                               f"{self.filter_widths}")

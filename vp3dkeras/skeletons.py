@@ -63,13 +63,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                          else f"{args.dataset}: {message}") from None
     layout = source.codec.layout
     what = f"{args.dataset}" + (f", {args.side} side of {args.split}" if args.split else "")
-    save_skeletons(args.out, layout, skeletons, what)
+    try:
+        save_skeletons(args.out, layout, skeletons, what)
+    except (ValueError, OSError) as error:
+        raise UsageError(f"{args.out}: cannot write the skeletons ({error})"
+                         if not str(error).startswith(str(args.out)) else str(error)) from None
     names = bone_names(layout)
     child = [k for k, p in enumerate(layout.parents) if p >= 0]
     for subject, lengths in skeletons.items():
         print(f"{subject}: " + ", ".join(f"{n} {1000 * lengths[k]:.0f}"
                                          for n, k in zip(names, child)))
-    print(f"{len(skeletons)} skeletons ({layout.name}, metres) -> {args.out}")
+    print(f"{len(skeletons)} skeletons ({layout.name}; above in mm, written in metres) -> "
+          f"{args.out}")
     return 0
 
 

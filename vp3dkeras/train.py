@@ -96,6 +96,8 @@ from vp3dkeras.config import CONFIG, write_config
 from vp3dkeras.train_config import TrainConfig, build_parser, config_from_args  # noqa: F401
 
 SUMMARY = "summary.json"
+#: The run's copy of its `--skeletons` file (what a resumed run reads).
+SKELETONS = "skeletons.json"
 FINAL_MODEL = "model.keras"
 
 
@@ -207,9 +209,10 @@ def inference_model_of(training_model):
 
 
 def make_data(config: TrainConfig, inference_model, train_source, test_source,
-              start_epoch: int, placement: Optional[Placement] = None):
+              start_epoch: int, placement: Optional[Placement] = None, skeletons=None):
     """(train dataset, steps per epoch, validation dataset or None, sampler); under a data-
-    parallel `placement`, batches are full and each worker gets its rows."""
+    parallel `placement`, batches are full and each worker gets its rows. skeletons: the
+    skeletons file to read (default `config.skeletons`; `train` passes the run's copy)."""
     placement = placement or Placement(tf.distribute.get_strategy())
     noise = noise_from_config(train_source.codec.input_layout, config.noise_2d,
                               config.noise_2d_level)
@@ -227,7 +230,7 @@ def make_data(config: TrainConfig, inference_model, train_source, test_source,
     pad = model_padding(inference_model)
     bones = bone_jitter_from_config(train_source.codec.layout, train_source.codec.input_layout,
                                     config.bone_jitter, train_source.lens_model,
-                                    config.skeletons)
+                                    skeletons or config.skeletons)
     sampler = WindowSampler(train_source, pad, config.batch_size, chunk=chunk,
                             seed=config.seed, augment=config.flip_augment,
                             max_windows_per_epoch=config.max_windows_per_epoch, noise=noise,
@@ -303,9 +306,21 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
     # folder is made: a dataset that cannot be used leaves no half-made run behind.
     train_source.validate()
     test_source.validate()
+    # The run keeps its own copy of a skeletons file: a resumed run trains on the same
+    # skeletons wherever it is resumed from and whatever happened to the original.
+    skeletons = None
+    if config.skeletons:
+        skeletons = pathlib.Path(run_dir) / SKELETONS
+        if not (resume and skeletons.is_file()):
+            skeletons = pathlib.Path(config.skeletons)
+    if config.model == "temporal":  # a bad skeletons file or layout stops here, no run made
+        bone_jitter_from_config(train_source.codec.layout, train_source.codec.input_layout,
+                                config.bone_jitter, train_source.lens_model, skeletons)
     run_dir, state, history, start_epoch = cb.open_run(run_dir, resume)
     if not resume and placement.chief:
         write_config(config, run_dir / CONFIG)
+        if skeletons is not None:
+            shutil.copyfile(skeletons, run_dir / SKELETONS)
     num_joints = train_source.codec.num_joints
     strategy = placement.strategy
     with strategy.scope():
@@ -321,7 +336,8 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
             inference_model, training_model = build_models(config, num_joints_in, num_joints)
             compile_model(training_model, config)
     train_data, steps, val_data, sampler = make_data(config, inference_model, train_source,
-                                                     test_source, start_epoch, placement)
+                                                     test_source, start_epoch, placement,
+                                                     skeletons)
     stopper = cb.StopAfter(stop_after_epochs, time_budget_s)
     nan_guard = cb.StopOnNonFinite()
     seconds_before = float(state.get("train_seconds", 0.0)) if state else 0.0

@@ -15,7 +15,10 @@ A skeletons file is JSON (no pickles), written by `python -m vp3dkeras.skeletons
      "skeletons": {"Train/S1": [0.483, ...], ...},
      "source": "..."}                            # what was measured
 
-Lengths are each subject's mean over its frames of |joint - parent|, in metres.
+Lengths are each subject's mean over its frames of |joint - parent|, in metres (distances:
+the same in any frame, world or camera, root-relative or not). A subject is what the source
+calls one: a VideoPose3D set's subject (`Train/S1`), a synth dataset's mocap actor
+(`hdm05_bd`, every body it was retargeted onto together).
 """
 from __future__ import annotations
 
@@ -77,12 +80,18 @@ def save_skeletons(path, layout: JointLayout, skeletons: Dict[str, np.ndarray],
                               for s, l in skeletons.items()},
                 "source": source}
     path = pathlib.Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder; --out names the skeletons file to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        json.dump(document, out, indent=1)
-        out.write("\n")
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(document, out, indent=1)
+            out.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def load_skeletons(path, layout: JointLayout) -> Tuple[List[str], np.ndarray]:
@@ -124,8 +133,12 @@ def load_skeletons(path, layout: JointLayout) -> Tuple[List[str], np.ndarray]:
         row = np.zeros(layout.num_joints)
         for k, column in zip(child, columns):
             value = lengths[column]
-            if (not isinstance(value, (int, float)) or not math.isfinite(value)
-                    or not 0.01 < value < 2.0):
+            try:  # a JSON integer may be too large for a float; true/false are not lengths
+                usable = (isinstance(value, (int, float)) and not isinstance(value, bool)
+                          and math.isfinite(value) and 0.01 < value < 2.0)
+            except OverflowError:
+                usable = False
+            if not usable:
                 raise ValueError(f"{path}: skeleton {subject!r} bone {names[column]!r} is "
                                  f"{value!r}; lengths are metres in (0.01, 2)")
             row[k] = value
