@@ -2,6 +2,7 @@
 table it writes from evaluation results."""
 import importlib.util
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -61,6 +62,31 @@ def test_a_synthetic_set_of_all_mocap_renders_the_whole_folder(monkeypatch, tmp_
     assert calls[0][3:6] == [tmp_path / "mocap", "--out", dataset]  # the whole folder
     assert calls[0][-2:] == ["--cameras", "1"]
     assert not list(tmp_path.glob("mocap_*"))  # no subset linked
+
+
+def test_a_skeleton_row_measures_the_real_training_subjects_once(monkeypatch, tmp_path):
+    calls = []
+
+    def step(command, log):  # stands in for the processes: records what they were given
+        calls.append([str(c) for c in command])
+        if "vp3dkeras.skeletons" in calls[-1]:
+            pathlib.Path(command[command.index("--out") + 1]).write_text("{}")
+
+    monkeypatch.setattr(sim_to_real, "_run", step)
+    row = next(r for r in CONFIG["rows"] if r.get("skeletons") == "real_train")
+    for run in ("a", "b"):
+        sim_to_real.train_row(row, CONFIG, {row["train_on"]: "/synthetic"}, tmp_path / run,
+                              tmp_path, tmp_path)
+    measure, first, second = calls
+    assert measure[2:4] == ["vp3dkeras.skeletons", CONFIG["real"]["dataset"]]
+    assert measure[measure.index("--split") + 1] == CONFIG["real"]["split"]
+    assert measure[measure.index("--side") + 1] == "train"
+    path = measure[measure.index("--out") + 1]
+    for train in (first, second):
+        assert train[2] == "vp3dkeras.train" and train[train.index("--skeletons") + 1] == path
+    with pytest.raises(SystemExit, match="only \"real_train\""):
+        sim_to_real.train_row(dict(row, skeletons="test"), CONFIG, {row["train_on"]: "/s"},
+                              tmp_path / "c", tmp_path, tmp_path)
 
 
 def _result(p1, bone_scale):
