@@ -50,6 +50,23 @@ def test_factors_are_symmetric_bounded_and_of_the_asked_spread():
         BoneJitter(H36M_17, float("nan"))
 
 
+def assert_inputs_are_projections(sampler, x, y, step):
+    """Every `step`-th example of `sampler`'s first batch (x, y; unflipped): the 2D input of
+    its output frames is the projection of its 3D target, placed at the window's own root
+    trajectory, through the sequence's camera (intrinsics and lens model)."""
+    order = sampler.plan(0)[0][:len(y)]
+    chunk, left = y.shape[1], sampler.pad_left
+    for row in range(0, len(y), step):
+        index = order[row]
+        seq = sampler.source.load(int(sampler.window_sequence[index]))
+        start = sampler.window_start[index]
+        camera = y[row] + seq.trajectory[start:start + chunk, None, :]
+        np.testing.assert_allclose(
+            x[row, left:left + chunk],
+            project_to_2d_np(camera, seq.normalized_intrinsics(), sampler.source.lens_model),
+            atol=2e-5)
+
+
 def test_jittered_windows_are_the_projection_of_a_new_body(tiny_synth_dataset):
     """On a rendered dataset (lens distortion included): with a vanishing spread the
     re-projected 2D is the records' own 2D; with sd 0.1 each example's bones change by one
@@ -71,16 +88,7 @@ def test_jittered_windows_are_the_projection_of_a_new_body(tiny_synth_dataset):
     np.testing.assert_allclose(ratio, np.broadcast_to(ratio[:, :1], ratio.shape), rtol=1e-4)
     assert np.std(np.log(ratio[:, 0])) > 0.05
     assert np.abs(x - x_plain).max() > 0.01
-    # The 2D input of each example's output frames is the projection of its new 3D.
-    plan_order = jittered.plan(0)[0][:64]
-    for row in range(0, len(y), 7):
-        index = plan_order[row]
-        seq = train.load(int(jittered.window_sequence[index]))
-        start = jittered.window_start[index]
-        camera = y[row] + seq.trajectory[start:start + 3, None, :]
-        np.testing.assert_allclose(
-            x[row, pad[0]:pad[0] + 3],
-            project_to_2d_np(camera, seq.normalized_intrinsics(), train.lens_model), atol=2e-5)
+    assert_inputs_are_projections(jittered, x, y, step=7)
     # Seeded by (seed, batch number); validation windows stay unjittered.
     again = WindowSampler(train, pad, batch_size=64, chunk=3, seed=5, augment=False,
                           bones=BoneJitter(layout, 0.1, train.lens_model))

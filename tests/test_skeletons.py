@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT, shared_dir
+from test_bone_jitter import assert_inputs_are_projections
 from posecontract.layouts import H36M_17, HUMANEVA_15
-from vp3dkeras.camera import project_to_2d_np
 from vp3dkeras.config import ConfigError
 from vp3dkeras.data import WindowSampler, open_split
 from vp3dkeras.data.bone_jitter import BoneJitter, bone_jitter_from_config
@@ -106,16 +106,7 @@ def test_windows_take_one_target_skeleton_each_and_are_its_projection(tiny_synth
     assert np.all(distance.min(axis=1) < 1e-5)
     chosen = distance.argmin(axis=1)
     assert 10 < np.sum(chosen == 0) < 54  # both are used
-    # The 2D input is the projection of the new 3D at the window's own root position.
-    order = sampler.plan(0)[0][:64]
-    for row in range(0, 64, 9):
-        index = order[row]
-        seq = train.load(int(sampler.window_sequence[index]))
-        start = sampler.window_start[index]
-        camera = y[row] + seq.trajectory[start:start + 3, None, :]
-        np.testing.assert_allclose(
-            x[row, pad[0]:pad[0] + 3],
-            project_to_2d_np(camera, seq.normalized_intrinsics(), train.lens_model), atol=2e-5)
+    assert_inputs_are_projections(sampler, x, y, step=9)
     # With jitter, each window's lengths are its skeleton's times one factor per bone.
     jittered = WindowSampler(train, pad, batch_size=64, chunk=3, seed=2, augment=False,
                              bones=bone_jitter_from_config(layout, layout, 0.05,
