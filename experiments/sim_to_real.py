@@ -11,7 +11,8 @@ size), the synthetic datasets, the training options shared by every row, the row
 trains on: "real" or a synthetic dataset's name; `joints`, `noise_2d`, `noise_2d_level`,
 `training`: options added to the shared ones, e.g. more epochs for a smaller set;
 `skeletons`: "real_train" re-proportions the synthetic motion to the real set's training
-subjects' measured bone lengths, `real_skeletons`) and
+subjects' measured bone lengths, `real_skeletons`; `motion_classes`: train on those motion
+classes of the synthetic set only, `classes_split`) and
 the evaluations (ground-truth or noisy 2D); `real_training` options are added for rows
 trained on the real set (smaller: more epochs for a similar number of steps). A synthetic dataset is either given
 (`"dataset": DIR`, or `--synthetic NAME=DIR` on the command line, e.g. one rendered with new
@@ -171,6 +172,18 @@ def real_skeletons(config: dict, work: pathlib.Path, logs: pathlib.Path) -> path
     return path
 
 
+def classes_split(dataset: pathlib.Path, classes: list) -> str:
+    """Name of the dataset's `random` split restricted to the motion classes `classes`
+    (`synth.splits.classes_only`), written into DATASET/splits/ once: a row with
+    `"motion_classes": [...]` trains on the motions a benchmark's actions need."""
+    from synth.splits import classes_only, load_split, write_splits
+    records = json.loads((dataset / "manifest.json").read_text(encoding="utf-8"))["records"]
+    split = classes_only(load_split(dataset, "random"), records, classes)
+    if not (dataset / "splits" / f"{split.name}.json").is_file():
+        write_splits(dataset, [split])
+    return split.name
+
+
 def train_row(row: dict, config: dict, datasets: dict, run_dir: pathlib.Path,
               logs: pathlib.Path, work: pathlib.Path) -> None:
     summary = run_dir / "summary.json"
@@ -183,7 +196,11 @@ def train_row(row: dict, config: dict, datasets: dict, run_dir: pathlib.Path,
         if row["train_on"] == "real":
             data = ["--dataset", real["dataset"], "--split", real["split"], *_real_options(real)]
         else:
-            data = ["--dataset", datasets[row["train_on"]], "--split", "random"]
+            split = "random"
+            if row.get("motion_classes"):
+                split = classes_split(pathlib.Path(datasets[row["train_on"]]),
+                                      row["motion_classes"])
+            data = ["--dataset", datasets[row["train_on"]], "--split", split]
         if row.get("joints"):
             data += ["--joints", row["joints"]]
         if row.get("noise_2d", "off") == "on":

@@ -109,6 +109,33 @@ def actor_split(clips: Iterable[Mapping], test_actors: Iterable[Union[str, Tuple
     return _held_out(name, f"actors {', '.join(qualified)} held out", index, test)
 
 
+def classes_only(split: Split, clips: Iterable[Mapping], classes: Iterable[str],
+                 name: str = "") -> Split:
+    """`split` with only the clips of the motion classes `classes` on either side: training
+    on the motions a task needs (e.g. the actions of a benchmark), validating on the same.
+
+    clips: manifest records or clip entries (clip_key, dataset, actor, motion_class).
+    name: defaults to ``<split>_classes_<class>_<class>...``. ValueError naming the split
+    for a class no clip has, or a side left empty.
+    """
+    index = _index_clips(clips)
+    classes = sorted(set(classes))
+    known = sorted({c for _, _, c in index.values() if c})
+    unknown = [c for c in classes if c not in known]
+    if not classes or unknown:
+        raise ValueError(f"split {split.name!r}: motion classes {unknown or classes} not in "
+                         f"the dataset; it has {known}")
+    keep = {k for k, (_, _, c) in index.items() if c in classes}
+    name = name or f"{split.name}_classes_" + "_".join(safe_name(c) for c in classes)
+    train = [k for k in split.train if k in keep]
+    test = [k for k in split.test if k in keep]
+    if not train or not test:
+        raise ValueError(f"split {split.name!r} restricted to {classes} leaves its "
+                         f"{'train' if not train else 'test'} side empty")
+    return Split(name, f"{split.description}; only motion classes {', '.join(classes)}",
+                 train, test)
+
+
 def make_splits(clips: Iterable[Mapping], seed: int = 0,
                 test_fraction: float = 0.2) -> Dict[str, Split]:
     """Every standard split of `clips` (see the module docstring), keyed by split name.

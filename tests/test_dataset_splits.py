@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from synth.splits import (Split, UnknownSplitError, actor_split, list_splits, load_split,
-                          make_splits, random_split, write_splits)
+from synth.splits import (Split, UnknownSplitError, actor_split, classes_only, list_splits,
+                          load_split, make_splits, random_split, write_splits)
 
 
 def _clips():
@@ -92,6 +92,21 @@ def test_class_out_holds_out_exactly_that_class_with_safe_names():
         if name.startswith("class_out_"):
             assert "bvh/01_01" in split.train
     assert "class_out_" not in splits and "class_out__" not in splits
+
+
+def test_classes_only_keeps_each_side_and_only_those_classes():
+    clips = _clips()
+    base = random_split(clips, seed=3, test_fraction=0.4)
+    wanted = ["squat1Reps", "walk"]
+    split = classes_only(base, clips, wanted)
+    chosen = set(_keys(clips, motion_class="squat1Reps")) | set(_keys(clips, motion_class="walk"))
+    assert split.name == "random_classes_squat1Reps_walk"
+    assert set(split.train) == set(base.train) & chosen
+    assert set(split.test) == set(base.test) & chosen
+    with pytest.raises(ValueError, match=r"'random': motion classes \['swim'\] not in"):
+        classes_only(base, clips, ["swim"])
+    with pytest.raises(ValueError, match="leaves its (train|test) side empty"):
+        classes_only(base, clips, ["jump, balance"])
 
 
 def test_sanitised_names_that_collide_stay_distinct():

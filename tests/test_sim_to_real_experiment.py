@@ -89,6 +89,25 @@ def test_a_skeleton_row_measures_the_real_training_subjects_once(monkeypatch, tm
                               tmp_path / "c", tmp_path, tmp_path)
 
 
+def test_a_motion_class_row_trains_on_a_split_of_those_classes(tiny_synth_dataset, tmp_path):
+    import shutil
+    dataset = tmp_path / "dataset"  # the manifest and splits only: all a split needs
+    (dataset / "splits").mkdir(parents=True)
+    shutil.copy(tiny_synth_dataset / "manifest.json", dataset)
+    shutil.copy(tiny_synth_dataset / "splits" / "random.json", dataset / "splits")
+    records = json.loads((dataset / "manifest.json").read_text())["records"]
+    random = json.loads((dataset / "splits" / "random.json").read_text())
+    classes = sorted({r["motion_class"] for r in records})
+    wanted = [c for c in classes
+              if any(r["motion_class"] == c and r["clip_key"] in random["test"] for r in records)]
+    name = sim_to_real.classes_split(dataset, wanted[:1])
+    split = json.loads((dataset / "splits" / f"{name}.json").read_text())
+    of_class = {r["clip_key"] for r in records if r["motion_class"] == wanted[0]}
+    assert set(split["train"]) == set(random["train"]) & of_class
+    assert set(split["test"]) == set(random["test"]) & of_class and split["test"]
+    assert sim_to_real.classes_split(dataset, wanted[:1]) == name  # written once, reused
+
+
 def _result(p1, bone_scale):
     bones = {"hip-thorax": {"pred": 480 * bone_scale, "true": 480.0,
                             "error": abs(480 * bone_scale - 480)}}
