@@ -266,8 +266,12 @@ def write_tables(results: list, config: dict, out: pathlib.Path, skipped=()) -> 
              "| row | 2D at test | train min | P1 | P2 | P3 | MPJVE | PCK150 | bone err | "
              "bone bias | P1 / real P1 |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    real_p1 = {r["evaluation"]: r["result"]["metrics"]["P1"] for r in results
-               if r["row"]["train_on"] == "real" and r["row"].get("noise_2d", "off") == "off"}
+    # The ratio is to the config's first real-trained row without 2D noise (the baseline),
+    # not to its variants (more channels, longer windows) further down.
+    real_p1 = {}
+    for r in results:
+        if r["row"]["train_on"] == "real" and r["row"].get("noise_2d", "off") == "off":
+            real_p1.setdefault(r["evaluation"], r["result"]["metrics"]["P1"])
     for r in results:
         m, res = r["result"]["metrics"], r["result"]
         ratio = m["P1"] / real_p1[r["evaluation"]] if r["evaluation"] in real_p1 else None

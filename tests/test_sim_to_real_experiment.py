@@ -127,12 +127,16 @@ def test_table_reports_the_ratio_to_the_real_trained_model(tmp_path):
     results = [{"row": real, "evaluation": "gt 2D", "summary": summary,
                 "result": _result(40.0, 1.0)},
                {"row": synthetic, "evaluation": "gt 2D", "summary": summary,
-                "result": _result(60.0, 0.9)}]
+                "result": _result(60.0, 0.9)},
+               # A variant of the real row further down is not the baseline of the ratio.
+               {"row": dict(real, name="real, more channels"), "evaluation": "gt 2D",
+                "summary": summary, "result": _result(30.0, 1.0)}]
     sim_to_real.write_tables(results, CONFIG, tmp_path, ["anny: not run, needs bodies"])
     table = (tmp_path / "results.md").read_text()
     assert ("| synthetic | gt 2D | 2.0 | 60.0 | 48.0 | 54.0 | 4.0 | 90.0 | 48.0 | 48.0 | 1.50 |"
             in table)
     assert "| real | gt 2D | 2.0 | 40.0 |" in table and "| 1.00 |" in table
+    assert "| real, more channels | gt 2D | 2.0 | 30.0 |" in table and "| 0.75 |" in table
     assert "- synthetic: names only" in table and "- anny: not run, needs bodies" in table
     assert "| synthetic | 432 (480) |" in table
     assert "| real | 10 | 1000 | 10 x 8 | 99 | 27 | 2.0 |" in table
