@@ -69,7 +69,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         raise UsageError(f"{args.out}: cannot write the skeletons ({error})"
                          if not str(error).startswith(str(args.out)) else str(error)) from None
     names = bone_names(layout)
-    child = [k for k, p in enumerate(layout.parents) if p >= 0]
+    child = [c for _, c in layout.bones()]
     for subject, lengths in skeletons.items():
         print(f"{subject}: " + ", ".join(f"{n} {1000 * lengths[k]:.0f}"
                                          for n, k in zip(names, child)))

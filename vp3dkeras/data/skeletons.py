@@ -37,9 +37,13 @@ FORMAT = "vp3dkeras-skeletons/1"
 
 
 def bone_names(layout: JointLayout) -> List[str]:
-    """"parent-joint" of every non-root joint, in the layout's joint order."""
-    return [f"{layout.names[p]}-{layout.names[k]}"
-            for k, p in enumerate(layout.parents) if p >= 0]
+    """"parent-joint" of every bone, in `layout.bones()` order (as `bone_length_report`)."""
+    return [f"{layout.names[p]}-{layout.names[c]}" for p, c in layout.bones()]
+
+
+def _children(layout: JointLayout) -> np.ndarray:
+    """The joint index at the end of every bone, in `layout.bones()` order."""
+    return np.array([c for _, c in layout.bones()], np.int64)
 
 
 def measure_skeletons(source) -> Dict[str, np.ndarray]:
@@ -49,22 +53,20 @@ def measure_skeletons(source) -> Dict[str, np.ndarray]:
     (J,) float64 metres, the entry of joint k the mean over all the subject's frames of
     |pose[k] - pose[parent(k)]|, 0 for the root. ValueError when the source has no 3D.
     """
+    from vp3dkeras.metrics import bone_lengths
     if not source.has_3d:
         raise ValueError(f"{source.name}: measuring skeletons needs 3D poses")
-    parents = np.asarray(source.codec.layout.parents)
-    child = np.flatnonzero(parents >= 0)
+    layout = source.codec.layout
     sums: Dict[str, np.ndarray] = {}
     counts: Dict[str, int] = {}
     for index, ref in enumerate(source.refs):
-        poses = np.asarray(source.load(index).poses_3d, np.float64)
-        lengths = np.linalg.norm(poses[:, child] - poses[:, parents[child]], axis=-1)
+        lengths = bone_lengths(source.load(index).poses_3d, layout)  # (T, bones)
         sums[ref.subject] = sums.get(ref.subject, 0.0) + lengths.sum(0)
-        counts[ref.subject] = counts.get(ref.subject, 0) + len(poses)
+        counts[ref.subject] = counts.get(ref.subject, 0) + len(lengths)
     out = {}
     for subject in sorted(sums):
-        full = np.zeros(len(parents))
-        full[child] = sums[subject] / max(counts[subject], 1)
-        out[subject] = full
+        out[subject] = np.zeros(layout.num_joints)
+        out[subject][_children(layout)] = sums[subject] / max(counts[subject], 1)
     return out
 
 
@@ -72,8 +74,7 @@ def save_skeletons(path, layout: JointLayout, skeletons: Dict[str, np.ndarray],
                    source: str) -> None:
     """Writes a skeletons file (see the module docstring) atomically: a temporary name in
     the same folder, then a rename. skeletons: subject -> (J,) metres, root entry ignored."""
-    parents = np.asarray(layout.parents)
-    child = np.flatnonzero(parents >= 0)
+    child = _children(layout)
     document = {"format": FORMAT, "layout": layout.name, "unit": "m",
                 "bones": bone_names(layout),
                 "skeletons": {s: [round(float(v), 5) for v in np.asarray(l)[child]]
@@ -123,7 +124,7 @@ def load_skeletons(path, layout: JointLayout) -> Tuple[List[str], np.ndarray]:
         raise ValueError(f"{path}: skeletons of layout {document.get('layout')!r} lack "
                          f"{layout.name}'s bones {missing}")
     columns = [names.index(b) for b in wanted]
-    child = np.flatnonzero(np.asarray(layout.parents) >= 0)
+    child = _children(layout)
     subjects, table = [], []
     for subject, lengths in skeletons.items():
         if not isinstance(lengths, list) or len(lengths) != len(names):
