@@ -209,10 +209,11 @@ def inference_model_of(training_model):
 
 
 def make_data(config: TrainConfig, inference_model, train_source, test_source,
-              start_epoch: int, placement: Optional[Placement] = None, skeletons=None):
+              start_epoch: int, placement: Optional[Placement] = None, bones=None):
     """(train dataset, steps per epoch, validation dataset or None, sampler); under a data-
-    parallel `placement`, batches are full and each worker gets its rows. skeletons: the
-    skeletons file to read (default `config.skeletons`; `train` passes the run's copy)."""
+    parallel `placement`, batches are full and each worker gets its rows. bones: the
+    temporal sampler's `BoneJitter` (`train` builds it from the run's copy of the skeletons
+    file); None: built here from the config."""
     placement = placement or Placement(tf.distribute.get_strategy())
     noise = noise_from_config(train_source.codec.input_layout, config.noise_2d,
                               config.noise_2d_level)
@@ -228,9 +229,10 @@ def make_data(config: TrainConfig, inference_model, train_source, test_source,
         return train, sampler.steps_per_epoch, val, sampler
     chunk = 1 if config.training_mode == "single-frame" else config.chunk_length
     pad = model_padding(inference_model)
-    bones = bone_jitter_from_config(train_source.codec.layout, train_source.codec.input_layout,
-                                    config.bone_jitter, train_source.lens_model,
-                                    skeletons or config.skeletons)
+    if bones is None:
+        bones = bone_jitter_from_config(train_source.codec.layout,
+                                        train_source.codec.input_layout, config.bone_jitter,
+                                        train_source.lens_model, config.skeletons)
     sampler = WindowSampler(train_source, pad, config.batch_size, chunk=chunk,
                             seed=config.seed, augment=config.flip_augment,
                             max_windows_per_epoch=config.max_windows_per_epoch, noise=noise,
@@ -313,9 +315,11 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
         skeletons = pathlib.Path(run_dir) / SKELETONS
         if not (resume and skeletons.is_file()):
             skeletons = pathlib.Path(config.skeletons)
+    bones = None
     if config.model == "temporal":  # a bad skeletons file or layout stops here, no run made
-        bone_jitter_from_config(train_source.codec.layout, train_source.codec.input_layout,
-                                config.bone_jitter, train_source.lens_model, skeletons)
+        bones = bone_jitter_from_config(train_source.codec.layout,
+                                        train_source.codec.input_layout, config.bone_jitter,
+                                        train_source.lens_model, skeletons)
     run_dir, state, history, start_epoch = cb.open_run(run_dir, resume)
     if not resume and placement.chief:
         write_config(config, run_dir / CONFIG)
@@ -337,7 +341,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False,
             compile_model(training_model, config)
     train_data, steps, val_data, sampler = make_data(config, inference_model, train_source,
                                                      test_source, start_epoch, placement,
-                                                     skeletons)
+                                                     bones)
     stopper = cb.StopAfter(stop_after_epochs, time_budget_s)
     nan_guard = cb.StopOnNonFinite()
     seconds_before = float(state.get("train_seconds", 0.0)) if state else 0.0
