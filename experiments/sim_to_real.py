@@ -12,7 +12,9 @@ trains on: "real" or a synthetic dataset's name; `joints`, `noise_2d`, `noise_2d
 `training`: options added to the shared ones, e.g. more epochs for a smaller set;
 `skeletons`: "real_train" re-proportions the synthetic motion to the real set's training
 subjects' measured bone lengths, `real_skeletons`; `motion_classes`: train on those motion
-classes of the synthetic set only, `classes_split`) and
+classes of the synthetic set only, `classes_split`; `unlabeled_real`: true trains
+semi-supervised, the synthetic set labeled and the real training subjects' 2D unlabeled,
+no real 3D, `unlabeled_real_options`) and
 the evaluations (ground-truth or noisy 2D); `real_training` options are added for rows
 trained on the real set (smaller: more epochs for a similar number of steps). A synthetic dataset is either given
 (`"dataset": DIR`, or `--synthetic NAME=DIR` on the command line, e.g. one rendered with new
@@ -159,6 +161,19 @@ def _real_options(real: dict) -> list:
     return options
 
 
+def unlabeled_real_options(real: dict) -> list:
+    """Training options of a row with `"unlabeled_real": true`: VideoPose3D's semi-supervised
+    back-projection with the real set's training subjects' 2D (and cameras) as the unlabeled
+    side; their 3D is never used."""
+    options = ["--supervision", "semi-supervised", "--unlabeled-dataset", real["dataset"],
+               "--unlabeled-split", real["split"], "--unlabeled-vp3d-name", real["vp3d_name"],
+               "--unlabeled-keypoints", real["keypoints"]]
+    if real.get("image_size") or real.get("estimate_cameras"):
+        raise SystemExit("unlabeled_real needs a real set with cameras (a cameras file or a "
+                         "shipped calibration)")
+    return options
+
+
 def real_skeletons(config: dict, work: pathlib.Path, logs: pathlib.Path) -> pathlib.Path:
     """The real set's training subjects' bone lengths (`python -m vp3dkeras.skeletons`),
     measured once into WORK/skeletons_<config name>_train.json: what a row with
@@ -205,6 +220,10 @@ def train_row(row: dict, config: dict, datasets: dict, run_dir: pathlib.Path,
             data += ["--joints", row["joints"]]
         if row.get("noise_2d", "off") == "on":
             data += ["--noise-2d", "on", "--noise-2d-level", str(row.get("noise_2d_level", 1))]
+        if row.get("unlabeled_real"):
+            if row["train_on"] == "real":
+                raise SystemExit(f"row {row['name']!r}: unlabeled_real needs a synthetic set")
+            data += unlabeled_real_options(real)
         if row.get("skeletons") == "real_train":
             data += ["--skeletons", real_skeletons(config, work, logs)]
         elif row.get("skeletons"):

@@ -15,9 +15,12 @@ import tensorflow as tf
 
 from model_helpers import randomize_batch_norm
 from synth.dataset import read_manifest
+from synth.export_vp3d import export_videopose3d
 from synth.render import RenderSettings, render_dataset
 from vp3dkeras import losses
 from vp3dkeras.camera import project_to_2d_np
+from vp3dkeras.cli_errors import EXIT_BAD_INPUT, run_main
+from vp3dkeras.data.bone_jitter import BoneJitter
 from vp3dkeras.data.codec import PoseCodec
 from vp3dkeras.data.semi_supervised import (ReprojectionWindowSampler,
                                             semi_supervised_batches, split_labeled_unlabeled)
@@ -315,3 +318,65 @@ def test_bone_target_gradient_switch(synthetic_batch, trained):
     grad = tape.gradient(term, pose).numpy()
     assert np.abs(grad[4:]).sum() > 0  # the unlabeled half always moves
     assert (np.abs(grad[:4]).sum() > 0) == trained
+
+
+def test_bone_jitter_reproportions_the_labeled_windows(tiny_dataset):
+    """Labeled windows get new bone lengths with their 2D re-projected through the same camera
+    from the same root; unlabeled ones, which have no 3D to re-proportion, refuse it."""
+    source = SynthSource(tiny_dataset)
+    plain = ReprojectionWindowSampler(source, PAD, 16, augment=False)
+    jittered = ReprojectionWindowSampler(source, PAD, 16, augment=False,
+                                         bones=BoneJitter(H36M_17, 0.1))
+    (x0, y0), (x1, y1) = plain.batch(0), jittered.batch(0)
+    np.testing.assert_array_equal(y1["trajectory"], y0["trajectory"])
+    np.testing.assert_array_equal(x1["intrinsics"], x0["intrinsics"])
+    assert np.abs(y1["pose"] - y0["pose"]).max() > 0.01
+    centre = project_to_2d_np(y1["pose"].astype(np.float64) + y1["trajectory"],
+                              x1["intrinsics"].astype(np.float64), source.lens_model)
+    np.testing.assert_allclose(x1["keypoints"][:, PAD[0]], centre[:, 0], atol=1e-5)
+    with pytest.raises(ValueError, match="cannot jitter bone lengths"):
+        ReprojectionWindowSampler(source, PAD, 16, with_3d=False,
+                                  bones=BoneJitter(H36M_17, 0.1))
+
+
+def _two_d_only_export(dataset, folder, keypoints=None):
+    """The dataset as VideoPose3D files without their 3D: detections and cameras only, what a
+    real set without 3D (or a user's own 2D) gives."""
+    export_videopose3d(dataset, folder, "real", keypoints)
+    (folder / "data_3d_real.npz").unlink()
+    return folder
+
+
+def test_the_unlabeled_side_can_be_another_folders_2d(tiny_dataset, tmp_path, capsys):
+    real = _two_d_only_export(tiny_dataset, tmp_path / "real")
+    out = tmp_path / "run"
+    split = "subjects:train=hdm05_bd_ava,hdm05_bk_ava;test=hdm05_mm_ava"
+    assert train_main([
+        "--dataset", str(tiny_dataset), "--split", "actor_out_hdm05_mm",
+        "--supervision", "semi-supervised", "--unlabeled-dataset", str(real),
+        "--unlabeled-vp3d-name", "real", "--unlabeled-split", split, "--bone-jitter", "0.05",
+        "--filter-widths", "3,3", "--channels", "16", "--epochs", "2", "--batch-size", "8",
+        "--max-windows-per-epoch", "16", "--quiet", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    records = read_manifest(tiny_dataset)["records"]
+    assert summary["finished"] and summary["labeled_clips"] == 6  # every bd and bk clip
+    frames = sum(r["num_frames"] for r in records if r["actor"] in ("bd", "bk"))
+    assert summary["unlabeled_windows"] == frames  # the other folder's bd and bk sequences
+    clips = json.loads((out / "labeled_clips.json").read_text())
+    assert clips["unlabeled_dataset"] == str(real) and len(clips["unlabeled"]) == 6
+    config = json.loads((out / "config.json").read_text())
+    assert config["unlabeled_split"] == split and config["bone_jitter"] == 0.05
+    assert evaluate_main([str(out), "--no-flip-tta", "--name", "check"]) == 0
+
+    # 2D of another convention cannot be compared with the projected 3D: refused in one line
+    # that names the folder, before any run folder is made.
+    coco = _two_d_only_export(tiny_dataset, tmp_path / "coco", "coco17")
+    capsys.readouterr()
+    assert run_main(train_main, [
+        "--dataset", str(tiny_dataset), "--split", "actor_out_hdm05_mm",
+        "--supervision", "semi-supervised", "--unlabeled-dataset", str(coco),
+        "--unlabeled-vp3d-name", "real", "--channels", "16", "--epochs", "1",
+        "--quiet", "--out", str(tmp_path / "refused")]) == EXIT_BAD_INPUT
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and str(coco) in error and "coco17" in error, error
+    assert not (tmp_path / "refused").exists()

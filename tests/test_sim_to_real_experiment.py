@@ -143,3 +143,24 @@ def test_table_reports_the_ratio_to_the_real_trained_model(tmp_path):
     assert json.loads((tmp_path / "results.json").read_text())[1]["result"]["metrics"]["P1"] \
         == 60.0
     assert (tmp_path / "bone_lengths.png").stat().st_size > 1000
+
+
+def test_an_unlabeled_real_row_trains_semi_supervised_on_the_real_2d(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(sim_to_real, "_run", lambda command, log: calls.append(
+        [str(c) for c in command]))
+    row = next(r for r in CONFIG["rows"] if r.get("unlabeled_real"))
+    sim_to_real.train_row(row, CONFIG, {row["train_on"]: "/synthetic"}, tmp_path / "a",
+                          tmp_path, tmp_path)
+    (train,) = calls
+    option = lambda name: train[train.index(name) + 1]  # noqa: E731
+    real = CONFIG["real"]
+    assert option("--dataset") == "/synthetic" and option("--split") == "random"
+    assert option("--supervision") == "semi-supervised"
+    assert option("--unlabeled-dataset") == real["dataset"]
+    assert option("--unlabeled-split") == real["split"]
+    assert option("--unlabeled-vp3d-name") == real["vp3d_name"]
+    assert option("--unlabeled-keypoints") == real["keypoints"]
+    with pytest.raises(SystemExit, match="needs a synthetic set"):
+        sim_to_real.train_row(dict(row, train_on="real"), CONFIG, {}, tmp_path / "b",
+                              tmp_path, tmp_path)

@@ -59,10 +59,11 @@ class TrainConfig:
         (`vp3dkeras.data.detector_noise`) and its scale.
       bone_jitter: standard deviation of the per-example log bone-length factor (0: off;
         e.g. 0.10): every training example re-proportioned and its 2D re-projected
-        (`vp3dkeras.data.bone_jitter`; temporal model, 2D input in the 3D output's layout).
+        (`vp3dkeras.data.bone_jitter`; temporal model, 2D input in the 3D output's layout;
+        semi-supervised runs jitter their labeled windows).
       skeletons: a skeletons file (`python -m vp3dkeras.skeletons`, JSON, metres) or None:
         every training window set to one of its subjects' bone lengths (jittered by
-        bone_jitter when that is > 0) and re-projected; same conditions as bone_jitter.
+        bone_jitter when that is > 0) and re-projected; temporal model, supervised.
       keypoints_in, keypoints_out: a synth dataset's keypoint conventions of the 2D input and
         the 3D output (`posecontract.conventions`; None: h36m17 when the dataset has it, else
         acclaim17; a run stores the resolved names). Semi-supervised runs use one for both.
@@ -79,6 +80,14 @@ class TrainConfig:
         (`vp3dkeras.data.semi_supervised.split_labeled_unlabeled`); with supervision
         "supervised" and labeled_actors set, the pose and trajectory models train on the
         labeled clips alone (the semi-supervised study's baseline).
+      unlabeled_dataset: semi-supervised from another data set: a folder (VideoPose3D format
+        or synth dataset) whose 2D keypoints and cameras are the unlabeled side (any 3D it
+        holds is never used), e.g. a real set's detections with the lifter's labeled side synthetic.
+        Every training clip of `dataset`'s split is then labeled (or those of
+        labeled_actors). Its keypoints must be the labeled convention's, joint for joint.
+      unlabeled_split: a split of unlabeled_dataset whose training side is used (None:
+        every sequence); unlabeled_vp3d_name, unlabeled_keypoints: which VideoPose3D files
+        (`data_2d_<name>_<keypoints>.npz`; defaults vp3d_name and "gt").
       warmup_epochs: epochs with the unlabeled terms off (semi-supervised).
       pose_weight, trajectory_weight, projection_weight, bone_length_weight,
       unlabeled_weight: loss weights (the last scales all unlabeled terms after warm-up).
@@ -129,6 +138,10 @@ class TrainConfig:
     labeled_actors: Optional[List[str]] = None
     labeled_fraction: float = 1.0
     unlabeled_actors: Optional[List[str]] = None
+    unlabeled_dataset: Optional[str] = None
+    unlabeled_split: Optional[str] = None
+    unlabeled_vp3d_name: Optional[str] = None
+    unlabeled_keypoints: str = "gt"
     warmup_epochs: int = 0
     pose_weight: float = 1.0
     trajectory_weight: float = 1.0
@@ -167,11 +180,18 @@ class TrainConfig:
             raise ConfigError(f"noise_2d_level must be >= 0, got {self.noise_2d_level}")
         if not (0 <= self.bone_jitter < 1):
             raise ConfigError(f"bone_jitter must be in [0, 1), got {self.bone_jitter}")
-        for key in ("bone_jitter", "skeletons"):
-            if getattr(self, key) and (self.model != "temporal"
-                                       or self.supervision != "supervised"):
-                raise ConfigError(f"{key} (--{key.replace('_', '-')}) needs the temporal model "
-                                  f"with supervised training")
+        if self.bone_jitter and self.model != "temporal":
+            raise ConfigError("bone_jitter (--bone-jitter) needs the temporal model")
+        if self.skeletons and (self.model != "temporal" or self.uses_labeled_subset):
+            raise ConfigError("skeletons (--skeletons) needs the temporal model with "
+                              "supervised training")
+        if self.unlabeled_dataset and self.supervision != "semi-supervised":
+            raise ConfigError("unlabeled_dataset (--unlabeled-dataset) needs supervision "
+                              "semi-supervised")
+        for key in ("unlabeled_split", "unlabeled_vp3d_name"):
+            if getattr(self, key) and not self.unlabeled_dataset:
+                raise ConfigError(f"{key} (--{key.replace('_', '-')}) needs "
+                                  f"unlabeled_dataset")
         if not self.filter_widths or any(w < 1 for w in self.filter_widths):
             raise ConfigError(f"filter_widths must be positive integers, got "
                               f"{self.filter_widths}")
@@ -207,8 +227,10 @@ class TrainConfig:
                     and self.keypoints_in != self.keypoints_out):
                 raise ConfigError("semi-supervised training projects its 3D onto its 2D: "
                                   "keypoints_in and keypoints_out must agree")
-            if self.supervision == "semi-supervised" and not self.labeled_actors:
-                raise ConfigError("supervision semi-supervised needs labeled_actors")
+            if (self.supervision == "semi-supervised" and not self.labeled_actors
+                    and not self.unlabeled_dataset):
+                raise ConfigError("supervision semi-supervised needs labeled_actors or "
+                                  "unlabeled_dataset")
         if self.batch_size is None:
             self.batch_size = (32 if self.model == "refiner" else
                                128 if self.uses_labeled_subset else 1024)
@@ -249,7 +271,9 @@ class TrainConfig:
             arch = f"tcn{self.receptive_field()}" + ("causal" if self.causal else "")
         else:
             arch = f"refiner{self.receptive_field()}"
-        if self.supervision == "semi-supervised":
+        if self.supervision == "semi-supervised" and self.unlabeled_dataset:
+            supervision = f"semi-unl-{_slug(pathlib.Path(self.unlabeled_dataset).name)}"
+        elif self.supervision == "semi-supervised":
             supervision = f"semi{_percent(self.labeled_fraction)}"
         elif self.labeled_actors:
             supervision = f"supv{_percent(self.labeled_fraction)}"

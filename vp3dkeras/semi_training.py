@@ -3,7 +3,11 @@
 A run whose `TrainConfig.uses_labeled_subset` (supervision "semi-supervised", or
 "supervised" with `labeled_actors`) divides the split's training clips into labeled and
 unlabeled ones (`vp3dkeras.data.semi_supervised.split_labeled_unlabeled`; the unlabeled side
-uses only 2D keypoints and intrinsics). A pose model and a trajectory model (the temporal
+uses only 2D keypoints and intrinsics). With `unlabeled_dataset` the unlabeled side is another
+data set instead, e.g. a real set's 2D with no 3D used (`unlabeled_source`), and every
+training clip of the split is labeled (or those of `labeled_actors`): synthetic 3D supervision
+adapted to the 2D of the people it is meant for. `bone_jitter` re-proportions the labeled
+windows (`vp3dkeras.data.bone_jitter`). A pose model and a trajectory model (the temporal
 architecture, separate weights) train through their single-frame twins on batches of labeled
 windows followed by as many unlabeled ones (`SemiSupervisedModel`, VideoPose3D's
 back-projection objective, Pavllo et al. CVPR 2019 Sec. 4); the baseline trains the same
@@ -28,9 +32,11 @@ import numpy as np  # noqa: E402
 from posecontract.dataset_format import read_manifest
 from vp3dkeras import callbacks as cb
 from vp3dkeras.config import CONFIG, TrainConfig, write_config
+from vp3dkeras.data.bone_jitter import bone_jitter_from_config
 from vp3dkeras.data.semi_supervised import (ReprojectionWindowSampler,
                                             semi_supervised_batches, split_labeled_unlabeled)
 from vp3dkeras.data.sequences import SequenceSource
+from vp3dkeras.data.sources import open_source, split_source
 from vp3dkeras.data.synth_source import SynthSource
 from vp3dkeras.inference import keras_lifter
 from vp3dkeras.models import TemporalModel, TrajectoryModel
@@ -60,6 +66,30 @@ def trajectory_errors(trajectory_model, source: SequenceSource) -> Dict[str, flo
             "trajectory_rel": float(np.mean(np.concatenate(relative)))}
 
 
+def unlabeled_source(config: TrainConfig, labeled: SequenceSource) -> SequenceSource:
+    """The unlabeled side read from `config.unlabeled_dataset` (its `unlabeled_split`'s
+    training side, or every sequence): 2D keypoints and cameras, in the labeled side's
+    keypoint layout. ValueError (one line naming the folder) when its keypoints are not the
+    labeled convention's joints, its lens model differs, or a sequence lacks intrinsics."""
+    path = config.unlabeled_dataset
+    layout = labeled.codec.layout
+    source = open_source(path, vp3d_name=config.unlabeled_vp3d_name or config.vp3d_name,
+                         keypoints=config.unlabeled_keypoints,
+                         keypoints_in=layout.name, keypoints_out=layout.name)
+    if config.unlabeled_split:
+        source = split_source(source, path, config.unlabeled_split)[0]
+    if tuple(source.codec.input_layout.names) != tuple(layout.names):
+        raise ValueError(f"{path}: its 2D keypoints ({source.codec.input_layout.name}) are not "
+                         f"the labeled side's joints ({layout.name}), which the projection "
+                         f"term compares them with")
+    if source.lens_model != labeled.lens_model:
+        raise ValueError(f"{path}: lens model {source.lens_model!r}, the labeled side's is "
+                         f"{labeled.lens_model!r}")
+    if not len(source):
+        raise ValueError(f"{path}: split {config.unlabeled_split} leaves no sequences")
+    return source
+
+
 def _build(config: TrainConfig, source: SynthSource) -> SemiSupervisedModel:
     joints = source.codec.num_joints
     pose_model = TemporalModel(joints, 2, joints, config.filter_widths,
@@ -82,24 +112,36 @@ def train_semi(config: TrainConfig, run_dir, resume: bool = False,
                stop_after_epochs: Optional[int] = None, time_budget_s: Optional[float] = None,
                verbose: int = 2) -> dict:
     """Trains (or resumes) a semi-supervised or labeled-only run; returns its summary."""
-    run_dir, state, history, start_epoch = cb.open_run(run_dir, resume)
-    keras.utils.set_random_seed(config.seed)
-
     # The projection term compares projected 3D with the 2D input: one convention for both.
     convention = config.keypoints_out or config.keypoints_in
     source = SynthSource(config.dataset, keypoints_in=convention, keypoints_out=convention)
     config.keypoints_in = config.keypoints_out = source.codec.layout.name
-    if not resume:
-        write_config(config, run_dir / CONFIG)
     split = source.split(config.split)
-    labeled_keys, unlabeled_keys = split_labeled_unlabeled(
-        read_manifest(config.dataset)["records"], split.train, config.labeled_actors or None,
-        config.labeled_fraction, seed=config.seed, unlabeled_actors=config.unlabeled_actors)
     semi = config.supervision == "semi-supervised"
+    other = None  # the unlabeled side when it is another data set
+    if config.unlabeled_dataset:
+        labeled_keys = sorted(split.train)
+        if config.labeled_actors:
+            labeled_keys = split_labeled_unlabeled(
+                read_manifest(config.dataset)["records"], split.train, config.labeled_actors,
+                config.labeled_fraction, seed=config.seed)[0]
+        other = unlabeled_source(config, source)
+        other.validate()
+        unlabeled_keys = sorted({ref.clip_key for ref in other.refs})
+    else:
+        labeled_keys, unlabeled_keys = split_labeled_unlabeled(
+            read_manifest(config.dataset)["records"], split.train,
+            config.labeled_actors or None, config.labeled_fraction, seed=config.seed,
+            unlabeled_actors=config.unlabeled_actors)
     if semi and not unlabeled_keys:
         raise ValueError(f"{config.dataset}: split {config.split} leaves no unlabeled clips")
     if not labeled_keys:
         raise ValueError(f"{config.dataset}: split {config.split} leaves no labeled clips")
+    # Data that cannot be used stop the run above, before its folder is made.
+    run_dir, state, history, start_epoch = cb.open_run(run_dir, resume)
+    keras.utils.set_random_seed(config.seed)
+    if not resume:
+        write_config(config, run_dir / CONFIG)
 
     if state:
         checkpoint = run_dir / cb.CHECKPOINT_DIR / cb.CHECKPOINT_MODEL
@@ -115,15 +157,19 @@ def train_semi(config: TrainConfig, run_dir, resume: bool = False,
 
     pad = model_padding(pose_model)
     common = dict(pad=pad, batch_size=config.batch_size, augment=config.flip_augment)
+    bones = bone_jitter_from_config(source.codec.layout, source.codec.input_layout,
+                                    config.bone_jitter, source.lens_model)
     labeled = ReprojectionWindowSampler(source.select(labeled_keys), seed=config.seed,
-                                        **common)
-    unlabeled = (ReprojectionWindowSampler(source.select(unlabeled_keys), with_3d=False,
+                                        bones=bones, **common)
+    unlabeled_side = other if other is not None else source.select(unlabeled_keys)
+    unlabeled = (ReprojectionWindowSampler(unlabeled_side, with_3d=False,
                                            seed=config.seed + 1, **common) if semi else None)
     epoch_sampler = unlabeled or labeled
     windows = config.max_windows_per_epoch or epoch_sampler.num_windows
     steps = max(1, -(-windows // config.batch_size))
     (run_dir / CLIPS).write_text(json.dumps({
         "labeled": labeled_keys, "unlabeled": unlabeled_keys if semi else [],
+        "unlabeled_dataset": config.unlabeled_dataset,
         "labeled_windows": labeled.num_windows,
         "unlabeled_windows": unlabeled.num_windows if semi else 0}, indent=1) + "\n")
 

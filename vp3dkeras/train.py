@@ -7,6 +7,8 @@
         [--causal] [--training-mode single-frame|chunked] [--chunk-length 64]
         [--kernel-size 3] [--num-layers 3] [--dilated] [--max-frames 256]
         [--supervision supervised|semi-supervised] [--labeled-actors bd]
+        [--unlabeled-dataset DIR] [--unlabeled-split SPLIT] [--unlabeled-vp3d-name NAME]
+        [--unlabeled-keypoints gt]
         [--labeled-fraction 0.1] [--warmup-epochs 2] [--pose-weight 1] [--trajectory-weight 1]
         [--projection-weight 1] [--bone-length-weight 1] [--unlabeled-weight 1]
         [--epochs 20] [--batch-size N] [--lr 1e-3] [--lr-decay 0.95] [--seed 0]

@@ -87,6 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
                       help="fraction of each labeled actor's training clips that is labeled")
     semi.add_argument("--unlabeled-actors", type=_names,
                       help="actors of the unlabeled side (default: every other training clip)")
+    semi.add_argument("--unlabeled-dataset", metavar="DIR",
+                      help="unlabeled side from another folder (VideoPose3D format or synth "
+                      "dataset): its 2D and cameras only, e.g. a real set's; every training "
+                      "clip of --dataset is then labeled")
+    semi.add_argument("--unlabeled-split", help="split of --unlabeled-dataset whose training "
+                      "side is used, e.g. subjects:train=Train/S1,Train/S2;test=Validate/S1 "
+                      "(default: every sequence)")
+    semi.add_argument("--unlabeled-vp3d-name", help="its data_2d_<name>_*.npz (default "
+                      "--vp3d-name)")
+    semi.add_argument("--unlabeled-keypoints", help="its 2D source, data_2d_*_<keypoints>.npz "
+                      "(default gt)")
     semi.add_argument("--warmup-epochs", type=int,
                       help="epochs with the unlabeled loss weight held at 0")
     for term in ("pose", "trajectory", "projection", "bone-length", "unlabeled"):

@@ -87,6 +87,8 @@ class ReprojectionWindowSampler(WindowSampler):
     augment: flip each window horizontally with probability 1/2 (keypoints, pose, trajectory
         and the camera, `PoseCodec.flip_intrinsics`, all mirrored together).
     max_windows_per_epoch: an epoch is this many windows of the shuffled full set.
+    bones: a `BoneJitter` (labeled windows only): each window's pose re-proportioned and its
+        2D re-projected through its camera; the root trajectory and the intrinsics stay.
 
     `batch(number)` of the endless stream (batches run on across epoch ends, so every batch is
     full) is a deterministic function of (seed, number):
@@ -99,10 +101,17 @@ class ReprojectionWindowSampler(WindowSampler):
 
     def __init__(self, source: SequenceSource, pad: Tuple[int, int], batch_size: int,
                  with_3d: bool = True, seed: int = 0, augment: bool = True,
-                 max_windows_per_epoch: Optional[int] = None):
+                 max_windows_per_epoch: Optional[int] = None, bones=None):
         self.with_3d = self.needs_3d = bool(with_3d)
         super().__init__(source, pad, batch_size, chunk=1, seed=seed, augment=augment,
-                         max_windows_per_epoch=max_windows_per_epoch)
+                         max_windows_per_epoch=max_windows_per_epoch, bones=bones)
+
+    pose_field = "pose"
+
+    def _jitterable(self) -> bool:
+        # Bone-length jitter keeps the root where it was and the camera as it was: the
+        # trajectory and the intrinsics stay true for the re-proportioned body.
+        return self.with_3d
 
     def _fields(self):
         joints, with_3d = self.codec.num_joints, self.with_3d

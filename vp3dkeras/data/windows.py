@@ -14,7 +14,8 @@ run resumes with exactly the batches it would have seen:
 Horizontal-flip augmentation (each example flipped with probability 1/2) is on by default.
 Detector-like 2D noise (`vp3dkeras.data.detector_noise`, `noise=`) is off by default; when on,
 every training batch's 2D input gets it (before the flip), seeded by (seed, batch number).
-Bone-length jitter (`vp3dkeras.data.bone_jitter`, `bones=`, `WindowSampler` only) is off by
+Bone-length jitter (`vp3dkeras.data.bone_jitter`, `bones=`, `WindowSampler` and the labeled
+`ReprojectionWindowSampler`) is off by
 default; when on, every training example gets its own bone lengths and the 2D re-projected
 through its camera, before the noise and the flip.
 
@@ -151,8 +152,8 @@ class WindowSampler(_Sampler):
                 `windows` / `fixed_subset` (validation) stay clean.
     bones:      a `BoneJitter` for training batches (`batch`), or None: each example's 3D
                 re-proportioned over its whole window and its 2D input re-projected through
-                the sequence's camera (needs intrinsics and trajectories; the base class
-                only, whose single field is the targets).
+                the sequence's camera (needs intrinsics and trajectories; samplers whose
+                other fields stay valid for the new body, `_jitterable`).
 
     A batch is (inputs (B, left + chunk + right, J, 2), targets (B, chunk, J, 3)), float32.
 
@@ -185,7 +186,7 @@ class WindowSampler(_Sampler):
         self.window_sequence = np.concatenate(seqs)
         self.window_start = np.concatenate(starts)
         self.max_windows_per_epoch = max_windows_per_epoch
-        if bones is not None and set(self._fields()) != {"targets"}:
+        if bones is not None and not self._jitterable():
             raise ValueError(f"{type(self).__name__} cannot jitter bone lengths")
         if bones is not None:
             self._window_3d(source.load(int(self.window_sequence[0])), np.zeros((1, 1), int))
@@ -223,6 +224,16 @@ class WindowSampler(_Sampler):
         shape = (self.chunk, self.codec.num_joints, 3)
         return {"targets": (shape, self._cut_poses, self.codec.flip)}
 
+    #: The per-window field that holds the root-relative 3D target, which bone-length jitter
+    #: rewrites (the 2D input is re-projected with it; every other field must stay valid for
+    #: the re-proportioned body: `_jitterable`).
+    pose_field = "targets"
+
+    def _jitterable(self) -> bool:
+        """Whether bone-length jitter may rewrite this sampler's batches: only the pose field
+        is cut from 3D (the base class)."""
+        return set(self._fields()) == {self.pose_field}
+
     def _cut_poses(self, seq, starts):
         return seq.poses_3d[starts[:, None] + np.arange(self.chunk)]
 
@@ -253,7 +264,7 @@ class WindowSampler(_Sampler):
         if bodies:
             rows, poses, trajectory, intrinsics = (np.concatenate(a) for a in zip(*bodies))
             poses, inputs[rows] = jitter.apply(poses, trajectory, intrinsics, bone_rng)
-            out["targets"][rows] = poses[:, self.pad_left:self.pad_left + self.chunk]
+            out[self.pose_field][rows] = poses[:, self.pad_left:self.pad_left + self.chunk]
         if self.noise is not None and noise_rng is not None:
             inputs = self.noise.apply(inputs, noise_rng)
         if flips.any():
