@@ -20,6 +20,7 @@ from synth.render import RenderSettings, render_dataset
 from vp3dkeras import losses
 from vp3dkeras.camera import project_to_2d_np
 from vp3dkeras.cli_errors import EXIT_BAD_INPUT, run_main
+from vp3dkeras.data import restricted_load_npz
 from vp3dkeras.data.bone_jitter import BoneJitter
 from vp3dkeras.data.codec import PoseCodec
 from vp3dkeras.data.semi_supervised import (ReprojectionWindowSampler,
@@ -380,3 +381,37 @@ def test_the_unlabeled_side_can_be_another_folders_2d(tiny_dataset, tmp_path, ca
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and str(coco) in error and "coco17" in error, error
     assert not (tmp_path / "refused").exists()
+
+
+def test_unusable_unlabeled_folders_are_refused_in_one_line(tiny_dataset, tmp_path, capsys):
+    good = _two_d_only_export(tiny_dataset, tmp_path / "good")
+    data_2d = "data_2d_real_gt.npz"
+    folders = {}
+    for case in ("truncated", "no cameras", "NaN"):
+        folders[case] = tmp_path / case.replace(" ", "_")
+        shutil.copytree(good, folders[case])
+    (folders["truncated"] / data_2d).write_bytes((good / data_2d).read_bytes()[:200])
+    (folders["no cameras"] / "data_cameras_real.json").unlink()
+    arrays = restricted_load_npz(good / data_2d)
+    positions = arrays["positions_2d"]
+    subject = sorted(positions)[0]
+    action = sorted(positions[subject])[0]
+    positions[subject][action][0][3, 2] = np.nan
+    np.savez(folders["NaN"] / data_2d, **arrays)
+    expected = {"truncated": "not a readable .npz", "no cameras": "needs each sequence's camera",
+                "NaN": "non-finite", "unknown subject": "--unlabeled-split"}
+    folders["unknown subject"] = good
+    for case, folder in folders.items():
+        split = ("subjects:train=nobody;test=hdm05_mm_ava" if case == "unknown subject"
+                 else "subjects:train=hdm05_bd_ava;test=hdm05_mm_ava")
+        out = tmp_path / f"run_{case.replace(' ', '_')}"
+        capsys.readouterr()
+        assert run_main(train_main, [
+            "--dataset", str(tiny_dataset), "--split", "actor_out_hdm05_mm",
+            "--supervision", "semi-supervised", "--unlabeled-dataset", str(folder),
+            "--unlabeled-vp3d-name", "real", "--unlabeled-split", split,
+            "--channels", "16", "--epochs", "1", "--quiet", "--out", str(out)]) == EXIT_BAD_INPUT
+        error = capsys.readouterr().err.strip()
+        assert error.count("\n") == 0 and str(folder) in error and expected[case] in error, \
+            (case, error)
+        assert not out.exists(), case

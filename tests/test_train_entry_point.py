@@ -1,6 +1,7 @@
 """One entry point, one config: the typed schema, experiment files, and resume in every mode."""
 import json
 import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -132,3 +133,27 @@ def test_resume_continues_exactly_in_every_mode(tiny_synth_dataset, tmp_path, mo
     summary = json.loads((tmp_path / "cut" / "summary.json").read_text())
     assert summary["finished"] and summary["epochs_done"] == 3
     assert np.isfinite(summary["final_loss_mm"])
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"supervision": "semi-supervised", "unlabeled_dataset": "real",
+      "unlabeled_actors": ["bd"]}, "unlabeled side is that folder"),
+    ({"supervision": "semi-supervised", "labeled_actors": ["bd"],
+      "unlabeled_keypoints": "detectron"}, "unlabeled_keypoints (--unlabeled-keypoints) needs"),
+    ({"supervision": "semi-supervised", "unlabeled_dataset": "real",
+      "labeled_fraction": 0.5}, "give labeled_actors"),
+    ({"unlabeled_split": "subjects:train=A;test=B"}, "needs unlabeled_dataset"),
+])
+def test_unlabeled_options_that_would_be_ignored_are_refused(settings, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        TrainConfig(dataset="d", split="s", **settings)
+
+
+def test_names_of_runs_with_another_folders_2d_encode_which_2d():
+    base = dict(dataset="synth", split="random", supervision="semi-supervised",
+                unlabeled_dataset="/data/humaneva")
+    names = {TrainConfig(**base).run_name(),
+             TrainConfig(**base, unlabeled_split="subjects:train=S1;test=S2").run_name(),
+             TrainConfig(**base, unlabeled_keypoints="detectron").run_name(),
+             TrainConfig(**base, labeled_actors=["bd"], labeled_fraction=0.5).run_name()}
+    assert len(names) == 4 and all("semi-unl-humaneva" in n for n in names)

@@ -159,5 +159,5 @@ def test_synth_split_sequences_match_the_records(tiny_synth_dataset):
     # Labeled / unlabeled selection by clip keys.
     labeled = SynthSource(tiny_synth_dataset).select(train.clip_keys[:1])
     assert labeled.clip_keys == train.clip_keys[:1] and len(labeled) == 2
-    with pytest.raises(KeyError):
+    with pytest.raises(ValueError, match="1 clip keys not in the data"):
         train.select(["no_such_clip"])

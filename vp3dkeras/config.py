@@ -192,6 +192,13 @@ class TrainConfig:
             if getattr(self, key) and not self.unlabeled_dataset:
                 raise ConfigError(f"{key} (--{key.replace('_', '-')}) needs "
                                   f"unlabeled_dataset")
+        if self.unlabeled_keypoints != "gt" and not self.unlabeled_dataset:
+            raise ConfigError("unlabeled_keypoints (--unlabeled-keypoints) needs "
+                              "unlabeled_dataset")
+        if self.unlabeled_actors and self.unlabeled_dataset:
+            raise ConfigError("unlabeled_actors picks the unlabeled clips of dataset; with "
+                              "unlabeled_dataset the unlabeled side is that folder "
+                              "(choose its part with unlabeled_split)")
         if not self.filter_widths or any(w < 1 for w in self.filter_widths):
             raise ConfigError(f"filter_widths must be positive integers, got "
                               f"{self.filter_widths}")
@@ -206,6 +213,9 @@ class TrainConfig:
         if not 0.0 < self.labeled_fraction <= 1.0:
             raise ConfigError(f"labeled_fraction must lie in (0, 1], got "
                               f"{self.labeled_fraction}")
+        if self.labeled_fraction != 1.0 and not self.labeled_actors:
+            raise ConfigError("labeled_fraction (--labeled-fraction) applies to "
+                              "labeled_actors' clips: give labeled_actors")
         for key in ("lr", "lr_decay", "bn_momentum_start"):
             if not 0.0 < getattr(self, key) <= (1.0 if key != "lr" else math.inf):
                 raise ConfigError(f"{key} out of range: {getattr(self, key)}")
@@ -272,7 +282,13 @@ class TrainConfig:
         else:
             arch = f"refiner{self.receptive_field()}"
         if self.supervision == "semi-supervised" and self.unlabeled_dataset:
-            supervision = f"semi-unl-{_slug(pathlib.Path(self.unlabeled_dataset).name)}"
+            supervision = "-".join(
+                ["semi-unl", _slug(pathlib.Path(self.unlabeled_dataset).name)]
+                + ([_slug(self.unlabeled_split)] if self.unlabeled_split else [])
+                + ([_slug(self.unlabeled_keypoints)] if self.unlabeled_keypoints != "gt"
+                   else [])
+                + ([f"lab{_percent(self.labeled_fraction)}-"
+                    + _slug(",".join(self.labeled_actors))] if self.labeled_actors else []))
         elif self.supervision == "semi-supervised":
             supervision = f"semi{_percent(self.labeled_fraction)}"
         elif self.labeled_actors:

@@ -31,12 +31,15 @@ import numpy as np  # noqa: E402
 
 from posecontract.dataset_format import read_manifest
 from vp3dkeras import callbacks as cb
+from vp3dkeras.cli_errors import one_line
 from vp3dkeras.config import CONFIG, TrainConfig, write_config
 from vp3dkeras.data.bone_jitter import bone_jitter_from_config
 from vp3dkeras.data.semi_supervised import (ReprojectionWindowSampler,
                                             semi_supervised_batches, split_labeled_unlabeled)
 from vp3dkeras.data.sequences import SequenceSource
+from vp3dkeras.data.published_cameras import shipped_calibrations
 from vp3dkeras.data.sources import open_source, split_source
+from vp3dkeras.data.vp3d_format import find_vp3d_files, is_vp3d_folder
 from vp3dkeras.data.synth_source import SynthSource
 from vp3dkeras.inference import keras_lifter
 from vp3dkeras.models import TemporalModel, TrajectoryModel
@@ -68,25 +71,44 @@ def trajectory_errors(trajectory_model, source: SequenceSource) -> Dict[str, flo
 
 def unlabeled_source(config: TrainConfig, labeled: SequenceSource) -> SequenceSource:
     """The unlabeled side read from `config.unlabeled_dataset` (its `unlabeled_split`'s
-    training side, or every sequence): 2D keypoints and cameras, in the labeled side's
-    keypoint layout. ValueError (one line naming the folder) when its keypoints are not the
-    labeled convention's joints, its lens model differs, or a sequence lacks intrinsics."""
+    training side, or every sequence), checked: 2D keypoints and cameras in the labeled
+    side's keypoint layout and lens model, every value finite.
+
+    ValueError, one line naming the folder, for anything that makes it unusable: no such
+    folder or file, a corrupt file, no cameras (back-projection needs each sequence's camera),
+    keypoints other than the labeled convention's joints, another lens model, a split that
+    leaves nothing, a NaN.
+    """
     path = config.unlabeled_dataset
     layout = labeled.codec.layout
-    source = open_source(path, vp3d_name=config.unlabeled_vp3d_name or config.vp3d_name,
-                         keypoints=config.unlabeled_keypoints,
-                         keypoints_in=layout.name, keypoints_out=layout.name)
-    if config.unlabeled_split:
-        source = split_source(source, path, config.unlabeled_split)[0]
-    if tuple(source.codec.input_layout.names) != tuple(layout.names):
-        raise ValueError(f"{path}: its 2D keypoints ({source.codec.input_layout.name}) are not "
-                         f"the labeled side's joints ({layout.name}), which the projection "
-                         f"term compares them with")
-    if source.lens_model != labeled.lens_model:
-        raise ValueError(f"{path}: lens model {source.lens_model!r}, the labeled side's is "
-                         f"{labeled.lens_model!r}")
-    if not len(source):
-        raise ValueError(f"{path}: split {config.unlabeled_split} leaves no sequences")
+    name = config.unlabeled_vp3d_name or config.vp3d_name
+    try:
+        if is_vp3d_folder(path):
+            _, path_2d, cameras = find_vp3d_files(path, name, config.unlabeled_keypoints)
+            stem = path_2d.name[len("data_2d_"):-len(f"_{config.unlabeled_keypoints}.npz")]
+            if cameras is None and stem not in shipped_calibrations():
+                raise ValueError(f"no data_cameras_{stem}.json and no shipped calibration "
+                                 f"for {stem!r}: back-projection needs each sequence's camera "
+                                 f"(write the file with python -m vp3dkeras.cameras_file)")
+        source = open_source(path, vp3d_name=name, keypoints=config.unlabeled_keypoints,
+                             keypoints_in=layout.name, keypoints_out=layout.name)
+        if config.unlabeled_split:
+            source = split_source(source, path, config.unlabeled_split)[0]
+        if tuple(source.codec.input_layout.names) != tuple(layout.names):
+            raise ValueError(f"its 2D keypoints ({source.codec.input_layout.name}) are not the "
+                             f"labeled side's joints ({layout.name}), which the projection "
+                             f"term compares them with")
+        if source.lens_model != labeled.lens_model:
+            raise ValueError(f"lens model {source.lens_model!r}, the labeled side's is "
+                             f"{labeled.lens_model!r}")
+        if not len(source):
+            raise ValueError(f"--unlabeled-split {config.unlabeled_split} leaves no sequences")
+        source.validate()
+    except ValueError as error:
+        text = one_line(error).replace("--split ", "--unlabeled-split ", 1)
+        if str(path) not in text:
+            text = f"{path} (--unlabeled-dataset): {text}"
+        raise ValueError(text) from None
     return source
 
 
@@ -126,7 +148,6 @@ def train_semi(config: TrainConfig, run_dir, resume: bool = False,
                 read_manifest(config.dataset)["records"], split.train, config.labeled_actors,
                 config.labeled_fraction, seed=config.seed)[0]
         other = unlabeled_source(config, source)
-        other.validate()
         unlabeled_keys = sorted({ref.clip_key for ref in other.refs})
     else:
         labeled_keys, unlabeled_keys = split_labeled_unlabeled(
@@ -137,6 +158,11 @@ def train_semi(config: TrainConfig, run_dir, resume: bool = False,
         raise ValueError(f"{config.dataset}: split {config.split} leaves no unlabeled clips")
     if not labeled_keys:
         raise ValueError(f"{config.dataset}: split {config.split} leaves no labeled clips")
+    labeled_side = source.select(labeled_keys)
+    unlabeled_side = other if other is not None else source.select(unlabeled_keys)
+    test = source.select(split.test)
+    bones = bone_jitter_from_config(source.codec.layout, source.codec.input_layout,
+                                    config.bone_jitter, source.lens_model)
     # Data that cannot be used stop the run above, before its folder is made.
     run_dir, state, history, start_epoch = cb.open_run(run_dir, resume)
     keras.utils.set_random_seed(config.seed)
@@ -157,11 +183,7 @@ def train_semi(config: TrainConfig, run_dir, resume: bool = False,
 
     pad = model_padding(pose_model)
     common = dict(pad=pad, batch_size=config.batch_size, augment=config.flip_augment)
-    bones = bone_jitter_from_config(source.codec.layout, source.codec.input_layout,
-                                    config.bone_jitter, source.lens_model)
-    labeled = ReprojectionWindowSampler(source.select(labeled_keys), seed=config.seed,
-                                        bones=bones, **common)
-    unlabeled_side = other if other is not None else source.select(unlabeled_keys)
+    labeled = ReprojectionWindowSampler(labeled_side, seed=config.seed, bones=bones, **common)
     unlabeled = (ReprojectionWindowSampler(unlabeled_side, with_3d=False,
                                            seed=config.seed + 1, **common) if semi else None)
     epoch_sampler = unlabeled or labeled
@@ -201,7 +223,6 @@ def train_semi(config: TrainConfig, run_dir, resume: bool = False,
     else:
         pose_model.save(run_dir / POSE_MODEL)
         model.trajectory_model.save(run_dir / TRAJECTORY_MODEL)
-    test = source.select(split.test)
     summary = {
         "epochs_done": epochs_done, "epochs": config.epochs,
         "finished": epochs_done >= config.epochs and not nan,

@@ -90,16 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
     semi.add_argument("--unlabeled-dataset", metavar="DIR",
                       help="unlabeled side from another folder (VideoPose3D format or synth "
                       "dataset): its 2D and cameras only, e.g. a real set's; every training "
-                      "clip of --dataset is then labeled")
+                      "clip of --dataset is then labeled (or --labeled-actors' clips)")
     semi.add_argument("--unlabeled-split", help="split of --unlabeled-dataset whose training "
-                      "side is used, e.g. subjects:train=Train/S1,Train/S2;test=Validate/S1 "
-                      "(default: every sequence)")
+                      "side is used (the test side is not), e.g. subjects:train=Train/S1,"
+                      "Train/S2;test=Validate/S1 (default: every sequence)")
     semi.add_argument("--unlabeled-vp3d-name", help="its data_2d_<name>_*.npz (default "
                       "--vp3d-name)")
     semi.add_argument("--unlabeled-keypoints", help="its 2D source, data_2d_*_<keypoints>.npz "
                       "(default gt)")
     semi.add_argument("--warmup-epochs", type=int,
-                      help="epochs with the unlabeled loss weight held at 0")
+                      help="epochs with the unlabeled loss weight held at 0 (default 0)")
     for term in ("pose", "trajectory", "projection", "bone-length", "unlabeled"):
         semi.add_argument(f"--{term}-weight", type=float)
     semi.add_argument("--bone-target", choices=["trained", "fixed"])

@@ -55,8 +55,8 @@ def split_labeled_unlabeled(records: Iterable[Mapping], train_keys: Iterable[str
             actor_of[record["clip_key"]] = (str(record["actor"]), _qualified_actor(record))
     missing = train - set(actor_of)
     if missing:
-        raise KeyError(f"{len(missing)} training clip keys are not in the manifest, e.g. "
-                       f"{sorted(missing)[:3]}")
+        raise ValueError(f"{len(missing)} training clip keys are not in the manifest, e.g. "
+                         f"{sorted(missing)[:3]}")
 
     def keys_of(actor: str) -> List[str]:
         keys = sorted(k for k, names in actor_of.items() if actor in names)

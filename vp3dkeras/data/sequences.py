@@ -167,14 +167,15 @@ class SequenceSource:
     def select(self, clip_keys: Iterable[str], strict: bool = True) -> "SequenceSource":
         """A source over the sequences of `clip_keys` only, sharing this one's cache.
 
-        strict: raise if a key has no sequence here (e.g. a split of another dataset).
+        strict: ValueError (bad input: e.g. a split file of another dataset) if a key has no
+            sequence here.
         """
         wanted = set(clip_keys)
         if strict:
             missing = wanted - {r.clip_key for r in self.refs}
             if missing:
-                raise KeyError(f"{self.name}: {len(missing)} clip keys not in the data, "
-                               f"e.g. {sorted(missing)[:3]}")
+                raise ValueError(f"{self.name}: {len(missing)} clip keys not in the data, "
+                                 f"e.g. {sorted(missing)[:3]} (a split of another dataset?)")
         return self._subset([r for r in self.refs if r.clip_key in wanted])
 
     def where(self, predicate: Callable[[SequenceRef], bool]) -> "SequenceSource":

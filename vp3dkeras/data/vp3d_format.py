@@ -32,6 +32,7 @@ import pathlib
 import pickle
 import warnings
 import zipfile
+import zlib
 from typing import Dict, Optional, Sequence as Seq, Tuple
 
 import numpy as np
@@ -93,9 +94,18 @@ def restricted_load_npz(path) -> Dict[str, object]:
     """Every array of an .npz file; 0-d object arrays come back as the object they hold.
 
     Object arrays are unpickled with `RestrictedUnpickler`; other arrays are read with
-    `allow_pickle=False`.
+    `allow_pickle=False`. A file that is not a readable npz (truncated, empty, another format)
+    raises a one-line ValueError naming it.
     """
     path = pathlib.Path(path)
+    try:
+        return _restricted_load_npz(path)
+    except (zipfile.BadZipFile, EOFError, zlib.error) as error:
+        raise ValueError(f"{path}: not a readable .npz file (truncated or another format: "
+                         f"{error})") from None
+
+
+def _restricted_load_npz(path: pathlib.Path) -> Dict[str, object]:
     out: Dict[str, object] = {}
     with zipfile.ZipFile(path) as archive, np.load(path, allow_pickle=False) as plain:
         for member in archive.namelist():
@@ -231,6 +241,9 @@ class VP3DSource(SequenceSource):
             keypoints = np.asarray(keypoints, np.float32)[: ref.num_frames, :, :2]
             params = cameras[camera] if cameras is not None and camera < len(cameras) else None
             image_size = params["image_size"] if params is not None else self._image_size
+            if image_size is None:
+                raise ValueError(f"{self.name}: {ref.key}: the cameras have no entry for this "
+                                 f"sequence and no image size was given")
             joints_camera = None
             if joints_world is not None:
                 rotation = np.asarray(params["rotation"], np.float32)
@@ -266,7 +279,9 @@ def find_vp3d_files(directory, name: Optional[str] = None, keypoints: str = "gt"
         name = names[0]
     data_2d = directory / f"data_2d_{name}_{keypoints}.npz"
     if not data_2d.is_file():
-        raise FileNotFoundError(data_2d)
+        present = sorted(p.name for p in directory.glob("data_2d_*.npz"))
+        raise FileNotFoundError(f"{data_2d}: not found; the folder has "
+                                f"{', '.join(present) or 'no data_2d_*.npz'}")
     data_3d = directory / f"data_3d_{name}.npz"
     cameras = directory / f"data_cameras_{name}.json"
     return (data_3d if data_3d.is_file() else None, data_2d,
@@ -293,7 +308,10 @@ def open_vp3d(directory, name: Optional[str] = None, keypoints: str = "gt", layo
     cameras = None
     dataset = path_2d.name[len("data_2d_"):-len(f"_{keypoints}.npz")]
     if path_cameras is not None:
-        cameras = json.loads(path_cameras.read_text(encoding="utf-8"))
+        try:
+            cameras = json.loads(path_cameras.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path_cameras}: not valid JSON ({error})") from None
     elif dataset in shipped_calibrations():
         cameras = cameras_from_calibration(load_calibration(dataset))
         print(f"{directory}: no data_cameras_{dataset}.json; using the shipped {dataset} "
