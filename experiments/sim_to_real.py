@@ -311,8 +311,12 @@ def write_tables(results: list, config: dict, out: pathlib.Path, skipped=()) -> 
         if r["evaluation"] != config["evaluations"][0]["name"]:
             continue
         s = r["summary"]
-        lines.append(f"| {r['row']['name']} | {s['train_sequences']} | {s['train_frames']} | "
-                     f"{s['epochs_done'] * s['steps_per_epoch']} x {s['batch_size']} | "
+        # Semi-supervised runs: batch_size windows labeled + as many unlabeled per step.
+        batch = (f"({s['batch_size']} + {s['batch_size']})" if s.get("unlabeled_windows")
+                 else s["batch_size"])
+        lines.append(f"| {r['row']['name']} | {s['train_sequences']} | "
+                     f"{s.get('train_frames', '-')} | "
+                     f"{s['epochs_done'] * s['steps_per_epoch']} x {batch} | "
                      f"{s['parameters']} | {s['receptive_field']} | "
                      f"{s['train_seconds'] / 60:.1f} |")
     groups = list(results[0]["result"]["metrics"].get("per_group", {})) if results else []

@@ -363,6 +363,7 @@ def test_the_unlabeled_side_can_be_another_folders_2d(tiny_dataset, tmp_path, ca
     assert summary["finished"] and summary["labeled_clips"] == 6  # every bd and bk clip
     frames = sum(r["num_frames"] for r in records if r["actor"] in ("bd", "bk"))
     assert summary["unlabeled_windows"] == frames  # the other folder's bd and bk sequences
+    assert summary["train_frames"] == 2 * frames  # the same clips labeled, as synthetic 3D
     clips = json.loads((out / "labeled_clips.json").read_text())
     assert clips["unlabeled_dataset"] == str(real) and len(clips["unlabeled"]) == 6
     config = json.loads((out / "config.json").read_text())
