@@ -399,7 +399,8 @@ def test_unusable_unlabeled_folders_are_refused_in_one_line(tiny_dataset, tmp_pa
     action = sorted(positions[subject])[0]
     positions[subject][action][0][3, 2] = np.nan
     np.savez(folders["NaN"] / data_2d, **arrays)
-    expected = {"truncated": "not a readable .npz", "no cameras": "needs each sequence's camera",
+    expected = {"truncated": "not a readable .npz",
+                "no cameras": "each sequence's camera is needed",
                 "NaN": "non-finite", "unknown subject": "--unlabeled-split"}
     folders["unknown subject"] = good
     for case, folder in folders.items():

@@ -37,9 +37,7 @@ from vp3dkeras.data.bone_jitter import bone_jitter_from_config
 from vp3dkeras.data.semi_supervised import (ReprojectionWindowSampler,
                                             semi_supervised_batches, split_labeled_unlabeled)
 from vp3dkeras.data.sequences import SequenceSource
-from vp3dkeras.data.published_cameras import shipped_calibrations
 from vp3dkeras.data.sources import open_source, split_source
-from vp3dkeras.data.vp3d_format import find_vp3d_files, is_vp3d_folder
 from vp3dkeras.data.synth_source import SynthSource
 from vp3dkeras.inference import keras_lifter
 from vp3dkeras.models import TemporalModel, TrajectoryModel
@@ -83,17 +81,12 @@ def unlabeled_source(config: TrainConfig, labeled: SequenceSource) -> SequenceSo
     layout = labeled.codec.layout
     name = config.unlabeled_vp3d_name or config.vp3d_name
     try:
-        if is_vp3d_folder(path):
-            _, path_2d, cameras = find_vp3d_files(path, name, config.unlabeled_keypoints)
-            stem = path_2d.name[len("data_2d_"):-len(f"_{config.unlabeled_keypoints}.npz")]
-            if cameras is None and stem not in shipped_calibrations():
-                raise ValueError(f"no data_cameras_{stem}.json and no shipped calibration "
-                                 f"for {stem!r}: back-projection needs each sequence's camera "
-                                 f"(write the file with python -m vp3dkeras.cameras_file)")
         source = open_source(path, vp3d_name=name, keypoints=config.unlabeled_keypoints,
-                             keypoints_in=layout.name, keypoints_out=layout.name)
+                             keypoints_in=layout.name, keypoints_out=layout.name,
+                             require_cameras=True)
         if config.unlabeled_split:
-            source = split_source(source, path, config.unlabeled_split)[0]
+            source = split_source(source, path, config.unlabeled_split,
+                                  "--unlabeled-split")[0]
         if tuple(source.codec.input_layout.names) != tuple(layout.names):
             raise ValueError(f"its 2D keypoints ({source.codec.input_layout.name}) are not the "
                              f"labeled side's joints ({layout.name}), which the projection "
@@ -105,7 +98,7 @@ def unlabeled_source(config: TrainConfig, labeled: SequenceSource) -> SequenceSo
             raise ValueError(f"--unlabeled-split {config.unlabeled_split} leaves no sequences")
         source.validate()
     except ValueError as error:
-        text = one_line(error).replace("--split ", "--unlabeled-split ", 1)
+        text = one_line(error)
         if str(path) not in text:
             text = f"{path} (--unlabeled-dataset): {text}"
         raise ValueError(text) from None

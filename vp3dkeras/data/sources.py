@@ -21,14 +21,15 @@ from vp3dkeras.data.vp3d_format import is_vp3d_folder, open_vp3d
 def open_source(path, vp3d_name: Optional[str] = None, keypoints: str = "gt", layout=None,
                 image_size=None, cache_bytes: Optional[int] = None,
                 keypoints_in: Optional[str] = None, keypoints_out: Optional[str] = None,
-                joints=None, estimate_cameras: bool = False) -> SequenceSource:
+                joints=None, estimate_cameras: bool = False,
+                require_cameras: bool = False) -> SequenceSource:
     """All sequences of a synth dataset or a VideoPose3D-format folder.
 
     keypoints_in / keypoints_out: a synth dataset's 2D and 3D keypoint conventions;
     VideoPose3D files have one layout for both (`layout`).
     joints: a layout (name, JointLayout or JSON) whose joints are picked by name from the
     data's own layouts, 2D and 3D (`JointSubsetSource`); None keeps the data's layouts.
-    estimate_cameras: see `open_vp3d` (VideoPose3D folders without cameras).
+    estimate_cameras, require_cameras: see `open_vp3d` (VideoPose3D folders without cameras).
     """
     extra = {} if cache_bytes is None else {"cache_bytes": int(cache_bytes)}
     url = "://" in str(path)
@@ -51,7 +52,8 @@ def open_source(path, vp3d_name: Optional[str] = None, keypoints: str = "gt", la
                              f"keypoints_in {keypoints_in!r} != keypoints_out "
                              f"{keypoints_out!r} needs a synth dataset")
         source = open_vp3d(path, vp3d_name, keypoints, layout=layout, image_size=image_size,
-                           estimate_cameras=estimate_cameras, **extra)
+                           estimate_cameras=estimate_cameras,
+                           require_cameras=require_cameras, **extra)
     else:
         raise FileNotFoundError(f"{path}: neither a synth dataset (manifest.json), nor its "
                                 f"shards (shards.json), nor a folder of VideoPose3D-format "
@@ -65,7 +67,8 @@ def _names(text: str) -> List[str]:
     return [n.strip() for n in text.split(",") if n.strip()]
 
 
-def parse_subject_split(spec: str, subjects: Seq[str]) -> Tuple[List[str], List[str]]:
+def parse_subject_split(spec: str, subjects: Seq[str], option: str = "--split"
+                        ) -> Tuple[List[str], List[str]]:
     """(train subjects, test subjects) of a subject split.
 
     Two forms:
@@ -75,16 +78,17 @@ def parse_subject_split(spec: str, subjects: Seq[str]) -> Tuple[List[str], List[
       `subjects`: exactly one "/" must leave a list of known subjects on both sides
       (`subjects:Train/S1,Train/S2/Validate/S1` works). Otherwise ValueError: naming the
       unknown subjects, or, when several readings fit, saying the input is ambiguous.
-    Unknown subject names raise ValueError listing the known ones.
+    Unknown subject names raise ValueError listing the known ones. `option`: the command-line
+    option the messages name (the spec came from it).
     """
     if not spec.startswith("subjects:"):
-        raise ValueError(f"--split {spec!r}: not a subject split (subjects:...)")
+        raise ValueError(f"{option} {spec!r}: not a subject split (subjects:...)")
     body = spec[len("subjects:"):]
     known = set(subjects)
     if "=" in body:
         parts = dict(part.split("=", 1) for part in body.split(";") if "=" in part)
         if set(parts) != {"train", "test"} or body.count("=") != 2:
-            raise ValueError(f"--split {spec!r}: expected subjects:train=A,B;test=C,D")
+            raise ValueError(f"{option} {spec!r}: expected subjects:train=A,B;test=C,D")
         train, test = _names(parts["train"]), _names(parts["test"])
     else:
         readings = []
@@ -96,29 +100,31 @@ def parse_subject_split(spec: str, subjects: Seq[str]) -> Tuple[List[str], List[
         if len(readings) > 1:
             options = " or ".join(f"train={','.join(a)};test={','.join(b)}"
                                   for a, b in readings[:2])
-            raise ValueError(f"--split {spec!r} is ambiguous (subject names contain '/'): "
+            raise ValueError(f"{option} {spec!r} is ambiguous (subject names contain '/'): "
                              f"write subjects:{options}")
         if not readings:
             if "/" not in body:
-                raise ValueError(f"--split {spec!r}: expected subjects:TRAIN,.../TEST,... or "
+                raise ValueError(f"{option} {spec!r}: expected subjects:TRAIN,.../TEST,... or "
                                  f"subjects:train=...;test=...")
-            raise ValueError(f"--split {spec!r}: no '/' splits it into two lists of the "
+            raise ValueError(f"{option} {spec!r}: no '/' splits it into two lists of the "
                              f"data's subjects {sorted(known)}")
         train, test = readings[0]
     unknown = sorted((set(train) | set(test)) - known)
     if unknown:
-        raise ValueError(f"--split {spec!r}: unknown subjects {unknown}; the data has "
+        raise ValueError(f"{option} {spec!r}: unknown subjects {unknown}; the data has "
                          f"{sorted(known)}")
     if not train or not test:
-        raise ValueError(f"--split {spec!r}: both train and test subjects are needed")
+        raise ValueError(f"{option} {spec!r}: both train and test subjects are needed")
     return train, test
 
 
-def split_source(source: SequenceSource, path, split: str) -> Tuple[SequenceSource,
-                                                                     SequenceSource]:
-    """(train, test) subsets of `source` for a split name or a subject split."""
+def split_source(source: SequenceSource, path, split: str, option: str = "--split"
+                 ) -> Tuple[SequenceSource, SequenceSource]:
+    """(train, test) subsets of `source` for a split name or a subject split; `option` is the
+    command-line option error messages name."""
     if split.startswith("subjects:"):
-        train, test = parse_subject_split(split, sorted({r.subject for r in source.refs}))
+        train, test = parse_subject_split(split, sorted({r.subject for r in source.refs}),
+                                          option)
         return tuple(source.where(lambda r, s=frozenset(s): r.subject in s)
                      for s in (train, test))
     if isinstance(source, SynthSource):

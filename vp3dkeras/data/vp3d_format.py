@@ -294,13 +294,16 @@ def is_vp3d_folder(path) -> bool:
 
 def open_vp3d(directory, name: Optional[str] = None, keypoints: str = "gt", layout=None,
               image_size=None, cache_bytes: int = SequenceSource.DEFAULT_CACHE_BYTES,
-              fps: float = 0.0, estimate_cameras: bool = False) -> VP3DSource:
+              fps: float = 0.0, estimate_cameras: bool = False,
+              require_cameras: bool = False) -> VP3DSource:
     """A `VP3DSource` over the VideoPose3D-format files of `directory` (see module doc).
 
     estimate_cameras: when the folder has neither a cameras file nor a shipped calibration
     for its name, estimate each subject's cameras from its 3D and its ground-truth 2D
     (`data_2d_<name>_gt.npz`) with `vp3dkeras.data.calibration.estimate_cameras` (needs
     `image_size`). A cameras file, then a shipped calibration, are always preferred.
+    require_cameras: the use needs each sequence's measured camera (back-projection): without a
+    cameras file or a shipped calibration, ValueError saying so (no estimate, no 2D-only).
     """
     path_3d, path_2d, path_cameras = find_vp3d_files(directory, name, keypoints)
     data_2d = restricted_load_npz(path_2d)
@@ -316,6 +319,10 @@ def open_vp3d(directory, name: Optional[str] = None, keypoints: str = "gt", layo
         cameras = cameras_from_calibration(load_calibration(dataset))
         print(f"{directory}: no data_cameras_{dataset}.json; using the shipped {dataset} "
               f"calibration ({CALIBRATIONS_DIR / (dataset + '.json')})")
+    elif require_cameras:
+        raise ValueError(f"{directory}: no data_cameras_{dataset}.json and no shipped "
+                         f"calibration for {dataset!r}: each sequence's camera is needed "
+                         f"(write the file with python -m vp3dkeras.cameras_file)")
     elif estimate_cameras and positions_3d is not None:
         if image_size is None:
             raise ValueError(f"{directory}: estimating cameras needs the image size "
